@@ -1,0 +1,56 @@
+//! `cargo xtask`: the project's chores, one module per subcommand. `main` only dispatches.
+
+use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
+
+mod python;
+mod test;
+
+#[derive(Parser)]
+#[command(name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The full test suite, as CI runs it: fmt, clippy, nextest, Terraform and Nix checks.
+    Test(test::Args),
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Test(args) => test::run(args),
+    }
+}
+
+/// The workspace root (xtask lives one level below it).
+pub fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Runs a command from the project root, echoing it, failing with its exit status.
+pub fn run_cmd(cmd: &mut std::process::Command) -> anyhow::Result<()> {
+    eprintln!("$ {}", describe(cmd));
+    let status = cmd
+        .current_dir(project_root())
+        .status()
+        .map_err(|e| anyhow::anyhow!("could not start `{}`: {e}", describe(cmd)))?;
+    if !status.success() {
+        anyhow::bail!("`{}` failed: {status}", describe(cmd));
+    }
+    Ok(())
+}
+
+fn describe(cmd: &std::process::Command) -> String {
+    let mut s = cmd.get_program().to_string_lossy().into_owned();
+    for a in cmd.get_args() {
+        s.push(' ');
+        s.push_str(&a.to_string_lossy());
+    }
+    s
+}

@@ -1,0 +1,34 @@
+//! `cargo xtask test`: everything CI checks, in the order that fails fastest.
+
+use crate::{python, run_cmd};
+use anyhow::Result;
+use std::process::Command;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Skip fmt and clippy (for a quick re-run of the tests alone).
+    #[arg(long)]
+    pub no_lint: bool,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let python = python::ensure()?;
+    if !args.no_lint {
+        run_cmd(Command::new("cargo").args(["fmt", "--all", "--check"]))?;
+        run_cmd(Command::new("cargo").args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ]))?;
+    }
+    run_cmd(
+        Command::new("cargo")
+            .args(["nextest", "run", "--workspace", "--locked", "--no-fail-fast"])
+            .env("CZERO_PYTHON", &python),
+    )?;
+    Ok(())
+}
