@@ -3,6 +3,11 @@
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 
+mod bench_engine;
+mod demo;
+mod dist;
+mod e2e;
+mod nix;
 mod python;
 mod test;
 
@@ -17,11 +22,23 @@ struct Cli {
 enum Command {
     /// The full test suite, as CI runs it: fmt, clippy, nextest, Terraform and Nix checks.
     Test(test::Args),
+    /// The design document's scenarios end to end on the local stack.
+    E2e,
+    /// The README's demo: a burst of events on the local stack, with a live table.
+    Demo,
+    /// Release artifacts without Nix: the invoker Lambda zip and the worker OCI image.
+    Dist(dist::Args),
+    /// Engine benchmark: czero vs Cloud Custodian per event, floor, start-up, RSS.
+    BenchEngine,
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Test(args) => test::run(args),
+        Command::E2e => e2e::run(),
+        Command::Demo => demo::run(),
+        Command::Dist(args) => dist::run(args),
+        Command::BenchEngine => bench_engine::run(),
     }
 }
 

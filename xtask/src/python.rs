@@ -28,9 +28,50 @@ pub fn ensure() -> Result<PathBuf> {
         run_cmd(Command::new(host).args(["-m", "venv", ".venv"]))?;
         run_cmd(
             Command::new(&python)
-                .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                ])
                 .args(REQUIREMENTS),
         )?;
     }
     Ok(python)
+}
+
+/// checkov (the Terraform security scanner), pinned, in its own virtualenv: its dependencies
+/// conflict with moto's and c7n's.
+pub const CHECKOV_REQUIREMENT: &str = "checkov==3.3.30";
+
+/// Where the checkov virtualenv lives (under `.czero/`, which git ignores).
+pub fn checkov_bin() -> PathBuf {
+    project_root().join(".czero/venv-checkov/bin/checkov")
+}
+
+/// Creates `.czero/venv-checkov` and installs checkov unless the pinned version is there.
+pub fn ensure_checkov() -> Result<PathBuf> {
+    let checkov = checkov_bin();
+    let pinned = CHECKOV_REQUIREMENT.trim_start_matches("checkov==");
+    let ready = Command::new(&checkov)
+        .arg("--version")
+        .output()
+        .map(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).trim() == pinned)
+        .unwrap_or(false);
+    if !ready {
+        eprintln!("installing {CHECKOV_REQUIREMENT} into .czero/venv-checkov");
+        let host = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+        run_cmd(Command::new(host).args(["-m", "venv", ".czero/venv-checkov"]))?;
+        let python = project_root().join(".czero/venv-checkov/bin/python");
+        run_cmd(Command::new(python).args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            CHECKOV_REQUIREMENT,
+        ]))?;
+    }
+    Ok(checkov)
 }

@@ -13,6 +13,8 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let python = python::ensure()?;
+    let checkov = python::ensure_checkov()?;
+    crate::nix::check()?;
     if !args.no_lint {
         run_cmd(Command::new("cargo").args(["fmt", "--all", "--check"]))?;
         run_cmd(Command::new("cargo").args([
@@ -27,8 +29,17 @@ pub fn run(args: Args) -> Result<()> {
     }
     run_cmd(
         Command::new("cargo")
-            .args(["nextest", "run", "--workspace", "--locked", "--no-fail-fast"])
-            .env("CZERO_PYTHON", &python),
+            .args([
+                "nextest",
+                "run",
+                "--workspace",
+                "--locked",
+                "--no-fail-fast",
+            ])
+            .env("CZERO_PYTHON", &python)
+            .env("CZERO_CHECKOV", &checkov),
     )?;
+    // Two cold release builds: after the main suite, so they do not slow its timed tests.
+    run_cmd(Command::new("cargo").args(crate::dist::SLOW_TEST_ARGS))?;
     Ok(())
 }

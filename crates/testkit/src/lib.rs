@@ -5,6 +5,8 @@
 //! from `CZERO_PYTHON`. A test that needs it and cannot find it fails with a message saying
 //! how to install it: an emulator test never silently passes by skipping.
 
+pub mod fault_proxy;
+
 use anyhow::{Context, Result, bail};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;

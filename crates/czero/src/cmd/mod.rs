@@ -1,0 +1,5 @@
+//! One module per subcommand.
+pub mod local;
+pub mod run;
+pub mod validate;
+pub mod simulate;

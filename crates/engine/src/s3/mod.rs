@@ -1,0 +1,510 @@
+//! The `aws.s3` resource provider: buckets listed (pull) or named (events), augmented the
+//! way c7n's `BucketAssembly` does it, with a client per bucket region.
+
+pub mod actions;
+pub mod shapes;
+
+use crate::calls::Calls;
+use aws_config::SdkConfig;
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::config::retry::RetryConfig;
+use aws_sdk_s3::config::{Region, timeout::TimeoutConfig};
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use futures::StreamExt;
+use serde_json::{Map, Value, json};
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The ten augment calls, in c7n's `S3_AUGMENT_TABLE` order: (boto3 method, resource key).
+pub const AUGMENT_TABLE: [(&str, &str); 10] = [
+    ("get_bucket_location", "Location"),
+    ("get_bucket_tagging", "Tags"),
+    ("get_bucket_policy", "Policy"),
+    ("get_bucket_acl", "Acl"),
+    ("get_bucket_replication", "Replication"),
+    ("get_bucket_versioning", "Versioning"),
+    ("get_bucket_website", "Website"),
+    ("get_bucket_logging", "Logging"),
+    ("get_bucket_notification_configuration", "Notification"),
+    ("get_bucket_lifecycle_configuration", "Lifecycle"),
+];
+
+/// Throttling codes S3 and the SDK use; with any 5xx they make an error retryable.
+const THROTTLING: [&str; 8] = [
+    "SlowDown",
+    "Throttling",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+    "RequestTimeout",
+    "InternalError",
+    "ServiceUnavailable",
+];
+
+/// One failed S3 call, classified once so every layer can tell retryable from not.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub operation: &'static str,
+    pub bucket: String,
+    pub code: Option<String>,
+    pub status: Option<u16>,
+    pub message: String,
+    pub retryable: bool,
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "s3 {} on bucket {}: {}", self.operation, self.bucket, self.message)
+    }
+}
+
+impl ApiError {
+    fn from_sdk<E>(operation: &'static str, bucket: &str, err: SdkError<E, HttpResponse>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let status = err.raw_response().map(|r| r.status().as_u16());
+        let (code, retryable) = match &err {
+            SdkError::ServiceError(se) => {
+                let code = se.err().code().map(str::to_string);
+                let throttled = code.as_deref().is_some_and(|c| THROTTLING.contains(&c));
+                let retry = throttled || status.is_some_and(|s| s >= 500 || s == 429);
+                (code, retry)
+            }
+            SdkError::ConstructionFailure(_) => (None, false),
+            // Timeouts, connection failures and unparseable responses.
+            _ => (None, true),
+        };
+        let message = match &err {
+            SdkError::ServiceError(se) => format!(
+                "{}: {}",
+                code.as_deref().unwrap_or("error"),
+                se.err().message().unwrap_or("no message")
+            ),
+            _ => DisplayErrorContext(&err).to_string(),
+        };
+        ApiError { operation, bucket: bucket.to_string(), code, status, message, retryable }
+    }
+
+    /// c7n: `code.startswith("NoSuch") or "NotFound" in code` gives the default value.
+    pub fn is_not_found(&self) -> bool {
+        self.code
+            .as_deref()
+            .is_some_and(|c| c.starts_with("NoSuch") || c.contains("NotFound"))
+            || (self.code.is_none() && self.status == Some(404))
+    }
+
+    /// A 200 answer the SDK could not parse (no error code).
+    pub fn is_empty_document(&self) -> bool {
+        self.code.is_none() && self.status == Some(200)
+    }
+
+    pub fn is_access_denied(&self) -> bool {
+        self.code.as_deref() == Some("AccessDenied")
+    }
+}
+
+/// S3 clients, one per region, all from the same SDK configuration.
+#[derive(Clone)]
+pub struct S3 {
+    base: aws_sdk_s3::config::Builder,
+    default_region: String,
+    clients: Arc<Mutex<HashMap<String, Client>>>,
+    pub(crate) calls: Calls,
+}
+
+impl std::fmt::Debug for S3 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3").field("default_region", &self.default_region).finish()
+    }
+}
+
+impl S3 {
+    /// Clients retry throttling (SlowDown, 503) and 5xx in the SDK's standard mode: 5
+    /// attempts, exponential backoff with jitter from 200 ms (the SDK's 1 s default is
+    /// tuned for bulk jobs, not one event). Adaptive mode was measured to hold later calls
+    /// back for seconds after a single SlowDown, which one event cannot afford.
+    pub fn new(sdk: &SdkConfig, default_region: &str) -> Self {
+        let mut base = aws_sdk_s3::config::Builder::from(sdk)
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(5)
+                    .with_initial_backoff(Duration::from_millis(200)),
+            )
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(10))
+                    .operation_attempt_timeout(Duration::from_secs(60))
+                    .build(),
+            );
+        if sdk.endpoint_url().is_some() {
+            base = base.force_path_style(true);
+        }
+        S3 {
+            base,
+            default_region: default_region.to_string(),
+            clients: Arc::new(Mutex::new(HashMap::new())),
+            calls: Calls::default(),
+        }
+    }
+
+    /// The same clients, counting calls into a fresh counter (one per run).
+    pub(crate) fn with_calls(&self, calls: Calls) -> Self {
+        S3 { calls, ..self.clone() }
+    }
+
+    pub fn default_region(&self) -> &str {
+        &self.default_region
+    }
+
+    pub fn client(&self, region: &str) -> Client {
+        let mut map = match self.clients.lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        map.entry(region.to_string())
+            .or_insert_with(|| {
+                Client::from_conf(self.base.clone().region(Region::new(region.to_string())).build())
+            })
+            .clone()
+    }
+
+    /// The client for a bucket's region (c7n's `bucket_client`).
+    pub fn bucket_client(&self, bucket: &Value) -> Client {
+        self.client(&bucket_region(bucket))
+    }
+
+    /// Runs one call, counting it for `api-stats` and classifying its error.
+    pub async fn call<T, E, F>(
+        &self,
+        operation: &'static str,
+        bucket: &str,
+        fut: F,
+    ) -> Result<T, ApiError>
+    where
+        F: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        self.calls.count(operation);
+        fut.await.map_err(|e| ApiError::from_sdk(operation, bucket, e))
+    }
+
+    /// ListBuckets (following continuation tokens): `{Name, CreationDate}` per bucket.
+    pub async fn list_buckets(&self) -> Result<Vec<Value>, ApiError> {
+        let client = self.client(&self.default_region);
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let resp = self
+                .call(
+                    "ListBuckets",
+                    "*",
+                    client.list_buckets().set_continuation_token(token.clone()).send(),
+                )
+                .await?;
+            for b in resp.buckets() {
+                let mut m = Map::new();
+                m.insert("Name".into(), json!(b.name().unwrap_or_default()));
+                if let Some(d) = b.creation_date() {
+                    m.insert("CreationDate".into(), shapes::iso(d));
+                }
+                if let Some(r) = b.bucket_region() {
+                    m.insert("BucketRegion".into(), json!(r));
+                }
+                out.push(Value::Object(m));
+            }
+            match resp.continuation_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Augments buckets ten at a time (c7n uses ten threads), keeping their order. A bucket
+    /// that no longer exists is dropped, as c7n drops ids ListBuckets does not return.
+    pub async fn augment_all(
+        &self,
+        buckets: Vec<Value>,
+        keys: &[&str],
+        extras: Extras,
+    ) -> Result<Vec<Value>, ApiError> {
+        let results: Vec<Result<Option<Value>, ApiError>> = futures::stream::iter(buckets)
+            .map(|b| self.augment(b, keys, extras))
+            .buffered(10)
+            .collect()
+            .await;
+        let mut out = Vec::new();
+        for r in results {
+            if let Some(b) = r? {
+                out.push(b);
+            }
+        }
+        Ok(out)
+    }
+
+    /// One bucket: GetBucketLocation first (it picks the regional client), then the other
+    /// augment calls and the lazily needed `c7n:` documents concurrently.
+    pub async fn augment(
+        &self,
+        mut bucket: Value,
+        keys: &[&str],
+        extras: Extras,
+    ) -> Result<Option<Value>, ApiError> {
+        let name = bucket_name(&bucket);
+        let client = self.client(&self.default_region);
+        let mut denied: Vec<String> = Vec::new();
+
+        let loc = self
+            .call("GetBucketLocation", &name, client.get_bucket_location().bucket(&name).send())
+            .await;
+        match loc {
+            Ok(o) => {
+                let mut v = shapes::location(&o);
+                if v["LocationConstraint"] == "EU" {
+                    v["LocationConstraint"] = json!("eu-west-1");
+                }
+                set(&mut bucket, "Location", v);
+            }
+            Err(e) if e.code.as_deref() == Some("NoSuchBucket") => {
+                tracing::warn!(bucket = %name, "bucket does not exist: skipped");
+                return Ok(None);
+            }
+            Err(e) if e.is_not_found() => set(&mut bucket, "Location", json!({})),
+            Err(e) if e.is_access_denied() => denied.push("get_bucket_location".into()),
+            Err(e) => return Err(e),
+        }
+        let client = self.bucket_client(&bucket);
+        let want = |k: &str| keys.contains(&k);
+        let c = &client;
+        let n = name.as_str();
+
+        // Each future yields (key, Ok(Some(value)) | Ok(None) = denied, Err).
+        type Got = (&'static str, &'static str, Result<Value, ApiError>);
+        let mut futs: Vec<std::pin::Pin<Box<dyn Future<Output = Got> + Send + '_>>> = Vec::new();
+        if want("Tags") {
+            futs.push(Box::pin(async move {
+                let r = self.call("GetBucketTagging", n, c.get_bucket_tagging().bucket(n).send());
+                ("Tags", "get_bucket_tagging", r.await.map(|o| shapes::tag_set(o.tag_set())))
+            }));
+        }
+        if want("Policy") {
+            futs.push(Box::pin(async move {
+                let r = self.call("GetBucketPolicy", n, c.get_bucket_policy().bucket(n).send());
+                ("Policy", "get_bucket_policy", r.await.map(|o| json!(o.policy())))
+            }));
+        }
+        if want("Acl") {
+            futs.push(Box::pin(async move {
+                let r = self.call("GetBucketAcl", n, c.get_bucket_acl().bucket(n).send());
+                ("Acl", "get_bucket_acl", r.await.map(|o| shapes::acl(&o)))
+            }));
+        }
+        if want("Replication") {
+            futs.push(Box::pin(async move {
+                let r =
+                    self.call("GetBucketReplication", n, c.get_bucket_replication().bucket(n).send());
+                ("Replication", "get_bucket_replication", r.await.map(|o| shapes::replication(&o)))
+            }));
+        }
+        if want("Versioning") {
+            futs.push(Box::pin(async move {
+                let r =
+                    self.call("GetBucketVersioning", n, c.get_bucket_versioning().bucket(n).send());
+                ("Versioning", "get_bucket_versioning", r.await.map(|o| shapes::versioning(&o)))
+            }));
+        }
+        if want("Website") {
+            futs.push(Box::pin(async move {
+                let r = self.call("GetBucketWebsite", n, c.get_bucket_website().bucket(n).send());
+                ("Website", "get_bucket_website", r.await.map(|o| shapes::website(&o)))
+            }));
+        }
+        if want("Logging") {
+            futs.push(Box::pin(async move {
+                let r = self.call("GetBucketLogging", n, c.get_bucket_logging().bucket(n).send());
+                ("Logging", "get_bucket_logging", r.await.map(|o| shapes::logging(&o)))
+            }));
+        }
+        if want("Notification") {
+            futs.push(Box::pin(async move {
+                let r = self.call(
+                    "GetBucketNotificationConfiguration",
+                    n,
+                    c.get_bucket_notification_configuration().bucket(n).send(),
+                );
+                (
+                    "Notification",
+                    "get_bucket_notification_configuration",
+                    r.await.map(|o| shapes::notification(&o)),
+                )
+            }));
+        }
+        if want("Lifecycle") {
+            futs.push(Box::pin(async move {
+                let r = self.call(
+                    "GetBucketLifecycleConfiguration",
+                    n,
+                    c.get_bucket_lifecycle_configuration().bucket(n).send(),
+                );
+                (
+                    "Lifecycle",
+                    "get_bucket_lifecycle_configuration",
+                    r.await.map(|o| shapes::lifecycle(&o)),
+                )
+            }));
+        }
+        if extras.bucket_encryption {
+            futs.push(Box::pin(async move {
+                let r = self.call("GetBucketEncryption", n, c.get_bucket_encryption().bucket(n).send());
+                (ENCRYPTION_KEY, "GetBucketEncryption", r.await.map(|o| shapes::encryption(&o)))
+            }));
+        }
+        if extras.public_access_block {
+            futs.push(Box::pin(async move {
+                let r = self.call("GetPublicAccessBlock", n, c.get_public_access_block().bucket(n).send());
+                (PUBLIC_BLOCK_KEY, "GetPublicAccessBlock", r.await.map(|o| shapes::public_access_block(&o)))
+            }));
+        }
+        let results = futures::future::join_all(futs).await;
+
+        let mut got: HashMap<&str, Value> = HashMap::new();
+        for (key, method, r) in results {
+            match r {
+                Ok(v) => {
+                    got.insert(key, v);
+                }
+                Err(e) if e.is_not_found() => {
+                    got.insert(key, default_for(key));
+                }
+                // moto answers an unconfigured bucket's versioning and notification with an
+                // empty `<GetBucket…Response/>` root, which boto3 reads as `{}` and the SDK
+                // refuses to parse; real S3 sends an empty `<VersioningConfiguration/>`.
+                Err(e) if e.is_empty_document() && matches!(key, "Versioning" | "Notification") => {
+                    got.insert(key, json!({}));
+                }
+                Err(e) if e.is_access_denied() => {
+                    tracing::warn!(bucket = %name, method, "access denied");
+                    denied.push(method.to_string());
+                    // c7n's check-public-block falls back to all-false on AccessDenied;
+                    // bucket-encryption drops the bucket from its matches, which an absent
+                    // document does here.
+                    if key == PUBLIC_BLOCK_KEY {
+                        got.insert(key, default_public_block());
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(bucket = %name, method, error = %e, "unable to invoke method");
+                    return Err(e);
+                }
+            }
+        }
+        // Insert in the table's order so resources.json reads like c7n's.
+        for (_, key) in AUGMENT_TABLE.iter().skip(1) {
+            if let Some(v) = got.remove(key) {
+                set(&mut bucket, key, v);
+            }
+        }
+        for key in [ENCRYPTION_KEY, PUBLIC_BLOCK_KEY] {
+            if let Some(v) = got.remove(key) {
+                set(&mut bucket, key, v);
+            }
+        }
+        if !denied.is_empty() {
+            set(&mut bucket, "c7n:DeniedMethods", json!(denied));
+        }
+        Ok(Some(bucket))
+    }
+}
+
+/// Documents fetched only when a filter needs them (c7n caches them on the bucket).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Extras {
+    pub bucket_encryption: bool,
+    pub public_access_block: bool,
+}
+
+pub const ENCRYPTION_KEY: &str = "c7n:bucket-encryption";
+pub const PUBLIC_BLOCK_KEY: &str = "c7n:PublicAccessBlock";
+pub const PUBLIC_BLOCK_KEYS: [&str; 4] =
+    ["BlockPublicPolicy", "BlockPublicAcls", "IgnorePublicAcls", "RestrictPublicBuckets"];
+
+/// The values c7n stores when a call answers NoSuch*/NotFound.
+fn default_for(key: &str) -> Value {
+    match key {
+        "Location" | ENCRYPTION_KEY | PUBLIC_BLOCK_KEY => json!({}),
+        "Tags" => json!([]),
+        _ => Value::Null,
+    }
+}
+
+/// check-public-block's starting point: every key false.
+pub fn default_public_block() -> Value {
+    let mut m = Map::new();
+    for k in PUBLIC_BLOCK_KEYS {
+        m.insert(k.into(), Value::Bool(false));
+    }
+    Value::Object(m)
+}
+
+fn set(bucket: &mut Value, key: &str, v: Value) {
+    if let Value::Object(m) = bucket {
+        m.insert(key.to_string(), v);
+    }
+}
+
+pub fn bucket_name(bucket: &Value) -> String {
+    bucket.get("Name").and_then(Value::as_str).unwrap_or_default().to_string()
+}
+
+/// c7n's `get_region`: LocationConstraint `EU` → eu-west-1, null/absent → us-east-1.
+pub fn bucket_region(bucket: &Value) -> String {
+    match bucket.get("Location").and_then(|l| l.get("LocationConstraint")).and_then(Value::as_str)
+    {
+        None | Some("") => "us-east-1".to_string(),
+        Some("EU") => "eu-west-1".to_string(),
+        Some(r) => r.to_string(),
+    }
+}
+
+/// The keys to augment: `augment-keys` when the policy sets it (Location and Tags always,
+/// as in c7n), else all ten.
+pub fn augment_keys(selected: Option<&[String]>) -> Vec<&'static str> {
+    match selected {
+        None => AUGMENT_TABLE.iter().map(|(_, k)| *k).collect(),
+        Some(sel) => AUGMENT_TABLE
+            .iter()
+            .map(|(_, k)| *k)
+            .filter(|k| *k == "Location" || *k == "Tags" || sel.iter().any(|s| s == k))
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn region_follows_c7n_get_region() {
+        for (loc, want) in [
+            (json!({}), "us-east-1"),
+            (json!({"LocationConstraint": null}), "us-east-1"),
+            (json!({"LocationConstraint": "EU"}), "eu-west-1"),
+            (json!({"LocationConstraint": "eu-central-1"}), "eu-central-1"),
+        ] {
+            assert_eq!(bucket_region(&json!({"Name": "b", "Location": loc})), want);
+        }
+        assert_eq!(bucket_region(&json!({"Name": "b"})), "us-east-1");
+    }
+
+    #[test]
+    fn augment_keys_always_include_location_and_tags() {
+        assert_eq!(augment_keys(None).len(), 10);
+        let sel = vec!["Website".to_string()];
+        assert_eq!(augment_keys(Some(&sel)), vec!["Location", "Tags", "Website"]);
+        assert_eq!(augment_keys(Some(&[])), vec!["Location", "Tags"]);
+    }
+}

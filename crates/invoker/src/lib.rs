@@ -1,0 +1,1 @@
+//! The invoker: turns one EventBridge event into queued jobs.

@@ -1,0 +1,2 @@
+//! The invoker Lambda's `bootstrap`.
+fn main() {}

@@ -1,0 +1,225 @@
+//! Event → resource ids, as c7n's push modes resolve them (c7n/cwe.py `get_ids`,
+//! c7n/resources/securityhub.py `resolve_findings`, c7n/mu.py event patterns).
+
+use crate::Mode;
+use crate::registry::TRAIL_EVENTS;
+use crate::value::jmes;
+use serde_json::Value;
+
+/// The event cannot be resolved the way the policy's mode says.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventError {
+    #[error("event has no `{0}`")]
+    Missing(&'static str),
+    #[error("mode `{0}` does not resolve resources from events")]
+    NotPushMode(String),
+    #[error("{0}")]
+    Jmespath(String),
+    #[error("Security Hub event detail-type `{0}` is not handled")]
+    HubDetailType(String),
+    #[error("Security Hub insight results need Security Hub API calls")]
+    HubInsight,
+    #[error("finding resource is malformed: {0}")]
+    BadFinding(String),
+}
+
+const HUB_IMPORTED: &str = "Security Hub Findings - Imported";
+const HUB_ACTION: &str = "Security Hub Findings - Custom Action";
+const HUB_INSIGHT: &str = "Security Hub Insight Results";
+
+/// Would the EventBridge rule c7n deploys for `mode` deliver `event`?
+pub fn matches_event(mode: &Mode, event: &Value) -> bool {
+    let dt = event.get("detail-type").and_then(Value::as_str);
+    let detail = event.get("detail");
+    match mode {
+        Mode::CloudTrail { events } => {
+            if dt != Some("AWS API Call via CloudTrail") {
+                return false;
+            }
+            let src = detail.and_then(|d| d.get("eventSource")).and_then(Value::as_str);
+            let name = detail.and_then(|d| d.get("eventName")).and_then(Value::as_str);
+            // c7n's pattern: eventSource in {all sources} and eventName in {all names};
+            // a short name is used as written (so `CreateFunction` never matches Lambda's
+            // `CreateFunction20150331`).
+            let names = events.iter().map(|e| e.short_name.as_deref().unwrap_or(&e.event));
+            let sources_ok = events.iter().any(|e| Some(e.source.as_str()) == src);
+            sources_ok && names.into_iter().any(|n| Some(n) == name)
+        }
+        Mode::HubFinding => event.get("source").and_then(Value::as_str) == Some("aws.securityhub") && dt == Some(HUB_IMPORTED),
+        Mode::HubAction => {
+            event.get("source").and_then(Value::as_str) == Some("aws.securityhub")
+                && matches!(dt, Some(HUB_ACTION) | Some(HUB_INSIGHT))
+        }
+        Mode::Pull | Mode::Other(_) => false,
+    }
+}
+
+/// Resource ids named by `event` for `mode`: for cloudtrail, c7n's `get_ids` (a single value
+/// becomes a list; falsy values — null, "", 0, [] — are dropped); for hub modes, the
+/// resource ARNs of the findings (deduplicated, sorted).
+pub fn resource_ids(mode: &Mode, event: &Value) -> Result<Vec<String>, EventError> {
+    match mode {
+        Mode::CloudTrail { events } => trail_ids(events, event),
+        Mode::HubFinding | Mode::HubAction => hub_arns(event),
+        Mode::Pull => Err(EventError::NotPushMode("pull".into())),
+        Mode::Other(m) => Err(EventError::NotPushMode(m.clone())),
+    }
+}
+
+fn trail_ids(events: &[crate::TrailEvent], event: &Value) -> Result<Vec<String>, EventError> {
+    let detail = event.get("detail").ok_or(EventError::Missing("detail"))?;
+    let name = detail.get("eventName").ok_or(EventError::Missing("detail.eventName"))?;
+    let source = detail.get("eventSource").ok_or(EventError::Missing("detail.eventSource"))?;
+    let mut ids = Value::Array(Vec::new());
+    for e in events {
+        if e.short_name.is_some() {
+            // c7n quirk: for any short name it looks the *event's* eventName up in the
+            // short-name table and uses that entry, whichever short name was listed.
+            let hit = name.as_str().and_then(|n| TRAIL_EVENTS.iter().find(|(k, ..)| *k == n));
+            if let Some((_, _, _, q)) = hit {
+                ids = jmes(&format!("detail.{q}"), event).map_err(|u| EventError::Jmespath(u.0))?;
+                return Ok(flatten(ids));
+            }
+            continue;
+        }
+        if Some(e.event.as_str()) != name.as_str() || Some(e.source.as_str()) != source.as_str() {
+            continue;
+        }
+        let target = if e.ids.starts_with("detail.") { event } else { detail };
+        ids = jmes(&e.ids, target).map_err(|u| EventError::Jmespath(u.0))?;
+        if truthy(&ids) {
+            break;
+        }
+    }
+    Ok(flatten(ids))
+}
+
+fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+    }
+}
+
+fn flatten(ids: Value) -> Vec<String> {
+    let list = match ids {
+        Value::Array(a) => a,
+        other => vec![other],
+    };
+    list.into_iter()
+        .filter(truthy)
+        .map(|v| match v {
+            Value::String(s) => s,
+            other => other.to_string(),
+        })
+        .collect()
+}
+
+fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
+/// `SecurityHub.resolve_findings` for imported and custom-action findings.
+fn hub_arns(event: &Value) -> Result<Vec<String>, EventError> {
+    let dt = event.get("detail-type").and_then(Value::as_str).ok_or(EventError::Missing("detail-type"))?;
+    match dt {
+        HUB_IMPORTED | HUB_ACTION => {}
+        HUB_INSIGHT => return Err(EventError::HubInsight),
+        other => return Err(EventError::HubDetailType(other.to_string())),
+    }
+    let findings = event
+        .get("detail")
+        .and_then(|d| d.get("findings"))
+        .and_then(Value::as_array)
+        .ok_or(EventError::Missing("detail.findings"))?;
+    let mut out: Vec<String> = Vec::new();
+    for f in findings {
+        let resources = f.get("Resources").and_then(Value::as_array).ok_or(EventError::Missing("detail.findings[].Resources"))?;
+        let account = f.get("AwsAccountId").and_then(Value::as_str).unwrap_or_default();
+        for r in resources {
+            let id = r.get("Id").and_then(Value::as_str).ok_or(EventError::Missing("detail.findings[].Resources[].Id"))?;
+            let rtype = r.get("Type").and_then(Value::as_str).unwrap_or_default();
+            let region = r.get("Region").and_then(Value::as_str).unwrap_or_default();
+            let arn = if id.starts_with("AWS") && rtype == "AwsIamAccessKey" {
+                let d = r.get("Details").and_then(|d| d.get("AwsIamAccessKey"));
+                let label = d
+                    .and_then(|d| d.get("PrincipalName").or_else(|| d.get("UserName")))
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| EventError::BadFinding(format!("access key {id} without PrincipalName/UserName")))?;
+                format!("arn:{}:iam::{account}:user/{label}", partition(region))
+            } else if !id.starts_with("arn") {
+                if rtype == "AwsEc2Instance" {
+                    format!("arn:{}:ec2:{region}:{account}:instance/{id}", partition(region))
+                } else {
+                    // c7n logs "security hub unknown id" and skips it.
+                    continue;
+                }
+            } else {
+                id.to_string()
+            };
+            if !out.contains(&arn) {
+                out.push(arn);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// c7n's `Arn.parse`: (service, resource).
+fn parse_arn(arn: &str) -> Option<(String, String)> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    if parts.len() < 3 {
+        return None;
+    }
+    let service = parts[2].to_string();
+    let last = parts.get(5).copied().unwrap_or("");
+    if parts.len() < 6 {
+        return Some((service, String::new()));
+    }
+    let resource = if matches!(service.as_str(), "s3" | "apigateway" | "execute-api" | "emr-serverless") {
+        last.to_string()
+    } else if let Some((_, r)) = last.split_once('/') {
+        r.to_string()
+    } else if let Some((_, r)) = last.split_once(':') {
+        r.to_string()
+    } else {
+        last.to_string()
+    };
+    Some((service, resource))
+}
+
+/// The ARN service of a resource type (only the ones this crate runs natively).
+fn service_of(resource: &str) -> Option<&'static str> {
+    match resource {
+        "aws.s3" => Some("s3"),
+        _ => None,
+    }
+}
+
+pub(crate) fn policy_resource_ids(mode: &Mode, resource: &str, event: &Value) -> Result<Vec<String>, EventError> {
+    let ids = resource_ids(mode, event)?;
+    if !matches!(mode, Mode::HubFinding | Mode::HubAction) {
+        return Ok(ids);
+    }
+    let Some(service) = service_of(resource) else { return Ok(ids) };
+    let mut out = Vec::new();
+    for a in ids {
+        if let Some((svc, res)) = parse_arn(&a) {
+            if svc == service && !out.contains(&res) {
+                out.push(res);
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,236 @@
+//! The `aws.s3` filters of c7n/resources/s3.py over the augmented bucket JSON.
+
+use crate::filters::EvalError;
+use serde_json::{Map, Value};
+
+const GLOBAL_ALL: &str = "http://acs.amazonaws.com/groups/global/AllUsers";
+const AUTH_ALL: &str = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers";
+
+fn truthy(v: Option<&Value>) -> bool {
+    match v {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(Value::Number(n)) => n.as_f64().is_some_and(|f| f != 0.0),
+        Some(Value::String(s)) => !s.is_empty(),
+        Some(Value::Array(a)) => !a.is_empty(),
+        Some(Value::Object(o)) => !o.is_empty(),
+    }
+}
+
+/// `BucketEncryption.process_bucket` (without `key`, which needs KMS).
+pub(crate) fn bucket_encryption(b: &Value, state: bool, crypto: Option<&str>, bke: Option<bool>) -> Result<bool, EvalError> {
+    let be = b.get("c7n:bucket-encryption").ok_or(EvalError::MissingAnnotation("c7n:bucket-encryption"))?;
+    let empty = Vec::new();
+    let rules = be
+        .get("ServerSideEncryptionConfiguration")
+        .and_then(|c| c.get("Rules"))
+        .and_then(Value::as_array)
+        .unwrap_or(&empty);
+    let key_enabled = |rule: &Value| truthy(Some(rule)) && truthy(rule.get("BucketKeyEnabled"));
+    // c7n returns from inside `for rule in rules`: only the first rule counts.
+    match bke {
+        Some(true) => {
+            if let Some(rule) = rules.first() {
+                return Ok(key_enabled(rule));
+            }
+        }
+        Some(false) => {
+            if let Some(rule) = rules.first() {
+                return Ok(!key_enabled(rule));
+            }
+        }
+        None => {}
+    }
+    let filter_bucket = |sse: &Value| -> bool {
+        let rule = sse.get("ApplyServerSideEncryptionByDefault");
+        if !truthy(rule) {
+            return false;
+        }
+        let algo = rule.and_then(|r| r.get("SSEAlgorithm")).and_then(Value::as_str);
+        match crypto {
+            None => matches!(algo, Some("AES256" | "aws:kms")),
+            Some("AES256") => algo == Some("AES256"),
+            // No `key` in the filter: any KMS default encryption matches.
+            Some("aws:kms") => algo == Some("aws:kms"),
+            _ => false,
+        }
+    };
+    Ok(match rules.first() {
+        Some(sse) => filter_bucket(sse) == state,
+        None => !state,
+    })
+}
+
+/// `FilterPublicBlock.matches_filter`. An annotation of `{}` (no configuration) reads as
+/// c7n's default of all four settings false.
+pub(crate) fn check_public_block(b: &Value, wanted: &[(&str, Option<bool>)]) -> Result<bool, EvalError> {
+    let cfg = b.get("c7n:PublicAccessBlock").ok_or(EvalError::MissingAnnotation("c7n:PublicAccessBlock"))?;
+    let empty = Map::new();
+    let cfg = cfg.as_object().unwrap_or(&empty);
+    let get = |k: &str| -> Result<Value, EvalError> {
+        if cfg.is_empty() {
+            return Ok(Value::Bool(false));
+        }
+        cfg.get(k).cloned().ok_or_else(|| EvalError::Python(format!("KeyError: '{k}' in c7n:PublicAccessBlock")))
+    };
+    let given: Vec<(&str, bool)> = wanted.iter().filter_map(|(k, v)| v.map(|v| (*k, v))).collect();
+    if !given.is_empty() {
+        for (k, want) in given {
+            if get(k)? != Value::Bool(want) {
+                return Ok(false);
+            }
+        }
+        return Ok(true);
+    }
+    if cfg.is_empty() {
+        return Ok(true);
+    }
+    Ok(!cfg.values().all(|v| truthy(Some(v))))
+}
+
+/// The bucket's policy document, parsed; `None` when it has none.
+fn policy_doc(b: &Value) -> Result<Option<Map<String, Value>>, EvalError> {
+    match b.get("Policy") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => match serde_json::from_str::<Value>(s) {
+            Ok(Value::Object(m)) => Ok(Some(m)),
+            Ok(_) => Err(EvalError::Python("bucket Policy is not a JSON object".into())),
+            Err(e) => Err(EvalError::Python(format!("bucket Policy is not JSON: {e}"))),
+        },
+        Some(_) => Err(EvalError::Python("bucket Policy must be a JSON string".into())),
+    }
+}
+
+fn statements(p: &Map<String, Value>) -> Result<Vec<Map<String, Value>>, EvalError> {
+    match p.get("Statement") {
+        None => Ok(Vec::new()),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|s| s.as_object().cloned().ok_or_else(|| EvalError::Python("policy Statement entry is not an object".into())))
+            .collect(),
+        // c7n iterates a single-statement dict by its keys and fails on `.get`.
+        Some(_) => Err(EvalError::Python("'str' object has no attribute 'get' (policy Statement is not a list)".into())),
+    }
+}
+
+fn remaining_ids(stmts: &[Map<String, Value>], ids: &[String]) -> Vec<String> {
+    let mut required: Vec<String> = ids.to_vec();
+    for s in stmts {
+        if let Some(Value::String(sid)) = s.get("Sid") {
+            if let Some(pos) = required.iter().position(|r| r == sid) {
+                required.remove(pos);
+            }
+        }
+    }
+    required
+}
+
+/// `MissingPolicyStatementFilter.__call__`.
+pub(crate) fn missing_statement(b: &Value, ids: &[String]) -> Result<bool, EvalError> {
+    let Some(p) = policy_doc(b)? else { return Ok(true) };
+    Ok(!remaining_ids(&statements(&p)?, ids).is_empty())
+}
+
+/// `HasStatementFilter.process_resource` (full matches; `PartialMatch` is unsupported).
+pub(crate) fn has_statement(b: &Value, ids: &[String], required: &[Value]) -> Result<bool, EvalError> {
+    let Some(p) = policy_doc(b)? else { return Ok(false) };
+    let stmts = statements(&p)?;
+    if !remaining_ids(&stmts, ids).is_empty() {
+        return Ok(false);
+    }
+    for req in required {
+        let Value::Object(req) = req else { return Ok(false) };
+        let matched = stmts.iter().any(|rs| {
+            let found = req.iter().filter(|(k, v)| statement_value_eq(k, v, rs)).count();
+            found > 0 && found == req.len()
+        });
+        if !matched {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+fn statement_value_eq(key: &str, req: &Value, rs: &Map<String, Value>) -> bool {
+    let Some(res) = rs.get(key) else {
+        return req.is_null();
+    };
+    let (mut req, mut res) = (req.clone(), res.clone());
+    if key == "Condition" {
+        req = lower_keys(&req);
+        res = lower_keys(&res);
+    }
+    if key == "Action" || key == "NotAction" {
+        return lower_set(&req) == lower_set(&res);
+    }
+    canonical_sets(&req) == canonical_sets(&res)
+}
+
+fn lower_keys(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.to_lowercase(), lower_keys(v))).collect()),
+        Value::Array(a) => Value::Array(a.iter().map(lower_keys).collect()),
+        other => other.clone(),
+    }
+}
+
+fn lower_set(v: &Value) -> Option<Vec<String>> {
+    let mut out: Vec<String> = match v {
+        Value::String(s) => vec![s.to_lowercase()],
+        Value::Array(a) => a.iter().map(|x| x.as_str().map(str::to_lowercase)).collect::<Option<_>>()?,
+        _ => return None,
+    };
+    out.sort();
+    out.dedup();
+    Some(out)
+}
+
+/// c7n's `format_to_set` / `format_dict_with_sets`: strings and lists become sets.
+fn canonical_sets(v: &Value) -> Value {
+    match v {
+        Value::String(_) | Value::Array(_) => {
+            let items: Vec<Value> = match v {
+                Value::Array(a) => a.clone(),
+                other => vec![other.clone()],
+            };
+            let mut keys: Vec<String> = items.iter().map(|i| i.to_string()).collect();
+            keys.sort();
+            keys.dedup();
+            serde_json::json!({ "$set": keys })
+        }
+        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), canonical_sets(v))).collect()),
+        other => other.clone(),
+    }
+}
+
+/// `GlobalGrantsFilter.process_bucket`.
+pub(crate) fn global_grants(b: &Value, allow_website: bool, perms: &[String]) -> Result<bool, EvalError> {
+    let acl = match b.get("Acl") {
+        None => return Ok(false),
+        Some(a) if !truthy(Some(a)) => return Ok(false),
+        Some(a) => a,
+    };
+    let grants = match acl.get("Grants") {
+        Some(Value::Array(g)) if !g.is_empty() => g,
+        Some(Value::Array(_)) | Some(Value::Null) => return Ok(false),
+        None => return Err(EvalError::Python("KeyError: 'Grants'".into())),
+        Some(_) => return Ok(false),
+    };
+    for g in grants {
+        let Some(uri) = g.get("Grantee").and_then(|x| x.get("URI")) else { continue };
+        if uri != GLOBAL_ALL && uri != AUTH_ALL {
+            continue;
+        }
+        let perm = g.get("Permission").and_then(Value::as_str).unwrap_or_default();
+        if allow_website && perm == "READ" {
+            let website = b.get("Website").ok_or_else(|| EvalError::Python("KeyError: 'Website'".into()))?;
+            if truthy(Some(website)) {
+                continue;
+            }
+        }
+        if perms.is_empty() || perms.iter().any(|p| p == perm) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}

@@ -1,0 +1,76 @@
+//! `custodian-worker`: the ECS task's entry point. Configuration comes from the environment
+//! (see `czero_worker::config`); the command line only offers `--help` and `--version`.
+//! Exit codes: 0 idle or stopped, 1 a fatal error, 2 bad configuration.
+
+use anyhow::Context;
+use clap::Parser;
+use czero_engine::{Engine, EngineOptions, Output};
+use czero_worker::engine_runner::EngineRunner;
+use czero_worker::metrics::Metrics;
+use czero_worker::protection::Protection;
+use czero_worker::queue::Queue;
+use czero_worker::store::Store;
+use czero_worker::{Config, Worker, logging, shutdown};
+use std::process::ExitCode;
+
+/// Polls the job queue, runs Cloud Custodian policies for each job, exits when idle.
+///
+/// Configured by environment: SQS_QUEUE_URL and POLICY_BUCKET (required); OUTPUT_BUCKET,
+/// OUTPUT_PREFIX, OUTPUT_DIR, MAX_EMPTY_RECEIVES (3), WAIT_TIME_SECONDS (20), IDLE_EXIT (on),
+/// WORKER_CONCURRENCY (10), JOB_TIMEOUT_SECONDS (300), VISIBILITY_TIMEOUT_SECONDS
+/// (job timeout + 60), SHUTDOWN_GRACE_SECONDS (90), DLQ_URL, PROTECTION_EXPIRES_MINUTES (120),
+/// DRYRUN, CUSTODIAN_CLI, LOG_FORMAT (json|text), RUST_LOG.
+#[derive(Parser)]
+#[command(name = "custodian-worker", version, about, long_about)]
+struct Cli {}
+
+fn main() -> ExitCode {
+    Cli::parse();
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("custodian-worker: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    logging::init(config.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the async runtime");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "worker stopped");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    let (trigger, stop) = shutdown::channel();
+    shutdown::on_signals(trigger).context("installing SIGTERM/SIGINT handlers")?;
+
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+    let output = match &config.output_bucket {
+        Some(bucket) => Output::S3 { bucket: bucket.clone(), prefix: config.output_prefix.clone() },
+        None => Output::Dir(config.output_dir.clone()),
+    };
+    let engine = Engine::new(
+        &sdk,
+        EngineOptions { dryrun: config.dryrun, region: String::new(), custodian_cli: config.custodian_cli.clone() },
+    );
+    let protection = config
+        .ecs_agent_uri
+        .as_deref()
+        .map(|uri| Protection::new(uri, config.protection_expires_minutes));
+    let queue = Queue::new(czero_worker::sqs_client(&sdk), config.queue_url.clone());
+    let store = Store::new(czero_worker::s3_client(&sdk));
+    let worker = Worker::new(config, queue, store, EngineRunner::new(engine, output), protection, Metrics::stdout());
+    let exit = worker.run(stop).await.context("polling the job queue")?;
+    tracing::debug!(?exit, "worker exiting");
+    Ok(())
+}

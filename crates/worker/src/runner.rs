@@ -1,0 +1,59 @@
+//! Running one policy file for one job: the seam between the poll loop and the engine.
+//!
+//! The loop only needs "run this policy file for this job and tell me what happened", so it
+//! is generic over [`PolicyRunner`]; the binary plugs in the engine, tests plug in runners
+//! that fail, hang or count on demand.
+
+use czero_job::Job;
+use std::future::Future;
+use std::time::Duration;
+
+/// What one policy of a file did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyRun {
+    pub policy: String,
+    pub resource_type: String,
+    /// Resources that matched the filters.
+    pub resources: usize,
+    /// Resources acted on, summed over the actions.
+    pub actions_taken: usize,
+    pub duration: Duration,
+    pub resource_time: Duration,
+    pub action_time: Duration,
+    /// Where the c7n-style output went (`s3://…` or a directory).
+    pub output_location: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The policy file does not parse or validate: retrying the same file cannot help.
+    #[error("{key}: invalid policy file: {message}")]
+    InvalidPolicy { key: String, message: String },
+    /// The policy ran but failed (an API error, a failed action, output not written).
+    #[error("{key}: policy {policy} failed: {message}")]
+    Failed {
+        key: String,
+        policy: String,
+        message: String,
+        retryable: bool,
+    },
+}
+
+impl RunError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            RunError::InvalidPolicy { .. } => false,
+            RunError::Failed { retryable, .. } => *retryable,
+        }
+    }
+}
+
+/// Runs every policy in one policy file for one job, writing their output.
+pub trait PolicyRunner: Send + Sync + 'static {
+    fn run(
+        &self,
+        job: &Job,
+        key: &str,
+        policy_text: &str,
+    ) -> impl Future<Output = Result<Vec<PolicyRun>, RunError>> + Send;
+}

@@ -1,0 +1,103 @@
+################################################################################
+# custodian-zero
+################################################################################
+
+output "region" {
+  description = "Region of the emulated stack"
+  value       = var.region
+}
+
+output "endpoint" {
+  description = "URL of the emulator"
+  value       = var.endpoint
+}
+
+output "queue_url" {
+  description = "URL of the job queue"
+  value       = module.custodian_zero.queue_url
+}
+
+output "queue_arn" {
+  description = "ARN of the job queue"
+  value       = module.custodian_zero.queue_arn
+}
+
+output "dlq_url" {
+  description = "URL of the dead-letter queue"
+  value       = module.custodian_zero.dlq_url
+}
+
+output "dlq_arn" {
+  description = "ARN of the dead-letter queue"
+  value       = module.custodian_zero.dlq_arn
+}
+
+output "policy_bucket" {
+  description = "Name of the policy bucket"
+  value       = module.custodian_zero.policy_bucket
+}
+
+output "output_bucket" {
+  description = "Name of the output bucket"
+  value       = module.custodian_zero.output_bucket
+}
+
+output "cluster_name" {
+  description = "Name of the ECS cluster"
+  value       = module.custodian_zero.cluster_name
+}
+
+output "service_name" {
+  description = "Name of the worker service"
+  value       = module.custodian_zero.service_name
+}
+
+output "invoker_function_name" {
+  description = "Name of the invoker Lambda (null when not created)"
+  value       = module.custodian_zero.invoker_function_name
+}
+
+output "invoker_environment" {
+  description = "Environment for running the invoker locally"
+  value       = module.custodian_zero.invoker_environment
+}
+
+output "worker_environment" {
+  description = "Environment for running the worker locally"
+  value       = module.custodian_zero.worker_environment
+}
+
+output "autoscaling_resource_id" {
+  description = "Application Auto Scaling resource id of the service"
+  value       = module.custodian_zero.autoscaling_resource_id
+}
+
+output "autoscaling_scale_out_policy_arn" {
+  description = "ARN of the scale-out step policy"
+  value       = module.custodian_zero.autoscaling_scale_out_policy_arn
+}
+
+output "autoscaling_scale_in_policy_arn" {
+  description = "ARN of the scale-in step policy"
+  value       = module.custodian_zero.autoscaling_scale_in_policy_arn
+}
+
+output "autoscaling_scale_out_alarm_name" {
+  description = "Alarm that drives the scale-out policy"
+  value       = module.custodian_zero.autoscaling_scale_out_alarm_name
+}
+
+output "autoscaling_scale_in_alarm_name" {
+  description = "Alarm that drives the scale-in policy"
+  value       = module.custodian_zero.autoscaling_scale_in_alarm_name
+}
+
+output "autoscaling_tiers" {
+  description = "The scale-out tiers"
+  value       = module.custodian_zero.autoscaling_tiers
+}
+
+output "alarm_names" {
+  description = "Operational alarms by purpose"
+  value       = module.custodian_zero.alarm_names
+}

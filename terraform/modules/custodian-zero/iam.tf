@@ -1,0 +1,224 @@
+################################################################################
+# IAM
+################################################################################
+
+# Every statement names its resources; the only wildcard resources are those AWS cannot
+# scope (ecr:GetAuthorizationToken) and the account's buckets that policies remediate.
+
+locals {
+  policy_object_arns = [for p in var.policy_key_prefixes : "${aws_s3_bucket.policy.arn}/${p}*"]
+
+  policy_permission_resources = coalesce(var.policy_permission_resources, ["arn:${local.partition}:s3:::*"])
+
+  kms_key_arns = compact([var.queue_kms_key_arn, var.bucket_kms_key_arn])
+}
+
+data "aws_iam_policy_document" "invoker_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "invoker" {
+  count = var.create_invoker ? 1 : 0
+
+  statement {
+    sid       = "QueueJobs"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.this.arn]
+  }
+
+  statement {
+    sid       = "ReadPolicies"
+    actions   = ["s3:GetObject"]
+    resources = local.policy_object_arns
+  }
+
+  # The on-failure destination is written with the function's own role.
+  statement {
+    sid       = "FailureDestination"
+    actions   = startswith(local.invoker_failure_destination_arn, "arn:${local.partition}:sns:") ? ["sns:Publish"] : ["sqs:SendMessage"]
+    resources = [local.invoker_failure_destination_arn]
+  }
+
+  statement {
+    sid       = "Logs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.invoker[0].arn}:*"]
+  }
+
+  dynamic "statement" {
+    for_each = var.enable_fast_wake ? [1] : []
+
+    content {
+      sid       = "FastWake"
+      actions   = ["ecs:DescribeServices", "ecs:UpdateService"]
+      resources = [local.service_arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(local.kms_key_arns) > 0 ? [1] : []
+
+    content {
+      sid       = "Kms"
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+      resources = local.kms_key_arns
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.invoker_tracing_mode == "Active" ? [1] : []
+
+    content {
+      sid = "Tracing"
+      #checkov:skip=CKV_AWS_356:X-Ray trace segments have no resource ARN to scope to
+      actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+      resources = ["*"]
+    }
+  }
+}
+
+resource "aws_iam_role" "invoker" {
+  count = var.create_invoker ? 1 : 0
+
+  name_prefix          = "${var.invoker_name}-"
+  description          = "custodian-zero invoker Lambda"
+  assume_role_policy   = data.aws_iam_policy_document.invoker_assume.json
+  permissions_boundary = var.permissions_boundary_arn
+
+  tags = var.tags
+}
+
+resource "aws_iam_role_policy" "invoker" {
+  count = var.create_invoker ? 1 : 0
+
+  name   = "invoker"
+  role   = aws_iam_role.invoker[0].id
+  policy = data.aws_iam_policy_document.invoker[0].json
+}
+
+data "aws_iam_policy_document" "task_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["ecs-tasks.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "task_execution" {
+  #checkov:skip=CKV_AWS_356:ecr:GetAuthorizationToken has no resource-level permissions
+  statement {
+    sid       = "EcrLogin"
+    actions   = ["ecr:GetAuthorizationToken"]
+    resources = ["*"]
+  }
+
+  dynamic "statement" {
+    for_each = length(local.worker_repository_arns) > 0 ? [1] : []
+
+    content {
+      sid       = "PullWorkerImage"
+      actions   = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+      resources = local.worker_repository_arns
+    }
+  }
+
+  statement {
+    sid       = "Logs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.worker.arn}:*"]
+  }
+}
+
+resource "aws_iam_role" "task_execution" {
+  name_prefix          = "${var.service_name}-exec-"
+  description          = "custodian-zero worker: ECS pulls the image and ships logs"
+  assume_role_policy   = data.aws_iam_policy_document.task_assume.json
+  permissions_boundary = var.permissions_boundary_arn
+
+  tags = var.tags
+}
+
+resource "aws_iam_role_policy" "task_execution" {
+  name   = "task-execution"
+  role   = aws_iam_role.task_execution.id
+  policy = data.aws_iam_policy_document.task_execution.json
+}
+
+data "aws_iam_policy_document" "task" {
+  statement {
+    sid = "ConsumeJobs"
+    actions = [
+      "sqs:ChangeMessageVisibility",
+      "sqs:DeleteMessage",
+      "sqs:GetQueueAttributes",
+      "sqs:ReceiveMessage",
+    ]
+    resources = [aws_sqs_queue.this.arn]
+  }
+
+  statement {
+    sid       = "ReadPolicies"
+    actions   = ["s3:GetObject"]
+    resources = local.policy_object_arns
+  }
+
+  statement {
+    sid       = "WriteOutput"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.output.arn}/*"]
+  }
+
+  # The ECS agent's task-protection endpoint calls these with the task role.
+  statement {
+    sid       = "ScaleInProtection"
+    actions   = ["ecs:GetTaskProtection", "ecs:UpdateTaskProtection"]
+    resources = ["arn:${local.partition}:ecs:${local.region}:${local.account_id}:task/${var.cluster_name}/*"]
+  }
+
+  statement {
+    sid       = "PolicyActions"
+    actions   = var.policy_permissions
+    resources = local.policy_permission_resources
+  }
+
+  dynamic "statement" {
+    for_each = length(local.kms_key_arns) > 0 ? [1] : []
+
+    content {
+      sid       = "Kms"
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+      resources = local.kms_key_arns
+    }
+  }
+}
+
+resource "aws_iam_role" "task" {
+  name_prefix          = "${var.service_name}-task-"
+  description          = "custodian-zero worker: consume jobs, read policies, write output, remediate"
+  assume_role_policy   = data.aws_iam_policy_document.task_assume.json
+  permissions_boundary = var.permissions_boundary_arn
+
+  tags = var.tags
+}
+
+resource "aws_iam_role_policy" "task" {
+  name   = "task"
+  role   = aws_iam_role.task.id
+  policy = data.aws_iam_policy_document.task.json
+}

@@ -1,0 +1,599 @@
+################################################################################
+# General
+################################################################################
+
+variable "tags" {
+  description = "Tags added to every resource that takes tags"
+  type        = map(string)
+  default     = {}
+}
+
+variable "log_retention_days" {
+  description = "Retention of the invoker's and the worker's CloudWatch log groups, in days"
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be one of the values CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, ... 3653)."
+  }
+}
+
+variable "logs_kms_key_arn" {
+  description = "KMS key ARN that encrypts the log groups; null keeps CloudWatch Logs' own encryption"
+  type        = string
+  default     = null
+}
+
+################################################################################
+# Queue
+################################################################################
+
+variable "queue_name" {
+  description = "Name of the job queue; the dead-letter queue is named \"<queue_name>-dlq\""
+  type        = string
+  default     = "custodian-jobs"
+}
+
+variable "queue_kms_key_arn" {
+  description = "KMS key ARN for the queues; null uses SQS-managed encryption (SSE-SQS)"
+  type        = string
+  default     = null
+}
+
+variable "queue_message_retention_seconds" {
+  description = "How long a job waits in the queue before SQS drops it, in seconds"
+  type        = number
+  default     = 345600
+
+  validation {
+    condition     = var.queue_message_retention_seconds >= 60 && var.queue_message_retention_seconds <= 1209600
+    error_message = "queue_message_retention_seconds must be between 60 and 1209600 (14 days)."
+  }
+}
+
+variable "dlq_max_receive_count" {
+  description = "Receives after which a job that keeps failing moves to the dead-letter queue (redrive maxReceiveCount)"
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.dlq_max_receive_count >= 1 && var.dlq_max_receive_count <= 1000 && floor(var.dlq_max_receive_count) == var.dlq_max_receive_count
+    error_message = "dlq_max_receive_count must be a whole number from 1 to 1000."
+  }
+}
+
+variable "dlq_message_retention_seconds" {
+  description = "How long a failed job stays in the dead-letter queue, in seconds"
+  type        = number
+  default     = 1209600
+
+  validation {
+    condition     = var.dlq_message_retention_seconds >= 60 && var.dlq_message_retention_seconds <= 1209600
+    error_message = "dlq_message_retention_seconds must be between 60 and 1209600 (14 days)."
+  }
+}
+
+################################################################################
+# Buckets
+################################################################################
+
+variable "policy_bucket_name" {
+  description = "Name of the bucket holding policies and the policy mapping; null lets AWS derive a unique name from \"custodian-policies-\""
+  type        = string
+  default     = null
+}
+
+variable "output_bucket_name" {
+  description = "Name of the bucket receiving the policies' c7n-style output; null lets AWS derive a unique name from \"custodian-output-\""
+  type        = string
+  default     = null
+}
+
+variable "bucket_kms_key_arn" {
+  description = "KMS key ARN for both buckets' default encryption; null uses SSE-S3 (AES256)"
+  type        = string
+  default     = null
+}
+
+variable "output_expiration_days" {
+  description = "Days after which policy output objects expire"
+  type        = number
+  default     = 90
+
+  validation {
+    condition     = var.output_expiration_days >= 1 && floor(var.output_expiration_days) == var.output_expiration_days
+    error_message = "output_expiration_days must be a whole number of at least 1."
+  }
+}
+
+variable "noncurrent_version_expiration_days" {
+  description = "Days after which overwritten (noncurrent) object versions expire, in both buckets"
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.noncurrent_version_expiration_days >= 1 && floor(var.noncurrent_version_expiration_days) == var.noncurrent_version_expiration_days
+    error_message = "noncurrent_version_expiration_days must be a whole number of at least 1."
+  }
+}
+
+variable "bucket_force_destroy" {
+  description = "Let `terraform destroy` delete the buckets with their objects (for test stacks only)"
+  type        = bool
+  default     = false
+}
+
+################################################################################
+# Invoker
+################################################################################
+
+variable "create_invoker" {
+  description = "Create the invoker Lambda and its EventBridge rules"
+  type        = bool
+  default     = true
+}
+
+variable "invoker_name" {
+  description = "Name of the invoker Lambda function"
+  type        = string
+  default     = "custodian-invoker"
+}
+
+variable "invoker_zip_path" {
+  description = "Path of the invoker's deployment zip (a `bootstrap` executable for provided.al2023); required when create_invoker is true"
+  type        = string
+  default     = null
+}
+
+variable "invoker_architecture" {
+  description = "Instruction set the invoker binary was built for"
+  type        = string
+  default     = "x86_64"
+
+  validation {
+    condition     = contains(["arm64", "x86_64"], var.invoker_architecture)
+    error_message = "invoker_architecture must be \"arm64\" or \"x86_64\"."
+  }
+}
+
+variable "invoker_memory_size" {
+  description = "Memory of the invoker Lambda, in MB"
+  type        = number
+  default     = 128
+
+  validation {
+    condition     = var.invoker_memory_size >= 128 && var.invoker_memory_size <= 10240
+    error_message = "invoker_memory_size must be between 128 and 10240 MB."
+  }
+}
+
+variable "invoker_timeout" {
+  description = "Timeout of one invoker invocation, in seconds"
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.invoker_timeout >= 1 && var.invoker_timeout <= 900
+    error_message = "invoker_timeout must be between 1 and 900 seconds."
+  }
+}
+
+variable "invoker_reserved_concurrency" {
+  description = "Reserved concurrent executions of the invoker; null leaves it unreserved (EventBridge retries throttled events)"
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.invoker_reserved_concurrency == null ? true : var.invoker_reserved_concurrency >= 0
+    error_message = "invoker_reserved_concurrency must be null or at least 0."
+  }
+}
+
+variable "invoker_failure_destination_arn" {
+  description = "SQS queue or SNS topic ARN receiving events the invoker failed on after Lambda's retries; null sends them to the dead-letter queue"
+  type        = string
+  default     = null
+}
+
+variable "invoker_tracing_mode" {
+  description = "X-Ray tracing mode of the invoker (PassThrough or Active)"
+  type        = string
+  default     = "PassThrough"
+
+  validation {
+    condition     = contains(["PassThrough", "Active"], var.invoker_tracing_mode)
+    error_message = "invoker_tracing_mode must be \"PassThrough\" or \"Active\"."
+  }
+}
+
+variable "policy_mapping_key" {
+  description = "Key of the event-to-policy mapping in the policy bucket (invoker env POLICY_MAPPING_KEY)"
+  type        = string
+  default     = "config/policy-mappings.json"
+}
+
+variable "default_policy_key" {
+  description = "Key of the policy used when the mapping has no entry for an event (invoker env DEFAULT_POLICY_KEY)"
+  type        = string
+  default     = "policies/s3-createbucket.yml"
+}
+
+variable "policy_key_prefixes" {
+  description = "Key prefixes in the policy bucket that the invoker and the worker may read"
+  type        = list(string)
+  default     = ["config/", "policies/"]
+
+  validation {
+    condition     = length(var.policy_key_prefixes) > 0 && alltrue([for p in var.policy_key_prefixes : length(p) > 0 && !startswith(p, "/")])
+    error_message = "policy_key_prefixes must list at least one non-empty prefix, none starting with \"/\"."
+  }
+}
+
+variable "enable_fast_wake" {
+  description = "Let the invoker raise the service from 0 to 1 task as soon as it queues a job (sets WAKE_CLUSTER and WAKE_SERVICE)"
+  type        = bool
+  default     = false
+}
+
+################################################################################
+# Events
+################################################################################
+
+# CloudTrail records the S3 API DeletePublicAccessBlock under the event name
+# DeleteBucketPublicAccessBlock; both spellings are listed so the rule matches either.
+variable "cloudtrail_s3_event_names" {
+  description = "CloudTrail S3 API calls (eventName) that invoke the invoker"
+  type        = list(string)
+  default = [
+    "CreateBucket",
+    "PutBucketPolicy",
+    "PutBucketAcl",
+    "DeletePublicAccessBlock",
+    "DeleteBucketPublicAccessBlock",
+    "PutBucketEncryption",
+    "DeleteBucketEncryption",
+  ]
+}
+
+variable "enable_security_hub_events" {
+  description = "Invoke the invoker on Security Hub \"Security Hub Findings - Imported\" events"
+  type        = bool
+  default     = true
+}
+
+variable "enable_guardduty_events" {
+  description = "Invoke the invoker on \"GuardDuty Finding\" events"
+  type        = bool
+  default     = true
+}
+
+variable "enable_config_events" {
+  description = "Invoke the invoker on AWS Config \"Config Rules Compliance Change\" events"
+  type        = bool
+  default     = true
+}
+
+################################################################################
+# Worker
+################################################################################
+
+variable "create_ecr_repository" {
+  description = "Create an ECR repository for the worker image"
+  type        = bool
+  default     = true
+}
+
+variable "ecr_repository_name" {
+  description = "Name of the worker's ECR repository"
+  type        = string
+  default     = "custodian-worker"
+}
+
+variable "ecr_kms_key_arn" {
+  description = "KMS key ARN for the ECR repository; null uses the AWS-managed KMS key"
+  type        = string
+  default     = null
+}
+
+variable "worker_image_repository_arns" {
+  description = "ARNs of ECR repositories (besides the one this module creates) that the task may pull the worker image from"
+  type        = list(string)
+  default     = []
+}
+
+variable "cluster_name" {
+  description = "Name of the ECS cluster"
+  type        = string
+  default     = "custodian-cluster"
+}
+
+variable "container_insights" {
+  description = "Container Insights on the cluster (enabled, enhanced or disabled); the ecs-service-stuck-running alarm reads its DesiredTaskCount metric"
+  type        = string
+  default     = "enabled"
+
+  validation {
+    condition     = contains(["enabled", "enhanced", "disabled"], var.container_insights)
+    error_message = "container_insights must be \"enabled\", \"enhanced\" or \"disabled\"."
+  }
+}
+
+variable "service_name" {
+  description = "Name of the ECS service (and task family and container) running the worker"
+  type        = string
+  default     = "custodian-worker"
+}
+
+variable "worker_image" {
+  description = "Worker container image, for example \"<account>.dkr.ecr.<region>.amazonaws.com/custodian-worker:<tag>\""
+  type        = string
+}
+
+variable "worker_architecture" {
+  description = "CPU architecture of the worker image (X86_64 or ARM64)"
+  type        = string
+  default     = "X86_64"
+
+  validation {
+    condition     = contains(["X86_64", "ARM64"], var.worker_architecture)
+    error_message = "worker_architecture must be \"X86_64\" or \"ARM64\"."
+  }
+}
+
+variable "worker_cpu" {
+  description = "Task CPU units (256 = 0.25 vCPU, the smallest Fargate size)"
+  type        = number
+  default     = 256
+
+  validation {
+    condition     = contains([256, 512, 1024, 2048, 4096, 8192, 16384], var.worker_cpu)
+    error_message = "worker_cpu must be a Fargate CPU size: 256, 512, 1024, 2048, 4096, 8192 or 16384."
+  }
+}
+
+variable "worker_memory" {
+  description = "Task memory in MB (512 pairs with 256 CPU units)"
+  type        = number
+  default     = 512
+
+  validation {
+    condition     = var.worker_memory >= 512 && var.worker_memory <= 122880
+    error_message = "worker_memory must be between 512 and 122880 MB (and a size Fargate allows for worker_cpu)."
+  }
+}
+
+variable "worker_user" {
+  description = "User (uid[:gid]) the worker container runs as; never root"
+  type        = string
+  default     = "65532:65532"
+
+  validation {
+    condition     = can(regex("^[1-9][0-9]*(:[0-9]+)?$", var.worker_user))
+    error_message = "worker_user must be a numeric non-zero uid, optionally with \":gid\"."
+  }
+}
+
+variable "worker_max_empty_receives" {
+  description = "Worker env MAX_EMPTY_RECEIVES: consecutive empty long polls before an idle worker exits (only when worker_idle_exit is true)"
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.worker_max_empty_receives >= 1 && var.worker_max_empty_receives <= 100 && floor(var.worker_max_empty_receives) == var.worker_max_empty_receives
+    error_message = "worker_max_empty_receives must be a whole number from 1 to 100."
+  }
+}
+
+variable "worker_wait_time_seconds" {
+  description = "Worker env WAIT_TIME_SECONDS: SQS long-poll duration"
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.worker_wait_time_seconds >= 0 && var.worker_wait_time_seconds <= 20 && floor(var.worker_wait_time_seconds) == var.worker_wait_time_seconds
+    error_message = "worker_wait_time_seconds must be a whole number from 0 to 20 (the SQS maximum)."
+  }
+}
+
+# A task that exits while the service's desired count is unchanged is replaced by the ECS
+# scheduler, so idle exit inside a service buys relaunches, not savings; scale-in to 0 is the
+# scale-in alarm's job. The default follows the simulator's measurements (docs/tuning.md).
+variable "worker_idle_exit" {
+  description = "Worker env IDLE_EXIT: exit after MAX_EMPTY_RECEIVES empty polls; false inside a service (ECS replaces exited tasks)"
+  type        = bool
+  default     = false
+}
+
+variable "worker_job_timeout_seconds" {
+  description = "Worker env JOB_TIMEOUT_SECONDS: longest a job may run; the queue's visibility timeout is this plus 60 s"
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.worker_job_timeout_seconds >= 1 && var.worker_job_timeout_seconds <= 43140 && floor(var.worker_job_timeout_seconds) == var.worker_job_timeout_seconds
+    error_message = "worker_job_timeout_seconds must be a whole number from 1 to 43140 (visibility timeout at most 12 hours)."
+  }
+}
+
+variable "worker_environment" {
+  description = "Extra environment variables for the worker container (they cannot override the module's own)"
+  type        = map(string)
+  default     = {}
+}
+
+variable "subnet_ids" {
+  description = "Subnets (private, with a route to AWS APIs through NAT or VPC endpoints) for the worker tasks"
+  type        = list(string)
+
+  validation {
+    condition     = length(var.subnet_ids) > 0
+    error_message = "subnet_ids must name at least one subnet."
+  }
+}
+
+variable "vpc_id" {
+  description = "VPC of the subnets; the module creates the worker's security group there"
+  type        = string
+}
+
+variable "worker_egress_cidr_blocks" {
+  description = "CIDR blocks the worker may reach on HTTPS (443): AWS APIs through NAT or VPC endpoints"
+  type        = list(string)
+  default     = ["0.0.0.0/0"]
+}
+
+variable "security_group_ids" {
+  description = "Extra security groups for the worker tasks"
+  type        = list(string)
+  default     = []
+}
+
+variable "assign_public_ip" {
+  description = "Give worker tasks a public IP (only for public subnets without NAT)"
+  type        = bool
+  default     = false
+}
+
+################################################################################
+# Autoscaling
+################################################################################
+
+variable "target_value" {
+  description = "Jobs per task: a backlog (visible + in-flight) of b asks for min(max_capacity, ceil(b / target_value)) tasks"
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.target_value >= 1 && var.target_value <= 1000
+    error_message = "target_value must be between 1 and 1000."
+  }
+}
+
+variable "min_capacity" {
+  description = "Fewest tasks; 0 lets the service scale to zero"
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.min_capacity >= 0 && floor(var.min_capacity) == var.min_capacity
+    error_message = "min_capacity must be a whole number of at least 0."
+  }
+}
+
+variable "max_capacity" {
+  description = "Most tasks; one scale-out step per task count, so at most 20 (the AWS limit of step adjustments per policy)"
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.max_capacity >= 1 && var.max_capacity <= 20 && floor(var.max_capacity) == var.max_capacity
+    error_message = "max_capacity must be a whole number from 1 to 20."
+  }
+}
+
+variable "scale_out_cooldown" {
+  description = "Seconds after a scale-out step before the scale-out policy acts again"
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.scale_out_cooldown >= 0 && var.scale_out_cooldown <= 3600
+    error_message = "scale_out_cooldown must be between 0 and 3600 seconds."
+  }
+}
+
+variable "scale_in_cooldown" {
+  description = "Seconds the backlog must stay 0 before the service scales to 0 (rounded up to whole minutes), and the scale-in policy's cooldown"
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.scale_in_cooldown >= 60 && var.scale_in_cooldown <= 86400
+    error_message = "scale_in_cooldown must be between 60 and 86400 seconds."
+  }
+}
+
+################################################################################
+# Alarms
+################################################################################
+
+variable "alarm_name_prefix" {
+  description = "Prefix for every alarm name (empty keeps the runbook's names, such as \"sqs-queue-backlog\")"
+  type        = string
+  default     = ""
+}
+
+variable "create_alarm_topic" {
+  description = "Create an SNS topic (KMS-encrypted) for the operational alarms"
+  type        = bool
+  default     = false
+}
+
+variable "alarm_topic_arn" {
+  description = "Existing SNS topic ARN for the operational alarms' actions (used when create_alarm_topic is false)"
+  type        = string
+  default     = null
+}
+
+variable "alarm_email_endpoints" {
+  description = "E-mail addresses subscribed to the created alarm topic"
+  type        = list(string)
+  default     = []
+}
+
+variable "queue_age_alarm_threshold" {
+  description = "sqs-queue-backlog fires when the oldest job is older than this many seconds for 2 periods of 300 s"
+  type        = number
+  default     = 600
+
+  validation {
+    condition     = var.queue_age_alarm_threshold >= 60
+    error_message = "queue_age_alarm_threshold must be at least 60 seconds."
+  }
+}
+
+################################################################################
+# IAM
+################################################################################
+
+variable "policy_permissions" {
+  description = "IAM actions the worker's policies need on their resources (the S3 remediation set by default)"
+  type        = list(string)
+  default = [
+    "s3:GetBucketAcl",
+    "s3:GetBucketLocation",
+    "s3:GetBucketLogging",
+    "s3:GetBucketNotification",
+    "s3:GetBucketPolicy",
+    "s3:GetBucketPublicAccessBlock",
+    "s3:GetBucketTagging",
+    "s3:GetBucketVersioning",
+    "s3:GetBucketWebsite",
+    "s3:GetEncryptionConfiguration",
+    "s3:GetLifecycleConfiguration",
+    "s3:GetReplicationConfiguration",
+    "s3:PutBucketAcl",
+    "s3:PutBucketPublicAccessBlock",
+    "s3:PutBucketTagging",
+    "s3:PutBucketVersioning",
+    "s3:PutEncryptionConfiguration",
+  ]
+
+  validation {
+    condition     = length(var.policy_permissions) > 0 && alltrue([for a in var.policy_permissions : can(regex("^[a-z0-9-]+:[A-Za-z][A-Za-z0-9]*\\*?$", a))])
+    error_message = "policy_permissions must be \"service:Action\" entries (a trailing * after a name is allowed, a bare \"*\" or \"service:*\" is not)."
+  }
+}
+
+variable "policy_permission_resources" {
+  description = "Resource ARNs the policy_permissions apply to; null means every S3 bucket of the partition (arn:<partition>:s3:::*)"
+  type        = list(string)
+  default     = null
+}
+
+variable "permissions_boundary_arn" {
+  description = "Permissions boundary attached to the module's IAM roles"
+  type        = string
+  default     = null
+}

@@ -1,0 +1,435 @@
+//! Packaging is checked on small inputs; the full pipeline (two release builds from two
+//! checkouts, the image run in an empty root and in Docker) is `#[ignore]`d because it takes
+//! two cold release builds, and `cargo xtask test` runs it after the main suite.
+
+use super::package::{self, Image, LayerEntry, digest};
+use super::*;
+use crate::dist::build;
+use flate2::read::GzDecoder;
+use std::io::Read;
+
+fn sample_root() -> Vec<LayerEntry> {
+    package::worker_root(b"\x7fELF fake worker", b"-----BEGIN CERTIFICATE-----\n")
+}
+
+fn untar(bytes: &[u8]) -> Vec<(String, tar::Header, Vec<u8>)> {
+    let mut archive = tar::Archive::new(bytes);
+    archive
+        .entries()
+        .unwrap()
+        .map(|e| {
+            let mut e = e.unwrap();
+            let path = e.path().unwrap().to_string_lossy().into_owned();
+            let header = e.header().clone();
+            let mut data = Vec::new();
+            e.read_to_end(&mut data).unwrap();
+            (path, header, data)
+        })
+        .collect()
+}
+
+fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    GzDecoder::new(bytes).read_to_end(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn zip_has_one_fixed_entry_and_no_extra_fields() {
+    let body = b"#!/bin/sh\necho not really a lambda\n".repeat(100);
+    let bytes = package::lambda_zip(&body).unwrap();
+    assert_eq!(
+        bytes,
+        package::lambda_zip(&body).unwrap(),
+        "zip is not deterministic"
+    );
+
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(&bytes)).unwrap();
+    assert_eq!(archive.len(), 1);
+    let mut entry = archive.by_index(0).unwrap();
+    assert_eq!(entry.name().unwrap(), "bootstrap");
+    assert_eq!(entry.unix_mode(), Some(0o100755));
+    assert_eq!(entry.compression(), zip::CompressionMethod::Deflated);
+    let time = entry.last_modified().unwrap();
+    assert_eq!(
+        (
+            time.year(),
+            time.month(),
+            time.day(),
+            time.hour(),
+            time.minute()
+        ),
+        (1980, 1, 1, 0, 0)
+    );
+    assert_eq!(entry.extra_data().unwrap_or_default(), Vec::<u8>::new());
+    let mut read_back = Vec::new();
+    entry.read_to_end(&mut read_back).unwrap();
+    assert_eq!(read_back, body);
+
+    // The raw headers: local file header extra length (offset 28) and central directory
+    // extra length (offset 30) are zero, so no timestamp or uid/gid field slipped in.
+    assert_eq!(&bytes[..4], b"PK\x03\x04");
+    assert_eq!(&bytes[28..30], [0, 0]);
+    let cd = bytes.windows(4).position(|w| w == b"PK\x01\x02").unwrap();
+    assert_eq!(&bytes[cd + 30..cd + 32], [0, 0]);
+}
+
+#[test]
+fn layer_tar_is_sorted_owned_and_timeless() {
+    let entries = sample_root();
+    let mut shuffled = entries.clone();
+    shuffled.reverse();
+    let bytes = package::tar(&entries, 0).unwrap();
+    assert_eq!(
+        bytes,
+        package::tar(&shuffled, 0).unwrap(),
+        "input order leaked"
+    );
+
+    let files = untar(&bytes);
+    let paths: Vec<&str> = files.iter().map(|(p, _, _)| p.as_str()).collect();
+    let mut sorted = paths.clone();
+    sorted.sort_unstable();
+    assert_eq!(paths, sorted);
+    for required in [
+        "custodian-worker",
+        "etc/ssl/certs/ca-certificates.crt",
+        "etc/passwd",
+        "etc/group",
+        "etc/hosts",
+        "etc/nsswitch.conf",
+        "tmp/",
+    ] {
+        assert!(
+            paths.contains(&required),
+            "{required} missing from {paths:?}"
+        );
+    }
+    for (path, header, _) in &files {
+        assert!(!path.starts_with('/'), "{path} is absolute");
+        assert_eq!(header.mtime().unwrap(), 0, "{path}");
+        assert_eq!(header.username().unwrap(), Some(""), "{path}");
+        let uid = header.uid().unwrap();
+        assert!(uid == 0 || uid == 65532, "{path} uid {uid}");
+    }
+    let mode = |p: &str| files.iter().find(|f| f.0 == p).unwrap().1.mode().unwrap();
+    assert_eq!(mode("custodian-worker"), 0o755);
+    assert_eq!(mode("tmp/"), 0o1777);
+
+    let passwd = &files.iter().find(|f| f.0 == "etc/passwd").unwrap().2;
+    assert!(String::from_utf8_lossy(passwd).contains(":65532:65532:"));
+    let hosts = &files.iter().find(|f| f.0 == "etc/hosts").unwrap().2;
+    assert!(String::from_utf8_lossy(hosts).starts_with("127.0.0.1\tlocalhost\n"));
+
+    let with_epoch = package::tar(&entries, 315_532_800).unwrap();
+    assert!(
+        untar(&with_epoch)
+            .iter()
+            .all(|(_, h, _)| h.mtime().unwrap() == 315_532_800)
+    );
+}
+
+#[test]
+fn a_dynamically_linked_binary_is_recognised() {
+    // The host's own tools are dynamically linked; the shipped binaries must not be.
+    let dynamic = std::fs::read("/bin/true").unwrap();
+    assert!(build::needs_loader(&dynamic).unwrap());
+    assert!(build::needs_loader(b"#!/bin/sh\n").is_err());
+    // An ELF header with no program headers needs no loader.
+    let mut header = vec![0u8; 64];
+    header[..6].copy_from_slice(b"\x7fELF\x02\x01");
+    header[0x36] = 56;
+    assert!(!build::needs_loader(&header).unwrap());
+}
+
+#[test]
+fn gzip_header_has_no_time_and_no_name() {
+    let gz = package::gzip(b"layer").unwrap();
+    assert_eq!(&gz[..3], [0x1f, 0x8b, 8]);
+    assert_eq!(gz[3] & 0x08, 0, "FNAME flag set");
+    assert_eq!(&gz[4..8], [0, 0, 0, 0], "MTIME not zero");
+    assert_eq!(gunzip(&gz), b"layer");
+}
+
+#[test]
+fn image_descriptors_point_at_their_blobs() {
+    let image = Image::new(&sample_root(), 0).unwrap();
+    let again = Image::new(&sample_root(), 0).unwrap();
+    assert_eq!(image.manifest_digest(), again.manifest_digest());
+
+    let config: serde_json::Value = serde_json::from_slice(&image.config).unwrap();
+    assert_eq!(config["created"], "1970-01-01T00:00:00Z");
+    assert_eq!(config["config"]["User"], "65532:65532");
+    assert_eq!(config["config"]["Entrypoint"][0], "/custodian-worker");
+    assert!(
+        config["config"]["Env"]
+            .as_array()
+            .unwrap()
+            .contains(&"SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt".into())
+    );
+    assert_eq!(
+        config["rootfs"]["diff_ids"][0],
+        digest(&gunzip(&image.layer)).as_str()
+    );
+
+    let manifest: serde_json::Value = serde_json::from_slice(&image.manifest).unwrap();
+    assert_eq!(manifest["config"]["digest"], digest(&image.config).as_str());
+    assert_eq!(manifest["config"]["size"], image.config.len());
+    assert_eq!(
+        manifest["layers"][0]["digest"],
+        digest(&image.layer).as_str()
+    );
+    assert_eq!(manifest["layers"][0]["size"], image.layer.len());
+
+    let index: serde_json::Value = serde_json::from_slice(&image.index).unwrap();
+    let m = &index["manifests"][0];
+    assert_eq!(m["digest"], image.manifest_digest().as_str());
+    assert_eq!(
+        m["annotations"]["org.opencontainers.image.ref.name"],
+        "latest"
+    );
+
+    let files = image.layout_files();
+    let names: Vec<&str> = files.iter().map(|(p, _)| p.as_str()).collect();
+    assert!(names.contains(&"oci-layout") && names.contains(&"index.json"));
+    for (path, bytes) in &files {
+        if let Some(hex) = path.strip_prefix("blobs/sha256/") {
+            assert_eq!(digest(bytes), format!("sha256:{hex}"), "{path}");
+        }
+    }
+}
+
+#[test]
+fn docker_archive_names_blobs_it_contains() {
+    let image = Image::new(&sample_root(), 0).unwrap();
+    let archive = image.docker_archive(0).unwrap();
+    assert_eq!(archive, image.docker_archive(0).unwrap());
+    let files = untar(&archive);
+    let file = |p: &str| {
+        files
+            .iter()
+            .find(|f| f.0 == p)
+            .unwrap_or_else(|| panic!("{p} not in archive"))
+            .2
+            .clone()
+    };
+    let legacy: serde_json::Value = serde_json::from_slice(&file("manifest.json")).unwrap();
+    assert_eq!(legacy[0]["RepoTags"][0], "custodian-worker:latest");
+    assert_eq!(file(legacy[0]["Config"].as_str().unwrap()), image.config);
+    assert_eq!(file(legacy[0]["Layers"][0].as_str().unwrap()), image.layer);
+    assert_eq!(file("index.json"), image.index);
+}
+
+/// Copies the project's files (tracked and untracked-but-not-ignored, as `git` lists them)
+/// into `dest`.
+fn snapshot(dest: &Path) {
+    let root = project_root();
+    let listed = Command::new("git")
+        .current_dir(&root)
+        .args([
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+        ])
+        .output()
+        .unwrap();
+    assert!(listed.status.success(), "git ls-files failed");
+    for name in listed.stdout.split(|b| *b == 0).filter(|n| !n.is_empty()) {
+        let rel = Path::new(std::str::from_utf8(name).unwrap());
+        let from = root.join(rel);
+        // Listed but deleted in the working tree.
+        if !from.is_file() {
+            continue;
+        }
+        let to = dest.join(rel);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(&from, &to).unwrap();
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let dest = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&dest).unwrap();
+            copy_tree(&entry.path(), &dest);
+        } else {
+            std::fs::copy(entry.path(), &dest).unwrap();
+        }
+    }
+}
+
+fn plan(root: &Path) -> BuildPlan {
+    let mut plan = BuildPlan::for_root(root).unwrap();
+    plan.source_date_epoch = 0;
+    plan.offline = true;
+    plan
+}
+
+/// Two checkouts at different paths, each with its own target directory, must give the
+/// same zip and the same image. A shared target directory would compile the dependencies
+/// once and so could not catch a path that leaks through them.
+#[test]
+#[ignore = "two cold release builds; run by `cargo xtask test`"]
+fn artifacts_are_identical_from_two_checkouts() {
+    let work = tempfile::Builder::new()
+        .prefix("czero-dist-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let a = work.path().join("a");
+    let b = work.path().join("second-checkout").join("custodian-zero");
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    snapshot(&a);
+    // B is copied from A, so both see the same sources even while the tree is being edited.
+    copy_tree(&a, &b);
+
+    let first = produce(&plan(&a), &a.join("target/dist")).unwrap();
+    let second = produce(&plan(&b), &b.join("target/dist")).unwrap();
+    report(&first);
+    assert_eq!(first.zip_sha256, second.zip_sha256, "invoker.zip differs");
+    assert_eq!(
+        first.image_manifest_digest, second.image_manifest_digest,
+        "worker image differs"
+    );
+    assert_eq!(
+        first.archive_sha256, second.archive_sha256,
+        "worker-image.tar differs"
+    );
+    let dirs = |p: &Path| {
+        let mut v: Vec<_> = walk(&p.join("target/dist/worker-image"));
+        v.sort();
+        v
+    };
+    let layout_a: Vec<_> = dirs(&a).into_iter().map(|(p, d)| (p, digest(&d))).collect();
+    let layout_b: Vec<_> = dirs(&b).into_iter().map(|(p, d)| (p, digest(&d))).collect();
+    assert_eq!(layout_a, layout_b, "image layouts differ");
+
+    // Static, and no build path in the shipped binaries (produce() refuses both; check the
+    // bytes here too).
+    for bin in [&first.binaries.bootstrap, &first.binaries.worker] {
+        let bytes = std::fs::read(bin).unwrap();
+        assert!(
+            !build::needs_loader(&bytes).unwrap(),
+            "{} needs a loader",
+            bin.display()
+        );
+        for needle in [a.to_str().unwrap(), "/root/", "/home/"] {
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                "{} contains {needle}",
+                bin.display()
+            );
+        }
+    }
+
+    run_image_in_empty_root(&first);
+    if docker_available() {
+        run_image_in_docker(&first);
+    } else {
+        eprintln!("no Docker engine: the image was run in an empty root only");
+    }
+}
+
+fn walk(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_dir() {
+            for (p, d) in walk(&entry.path()) {
+                out.push((format!("{}/{p}", entry.file_name().to_string_lossy()), d));
+            }
+        } else {
+            out.push((
+                entry.file_name().to_string_lossy().into_owned(),
+                std::fs::read(entry.path()).unwrap(),
+            ));
+        }
+    }
+    out
+}
+
+/// Unpacks the image's layer into an empty directory and runs the worker there under
+/// `chroot`: no loader, no libc, nothing but the layer.
+fn run_image_in_empty_root(artifacts: &Artifacts) {
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            artifacts.layout.join("blobs/sha256").join(
+                artifacts
+                    .image_manifest_digest
+                    .trim_start_matches("sha256:"),
+            ),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let layer_digest = manifest["layers"][0]["digest"].as_str().unwrap();
+    let layer = std::fs::read(
+        artifacts
+            .layout
+            .join("blobs/sha256")
+            .join(layer_digest.trim_start_matches("sha256:")),
+    )
+    .unwrap();
+    let root = tempfile::tempdir().unwrap();
+    tar::Archive::new(GzDecoder::new(layer.as_slice()))
+        .unpack(root.path())
+        .unwrap();
+    let out = Command::new("chroot")
+        .arg(root.path())
+        .args(["/custodian-worker", "--version"])
+        .env_clear()
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "worker in an empty root: {}\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!(
+        "worker in an empty root: {} {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout).trim()
+    );
+}
+
+fn run_image_in_docker(artifacts: &Artifacts) {
+    let load = Command::new("docker")
+        .arg("load")
+        .arg("-i")
+        .arg(&artifacts.archive)
+        .output()
+        .unwrap();
+    assert!(
+        load.status.success(),
+        "docker load: {}",
+        String::from_utf8_lossy(&load.stderr)
+    );
+    let run = Command::new("docker")
+        .args(["run", "--rm", "--network", "host"])
+        .arg(format!("{}:{}", package::IMAGE_NAME, package::IMAGE_TAG))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "docker run: {}\n{}",
+        run.status,
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let inspect = Command::new("docker")
+        .args(["image", "inspect", "--format", "{{.Id}}"])
+        .arg(format!("{}:{}", package::IMAGE_NAME, package::IMAGE_TAG))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&inspect.stdout).trim(),
+        artifacts.image_config_digest,
+        "Docker's image id is not the config digest"
+    );
+}
