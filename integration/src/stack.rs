@@ -199,13 +199,20 @@ impl Stack {
             .arg("--timeline")
             .arg(&opts.timeline)
             .arg("--until-idle")
-            .args(["--duration", &opts.max_duration.as_secs().to_string()]);
+            // --duration counts simulated seconds; max_duration is wall-clock time.
+            .args([
+                "--duration",
+                &(opts.max_duration.as_secs_f64() * opts.time_scale).to_string(),
+            ]);
         match &opts.image {
             Some(image) => cmd.args(["--worker-image", image]),
             None => cmd.arg("--worker-bin").arg(bin("custodian-worker")?),
         };
+        if !opts.live {
+            cmd.arg("--no-table");
+        }
         if let Some(dir) = &opts.task_log_dir {
-            cmd.arg("--task-log-dir").arg(dir);
+            cmd.arg("--task-logs").arg(dir);
         }
         for (k, v) in self.worker_task_env(opts) {
             cmd.arg("--task-env").arg(format!("{k}={v}"));

@@ -51,12 +51,15 @@ pub fn plugin_dir() -> Result<PathBuf> {
         candidates.push(Path::new(&home).join(".terraform.d/plugins"));
         candidates.push(Path::new(&home).join(".local/share/terraform/plugins"));
     }
-    candidates.into_iter().find(|d| has_aws_provider(d)).ok_or_else(|| {
-        anyhow!(
-            "no Terraform provider mirror with hashicorp/aws found (looked in /opt/tf-plugins, \
+    candidates
+        .into_iter()
+        .find(|d| has_aws_provider(d))
+        .ok_or_else(|| {
+            anyhow!(
+                "no Terraform provider mirror with hashicorp/aws found (looked in /opt/tf-plugins, \
              the standard plugin directories and ~/.terraform.d/plugins): set CZERO_TF_PLUGIN_DIR"
-        )
-    })
+            )
+        })
 }
 
 fn has_aws_provider(dir: &Path) -> bool {
@@ -80,7 +83,10 @@ impl Workspace {
             .prefix("czero-tf-")
             .tempdir()
             .context("creating a temporary directory for Terraform")?;
-        copy_tree(&project_root().join("terraform"), &dir.path().join("terraform"))?;
+        copy_tree(
+            &project_root().join("terraform"),
+            &dir.path().join("terraform"),
+        )?;
         // An empty CLI configuration: no credentials helpers, no registry mirrors, no warning
         // about a missing ~/.terraformrc.
         std::fs::write(dir.path().join("terraformrc"), "")
@@ -158,7 +164,8 @@ impl Workspace {
     /// `terraform output -json`, flattened to `{name: value}`.
     pub fn outputs(&self, rel: &str) -> Result<Value> {
         let raw = self.run(rel, &args(&["output", "-json", "-no-color"]), QUICK_TIMEOUT)?;
-        let parsed: Value = serde_json::from_str(&raw).context("parsing `terraform output -json`")?;
+        let parsed: Value =
+            serde_json::from_str(&raw).context("parsing `terraform output -json`")?;
         let map = parsed
             .as_object()
             .ok_or_else(|| anyhow!("`terraform output -json` is not an object"))?;

@@ -96,9 +96,17 @@ fn check_tiers(tiers: &[Tier], target: f64, max: u32) {
     assert_eq!(tiers.len(), max as usize, "one tier per task count");
     assert_eq!(tiers[0].lower_bound, 0.0, "steps start at the threshold");
     for pair in tiers.windows(2) {
-        assert_eq!(pair[0].upper_bound, Some(pair[1].lower_bound), "gap or overlap in {pair:?}");
+        assert_eq!(
+            pair[0].upper_bound,
+            Some(pair[1].lower_bound),
+            "gap or overlap in {pair:?}"
+        );
     }
-    assert_eq!(tiers[tiers.len() - 1].upper_bound, None, "last tier is open-ended");
+    assert_eq!(
+        tiers[tiers.len() - 1].upper_bound,
+        None,
+        "last tier is open-ended"
+    );
     let top = (f64::from(max) * target * 1.5).ceil() as u32 + 10;
     for backlog in 1..=top {
         let got = step_for(&steps, f64::from(backlog), 0.0, true);
@@ -126,7 +134,11 @@ fn step_semantics_pick_bounds_as_aws_does() {
         },
     ];
     assert_eq!(step_for(&steps, 5.0, 0.0, true), Some(1));
-    assert_eq!(step_for(&steps, 6.0, 0.0, true), Some(2), "lower bound inclusive above");
+    assert_eq!(
+        step_for(&steps, 6.0, 0.0, true),
+        Some(2),
+        "lower bound inclusive above"
+    );
     assert_eq!(step_for(&steps, 100.0, 0.0, true), Some(2));
     assert_eq!(step_for(&steps, -1.0, 0.0, true), None);
     let below = [Step {
@@ -134,13 +146,27 @@ fn step_semantics_pick_bounds_as_aws_does() {
         upper: Some(0.0),
         capacity: 0,
     }];
-    assert_eq!(step_for(&below, 0.0, 0.0, false), Some(0), "upper bound inclusive below");
+    assert_eq!(
+        step_for(&below, 0.0, 0.0, false),
+        Some(0),
+        "upper bound inclusive below"
+    );
     assert_eq!(step_for(&below, 1.0, 0.0, false), None);
 }
 
 #[test]
 fn seed_table_reads_as_the_design_document_says() {
-    let rows = [(0, 0), (1, 1), (5, 1), (6, 2), (10, 2), (11, 3), (15, 3), (25, 5), (45, 9)];
+    let rows = [
+        (0, 0),
+        (1, 1),
+        (5, 1),
+        (6, 2),
+        (10, 2),
+        (11, 3),
+        (15, 3),
+        (25, 5),
+        (45, 9),
+    ];
     for (backlog, desired) in rows {
         assert_eq!(seed_desired(backlog, 5.0, 10), desired, "backlog {backlog}");
     }
@@ -205,7 +231,13 @@ fn checkov_finds_no_failed_check_and_every_skip_has_a_reason() -> Result<()> {
     let mut cmd = Command::new(checkov()?);
     cmd.arg("-d")
         .arg(ws.path(""))
-        .args(["--framework", "terraform", "--skip-download", "--output", "json"])
+        .args([
+            "--framework",
+            "terraform",
+            "--skip-download",
+            "--output",
+            "json",
+        ])
         .env("BC_SKIP_MAPPING", "TRUE");
     let out = run_with_timeout(&mut cmd, Duration::from_secs(300))?;
     let report: serde_json::Value = serde_json::from_str(&out.stdout)
@@ -224,10 +256,23 @@ fn checkov_finds_no_failed_check_and_every_skip_has_a_reason() -> Result<()> {
             .flatten()
             .map(|c| format!("{} {} ({})", c["check_id"], c["resource"], c["file_path"]))
             .collect();
-        assert!(failed.is_empty(), "checkov failed checks:\n{}", failed.join("\n"));
-        assert_eq!(summary["parsing_errors"], 0, "checkov could not parse some files");
-        for skip in r["results"]["skipped_checks"].as_array().into_iter().flatten() {
-            let reason = skip["check_result"]["suppress_comment"].as_str().unwrap_or("");
+        assert!(
+            failed.is_empty(),
+            "checkov failed checks:\n{}",
+            failed.join("\n")
+        );
+        assert_eq!(
+            summary["parsing_errors"], 0,
+            "checkov could not parse some files"
+        );
+        for skip in r["results"]["skipped_checks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let reason = skip["check_result"]["suppress_comment"]
+                .as_str()
+                .unwrap_or("");
             assert!(
                 reason.trim().len() > 10,
                 "skip of {} on {} has no reason",
@@ -237,7 +282,10 @@ fn checkov_finds_no_failed_check_and_every_skip_has_a_reason() -> Result<()> {
         }
         passed += summary["passed"].as_u64().unwrap_or(0);
     }
-    assert!(passed > 100, "checkov ran only {passed} checks: did it see the module?");
+    assert!(
+        passed > 100,
+        "checkov ran only {passed} checks: did it see the module?"
+    );
     Ok(())
 }
 
@@ -319,9 +367,13 @@ fn invoker_zip(dir: &std::path::Path) -> Result<PathBuf> {
     let zip = dir.join("invoker.zip");
     let python = czero_testkit::python()?;
     let out = run_with_timeout(
-        Command::new(python)
-            .current_dir(dir)
-            .args(["-m", "zipfile", "-c", "invoker.zip", "bootstrap"]),
+        Command::new(python).current_dir(dir).args([
+            "-m",
+            "zipfile",
+            "-c",
+            "invoker.zip",
+            "bootstrap",
+        ]),
         Duration::from_secs(60),
     )?;
     ensure!(out.success, "zipping bootstrap failed: {}", out.stderr);
@@ -397,7 +449,10 @@ async fn check_queue(
     assert_eq!(attr(QueueAttributeName::SqsManagedSseEnabled), Some("true"));
     // The worker's job timeout (300 s) plus the margin.
     assert_eq!(attr(QueueAttributeName::VisibilityTimeout), Some("360"));
-    assert_eq!(attr(QueueAttributeName::ReceiveMessageWaitTimeSeconds), Some("20"));
+    assert_eq!(
+        attr(QueueAttributeName::ReceiveMessageWaitTimeSeconds),
+        Some("20")
+    );
 
     let dlq = sqs
         .get_queue_attributes()
@@ -408,7 +463,8 @@ async fn check_queue(
         .attributes
         .unwrap_or_default();
     assert_eq!(
-        dlq.get(&QueueAttributeName::SqsManagedSseEnabled).map(String::as_str),
+        dlq.get(&QueueAttributeName::SqsManagedSseEnabled)
+            .map(String::as_str),
         Some("true"),
         "the DLQ is encrypted too"
     );
@@ -427,16 +483,20 @@ async fn check_service(config: &aws_config::SdkConfig, stack: &LocalExample) -> 
         .services()
         .first()
         .ok_or_else(|| anyhow!("service {SERVICE} not found in {CLUSTER}"))?;
-    assert_eq!(service.desired_count(), 0, "the service starts at zero tasks");
     assert_eq!(
-        service.launch_type().map(|l| l.as_str()),
-        Some("FARGATE")
+        service.desired_count(),
+        0,
+        "the service starts at zero tasks"
     );
+    assert_eq!(service.launch_type().map(|l| l.as_str()), Some("FARGATE"));
     let vpc = service
         .network_configuration()
         .and_then(|n| n.awsvpc_configuration())
         .ok_or_else(|| anyhow!("service has no awsvpc configuration"))?;
-    assert!(!vpc.subnets().is_empty(), "service runs in the example's subnet");
+    assert!(
+        !vpc.subnets().is_empty(),
+        "service runs in the example's subnet"
+    );
     assert_eq!(
         vpc.assign_public_ip().map(|a| a.as_str()),
         Some("DISABLED"),
@@ -472,9 +532,20 @@ async fn check_service(config: &aws_config::SdkConfig, stack: &LocalExample) -> 
         .iter()
         .filter_map(|kv| Some((kv.name()?, kv.value()?)))
         .collect();
-    assert_eq!(env.get("SQS_QUEUE_URL").copied(), Some(stack.output_str("queue_url")?));
-    assert_eq!(env.get("POLICY_BUCKET").copied(), Some(stack.output_str("policy_bucket")?));
-    assert_eq!(env.get("OUTPUT_BUCKET").copied(), Some(stack.output_str("output_bucket")?));
+    assert_eq!(
+        env.get("SQS_QUEUE_URL").copied(),
+        Some(stack.output_str("queue_url")?)
+    );
+    assert_eq!(
+        env.get("POLICY_BUCKET").copied(),
+        Some(stack.output_str("policy_bucket")?)
+    );
+    assert_eq!(
+        env.get("OUTPUT_BUCKET").copied(),
+        Some(stack.output_str("output_bucket")?)
+    );
+    assert_eq!(env.get("DLQ_URL").copied(), Some(stack.output_str("dlq_url")?));
+    assert_eq!(env.get("JOB_TIMEOUT_SECONDS").copied(), Some("300"));
     assert_eq!(env.get("MAX_EMPTY_RECEIVES").copied(), Some("3"));
     assert_eq!(env.get("WAIT_TIME_SECONDS").copied(), Some("20"));
     assert_eq!(env.get("IDLE_EXIT").copied(), Some("false"));
@@ -525,8 +596,14 @@ async fn check_scaling(config: &aws_config::SdkConfig, stack: &LocalExample) -> 
         let c = p
             .step_scaling_policy_configuration()
             .ok_or_else(|| anyhow!("{} is not a step policy", p.policy_name()))?;
-        assert_eq!(c.adjustment_type().map(|a| a.as_str()), Some("ExactCapacity"));
-        assert_eq!(c.metric_aggregation_type().map(|a| a.as_str()), Some("Maximum"));
+        assert_eq!(
+            c.adjustment_type().map(|a| a.as_str()),
+            Some("ExactCapacity")
+        );
+        assert_eq!(
+            c.metric_aggregation_type().map(|a| a.as_str()),
+            Some("Maximum")
+        );
         assert_eq!(c.cooldown(), Some(cooldown), "{}", p.policy_name());
     }
     let steps = |p: &ScalingPolicy| -> Vec<Step> {
@@ -567,8 +644,12 @@ async fn check_scaling(config: &aws_config::SdkConfig, stack: &LocalExample) -> 
         let b = f64::from(backlog);
         let mut decided = Vec::new();
         for (a, steps) in [(&out_alarm, &out_steps), (&in_alarm, &in_steps)] {
-            let op = a.comparison_operator().ok_or_else(|| anyhow!("alarm without operator"))?;
-            let threshold = a.threshold().ok_or_else(|| anyhow!("alarm without threshold"))?;
+            let op = a
+                .comparison_operator()
+                .ok_or_else(|| anyhow!("alarm without operator"))?;
+            let threshold = a
+                .threshold()
+                .ok_or_else(|| anyhow!("alarm without threshold"))?;
             if breaches(op, threshold, b) {
                 let above = matches!(
                     op,
@@ -588,7 +669,11 @@ async fn check_scaling(config: &aws_config::SdkConfig, stack: &LocalExample) -> 
     assert_eq!(stuck.metric_name(), Some("DesiredTaskCount"));
     assert_eq!(stuck.statistic().map(|s| s.as_str()), Some("Average"));
     assert_eq!(
-        (stuck.period(), stuck.threshold(), stuck.evaluation_periods()),
+        (
+            stuck.period(),
+            stuck.threshold(),
+            stuck.evaluation_periods()
+        ),
         (Some(600), Some(1.0), Some(6))
     );
     assert!(
@@ -602,7 +687,11 @@ async fn check_scaling(config: &aws_config::SdkConfig, stack: &LocalExample) -> 
     assert_eq!(backlog.metric_name(), Some("ApproximateAgeOfOldestMessage"));
     assert_eq!(backlog.statistic().map(|s| s.as_str()), Some("Maximum"));
     assert_eq!(
-        (backlog.period(), backlog.threshold(), backlog.evaluation_periods()),
+        (
+            backlog.period(),
+            backlog.threshold(),
+            backlog.evaluation_periods()
+        ),
         (Some(300), Some(600.0), Some(2))
     );
     assert_eq!(
@@ -622,8 +711,16 @@ async fn check_scaling(config: &aws_config::SdkConfig, stack: &LocalExample) -> 
 /// (60 s, Maximum), one action, the given policy.
 fn check_backlog_alarm(alarm: &MetricAlarm, policy_arn: &str, periods: i32) -> Result<()> {
     let name = alarm.alarm_name().unwrap_or("?");
-    assert_eq!(alarm.alarm_actions(), [policy_arn.to_string()], "{name} actions");
-    assert_eq!(alarm.evaluation_periods(), Some(periods), "{name} evaluation periods");
+    assert_eq!(
+        alarm.alarm_actions(),
+        [policy_arn.to_string()],
+        "{name} actions"
+    );
+    assert_eq!(
+        alarm.evaluation_periods(),
+        Some(periods),
+        "{name} evaluation periods"
+    );
     assert_eq!(alarm.threshold(), Some(0.0), "{name} threshold");
     let metrics = alarm.metrics();
     let expr = metrics
@@ -638,7 +735,9 @@ fn check_backlog_alarm(alarm: &MetricAlarm, policy_arn: &str, periods: i32) -> R
             .find(|m| m.id() == Some(id))
             .and_then(|m| m.metric_stat())
             .ok_or_else(|| anyhow!("{name} has no metric {id}"))?;
-        let metric = stat.metric().ok_or_else(|| anyhow!("{name} {id} has no metric"))?;
+        let metric = stat
+            .metric()
+            .ok_or_else(|| anyhow!("{name} {id} has no metric"))?;
         assert_eq!(metric.namespace(), Some("AWS/SQS"));
         assert_eq!((stat.period(), stat.stat()), (Some(60), Some("Maximum")));
         assert!(
@@ -675,7 +774,10 @@ async fn check_gone(config: &aws_config::SdkConfig) -> Result<()> {
         .service_namespace(ServiceNamespace::Ecs)
         .send()
         .await?;
-    ensure!(targets.scalable_targets().is_empty(), "scalable target left after destroy");
+    ensure!(
+        targets.scalable_targets().is_empty(),
+        "scalable target left after destroy"
+    );
     let cw = aws_sdk_cloudwatch::Client::new(config);
     let alarms = cw.describe_alarms().send().await?;
     ensure!(

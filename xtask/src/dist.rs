@@ -35,6 +35,8 @@ pub const SLOW_TEST_ARGS: &[&str] = &[
     "only",
     "-E",
     "test(/^dist::/)",
+    // Shows the measured sizes and digests; runs the (single, heavy) test serially.
+    "--no-capture",
 ];
 
 #[derive(clap::Args)]

@@ -115,7 +115,7 @@ async fn czero_agrees_with_cloud_custodian() {
         let c7n_out = tmp.path().join("c7n");
         run_c7n(&moto, &policy_file, event.as_ref(), &c7n_out).unwrap_or_else(|e| panic!("{label}: {e}"));
         let c7n_resources = read_resources(&c7n_out, &name);
-        let c7n_state = snapshot(&s3).await.unwrap();
+        let c7n_state = snapshot(&s3, &moto.endpoint()).await.unwrap();
 
         reset(&moto).await.unwrap();
         seed(&s3).await.unwrap();
@@ -126,7 +126,7 @@ async fn czero_agrees_with_cloud_custodian() {
             .await
             .unwrap_or_else(|e| panic!("{label}: {e}"));
         let czero_resources = read_resources(&czero_out, &name);
-        let czero_state = snapshot(&s3).await.unwrap();
+        let czero_state = snapshot(&s3, &moto.endpoint()).await.unwrap();
 
         let c7n_names = resource_names(&serde_json::to_string(&c7n_resources).unwrap());
         let czero_names = resource_names(&serde_json::to_string(&czero_resources).unwrap());

@@ -46,11 +46,11 @@ async fn pull_mode_encrypts_every_unencrypted_bucket() {
     let env = setup().await;
     let p = parse_policy(policy!("encrypt-unencrypted")).unwrap();
     let r = engine(&env, false).run(&p, None, &Output::Dir(env.out.path().into())).await.unwrap();
-    let all: Vec<String> = snapshot(&env.s3).await.unwrap().keys().cloned().collect();
+    let all: Vec<String> = snapshot(&env.s3, &env.moto.endpoint()).await.unwrap().keys().cloned().collect();
     let want: Vec<String> = all.iter().filter(|b| !b.starts_with("enc-")).cloned().collect();
     assert_eq!(sorted(r.resources.clone()), want);
     assert_eq!(r.executor, Executor::Native);
-    let after = snapshot(&env.s3).await.unwrap();
+    let after = snapshot(&env.s3, &env.moto.endpoint()).await.unwrap();
     for b in &want {
         assert_eq!(after[b]["encryption"], json!([{"algo": "AES256", "key": null, "bucket_key": true}]), "{b}");
     }
@@ -75,7 +75,7 @@ async fn set_public_block_merges_with_the_current_configuration() {
     let r = engine(&env, false).run(&p, None, &Output::Dir(env.out.path().into())).await.unwrap();
     assert!(!r.resources.contains(&"pab-full".to_string()));
     assert!(r.resources.contains(&"pab-partial".to_string()));
-    let after = snapshot(&env.s3).await.unwrap();
+    let after = snapshot(&env.s3, &env.moto.endpoint()).await.unwrap();
     assert_eq!(after["pab-partial"]["public_block"], json!([true, false, true, false]));
     assert_eq!(after["plain"]["public_block"], json!([false, false, true, false]));
     assert_eq!(after["pab-full"]["public_block"], json!([true, true, true, true]));
@@ -87,7 +87,7 @@ async fn global_grants_are_removed_but_website_reads_stay() {
     let p = parse_policy(policy!("global-grants")).unwrap();
     let r = engine(&env, false).run(&p, None, &Output::Dir(env.out.path().into())).await.unwrap();
     assert_eq!(sorted(r.resources.clone()), vec!["auth-write", "public-read"]);
-    let after = snapshot(&env.s3).await.unwrap();
+    let after = snapshot(&env.s3, &env.moto.endpoint()).await.unwrap();
     for b in ["auth-write", "public-read"] {
         let grants = after[b]["grants"].to_string();
         assert!(!grants.contains("global/AllUsers") && !grants.contains("AuthenticatedUsers"), "{b}: {grants}");
@@ -104,7 +104,7 @@ async fn tag_merges_with_existing_tags() {
     let p = parse_policy(policy!("tag-owner-absent")).unwrap();
     let r = engine(&env, false).run(&p, None, &Output::Dir(env.out.path().into())).await.unwrap();
     assert!(!r.resources.contains(&"tagged".to_string()));
-    let after = snapshot(&env.s3).await.unwrap();
+    let after = snapshot(&env.s3, &env.moto.endpoint()).await.unwrap();
     assert_eq!(after["marked"]["tags"]["Owner"], json!("unknown"));
     assert!(after["marked"]["tags"]["maid_status"].is_string());
     assert_eq!(after["tagged"]["tags"], json!({"Env": "prod", "Owner": "security"}));
@@ -113,14 +113,14 @@ async fn tag_merges_with_existing_tags() {
 #[tokio::test]
 async fn event_mode_touches_only_the_named_bucket() {
     let env = setup().await;
-    let before = snapshot(&env.s3).await.unwrap();
+    let before = snapshot(&env.s3, &env.moto.endpoint()).await.unwrap();
     let p = parse_policy(policy!("createbucket")).unwrap();
     let ev = createbucket_event("plain");
     let r = engine(&env, false).run(&p, Some(&ev), &Output::Dir(env.out.path().into())).await.unwrap();
     assert_eq!(r.resources, vec!["plain"]);
     assert_eq!(r.actions.len(), 4);
     assert!(r.actions.iter().all(|a| a.resources == 1 && a.failed == 0 && !a.dryrun));
-    let after = snapshot(&env.s3).await.unwrap();
+    let after = snapshot(&env.s3, &env.moto.endpoint()).await.unwrap();
     assert_eq!(
         after["plain"],
         json!({
@@ -160,13 +160,13 @@ async fn event_mode_with_no_match_writes_nothing() {
 #[tokio::test]
 async fn an_event_for_another_api_is_a_no_op() {
     let env = setup().await;
-    let before = snapshot(&env.s3).await.unwrap();
+    let before = snapshot(&env.s3, &env.moto.endpoint()).await.unwrap();
     let p = parse_policy(policy!("createbucket")).unwrap();
     let mut ev = createbucket_event("plain");
     ev["detail"]["eventName"] = json!("DeleteBucketPolicy");
     let r = engine(&env, false).run(&p, Some(&ev), &Output::Dir(env.out.path().into())).await.unwrap();
     assert!(r.resources.is_empty() && r.actions.is_empty());
-    assert_eq!(snapshot(&env.s3).await.unwrap(), before);
+    assert_eq!(snapshot(&env.s3, &env.moto.endpoint()).await.unwrap(), before);
 }
 
 #[tokio::test]
@@ -181,26 +181,31 @@ async fn an_event_for_a_missing_bucket_matches_nothing() {
 #[tokio::test]
 async fn dryrun_matches_but_changes_nothing() {
     let env = setup().await;
-    let before = snapshot(&env.s3).await.unwrap();
+    let before = snapshot(&env.s3, &env.moto.endpoint()).await.unwrap();
     let p = parse_policy(policy!("createbucket")).unwrap();
     let ev = createbucket_event("plain");
     let r = engine(&env, true).run(&p, Some(&ev), &Output::Dir(env.out.path().into())).await.unwrap();
     assert_eq!(r.resources, vec!["plain"]);
     assert_eq!(r.actions.len(), 4);
     assert!(r.actions.iter().all(|a| a.dryrun && a.resources == 1));
-    assert_eq!(snapshot(&env.s3).await.unwrap(), before);
+    assert_eq!(snapshot(&env.s3, &env.moto.endpoint()).await.unwrap(), before);
     assert!(read(&env, "s3-createbucket", "resources.json").contains("\"plain\""));
 }
 
+/// A versioned bucket is not used here: moto 5.2.5 answers DeleteObjects with version ids
+/// on a bucket whose versioning was just suspended (what c7n's delete does first) with a
+/// 500; the contract test pins the versioned sequence instead.
 #[tokio::test]
-async fn delete_removes_every_version_then_the_bucket() {
+async fn delete_empties_then_deletes_the_bucket() {
     let env = setup().await;
-    let p = parse_policy(policy!("delete-versioned")).unwrap();
+    let p = parse_policy(policy!("delete-marked")).unwrap();
     let r = engine(&env, false).run(&p, None, &Output::Dir(env.out.path().into())).await.unwrap();
-    assert_eq!(r.resources, vec!["versioned"]);
-    let after = snapshot(&env.s3).await.unwrap();
-    assert!(!after.contains_key("versioned"));
+    assert_eq!(r.resources, vec!["marked"]);
+    let after = snapshot(&env.s3, &env.moto.endpoint()).await.unwrap();
+    assert!(!after.contains_key("marked"));
     assert!(after.contains_key("plain"));
+    // c7n's delete returns an empty list: no action file in pull mode.
+    assert!(!env.out.path().join("delete-marked/action-deletebucket").exists());
 }
 
 #[tokio::test]
@@ -209,14 +214,14 @@ async fn set_statements_adds_and_removes() {
     let add = parse_policy(policy!("require-https")).unwrap();
     let r = engine(&env, false).run(&add, None, &Output::Dir(env.out.path().into())).await.unwrap();
     assert!(r.resources.contains(&"with-policy".to_string()) && !r.resources.contains(&"website".to_string()));
-    let after = snapshot(&env.s3).await.unwrap();
+    let after = snapshot(&env.s3, &env.moto.endpoint()).await.unwrap();
     let sids: Vec<&Value> = after["with-policy"]["policy"]["Statement"].as_array().unwrap().iter().map(|s| &s["Sid"]).collect();
     assert_eq!(sids, vec!["DenyHttp", "DenyInsecureTransport"]);
     assert_eq!(after["plain"]["policy"]["Statement"][0]["Resource"], json!(["arn:aws:s3:::plain", "arn:aws:s3:::plain/*"]));
     let remove = parse_policy(policy!("remove-deny-http")).unwrap();
     let r = engine(&env, false).run(&remove, None, &Output::Dir(env.out.path().into())).await.unwrap();
     assert_eq!(r.resources, vec!["with-policy"]);
-    let after = snapshot(&env.s3).await.unwrap();
+    let after = snapshot(&env.s3, &env.moto.endpoint()).await.unwrap();
     let sids: Vec<&Value> = after["with-policy"]["policy"]["Statement"].as_array().unwrap().iter().map(|s| &s["Sid"]).collect();
     assert_eq!(sids, vec!["DenyInsecureTransport"]);
 }

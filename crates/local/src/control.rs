@@ -17,6 +17,10 @@ use std::time::Duration;
 
 /// How often (real time) tasks are reconciled between datapoints.
 const TICK: Duration = Duration::from_millis(25);
+/// Queue reads per alarm period, for the period's maximum.
+const SAMPLES_PER_PERIOD: f64 = 12.0;
+/// Never read the queue more often than this (real time), however fast the time scale.
+const MIN_SAMPLE_INTERVAL: Duration = Duration::from_millis(50);
 
 #[derive(Debug, Clone)]
 pub struct LocalOptions {
@@ -233,6 +237,12 @@ pub async fn run<L: TaskLauncher>(
         .record(row(0.0, counts, desired, 0, format!("Start: {}", backlog_text(counts))))
         .map_err(LocalError::Timeline)?;
 
+    let backlog_of = |c: QueueCounts| opts.setup.backlog.value(c.visible, c.not_visible, c.delayed);
+    // The alarms use the period's Maximum: sample the queue several times per period and
+    // keep the largest backlog seen, as CloudWatch would.
+    let sample_every = (period / SAMPLES_PER_PERIOD).max(clock.scale() * MIN_SAMPLE_INTERVAL.as_secs_f64());
+    let mut next_sample = sample_every;
+    let mut period_max = backlog_of(counts);
     let mut next_datapoint = 1u64;
     let mut shutdown = std::pin::pin!(shutdown);
     let mut interval = tokio::time::interval(TICK);
@@ -248,15 +258,21 @@ pub async fn run<L: TaskLauncher>(
         let now = clock.now_s();
         let mut action = Vec::new();
         let mut datapoint = false;
+        if now >= next_sample {
+            next_sample = now + sample_every;
+            counts = emulator.queue_counts(&opts.queue_url).await?;
+            period_max = period_max.max(backlog_of(counts));
+        }
         if now >= next_datapoint as f64 * period {
-            // One datapoint per period, at its end (CloudWatch publishes a period's value
-            // once the period is over).
+            // One datapoint per period, at its end: the period's maximum backlog. The queue
+            // is read directly, so unlike CloudWatch there is no publishing lag.
             let at = next_datapoint * opts.setup.period_s.max(1);
             next_datapoint += 1;
             datapoint = true;
             counts = emulator.queue_counts(&opts.queue_url).await?;
-            let backlog = opts.setup.backlog.value(counts.visible, counts.not_visible, counts.delayed);
-            let decision = autoscaler.evaluate(at, backlog as f64, desired);
+            let value = period_max.max(backlog_of(counts));
+            period_max = backlog_of(counts);
+            let decision = autoscaler.evaluate(at, value as f64, desired);
             if let Decision::Scaled { to, .. } = decision {
                 emulator.set_desired(&opts.cluster, &opts.service, to).await?;
                 desired = to;
@@ -270,6 +286,7 @@ pub async fn run<L: TaskLauncher>(
             action.push(describe_events(&events));
             if !datapoint {
                 counts = emulator.queue_counts(&opts.queue_url).await?;
+                period_max = period_max.max(backlog_of(counts));
             }
         }
         max_running = max_running.max(scheduler.running());

@@ -4,7 +4,7 @@
 //! ```text
 //! Time    | Queue | Desired | Running | Action
 //! --------|-------|---------|---------|------------------
-//! 0:00    |  25   |    0    |    0    | 25 events arrive
+//! 0:00:00 |  25   |    0    |    0    | Start: 25 messages queued
 //! ```
 //!
 //! `t` is simulated seconds; `Queue` is the visible count (in flight is in the JSON).
@@ -23,10 +23,11 @@ pub struct Row {
     pub action: String,
 }
 
-/// `m:ss` for simulated seconds.
+/// `h:mm:ss` for simulated seconds: the design document's tables count `h:mm`, and a local
+/// run needs the seconds too.
 pub fn clock_text(t: f64) -> String {
     let s = t.max(0.0).round() as u64;
-    format!("{}:{:02}", s / 60, s % 60)
+    format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
 }
 
 pub const TABLE_HEADER: &str = "Time    | Queue | Desired | Running | Action\n--------|-------|---------|---------|------------------";
@@ -123,9 +124,9 @@ mod tests {
 
     #[test]
     fn table_matches_the_design_document_layout() {
-        assert_eq!(table_line(&row(0.0, 25, 0, 0, "25 events arrive")), "0:00    |  25   |    0    |    0    | 25 events arrive");
-        assert_eq!(table_line(&row(60.0, 25, 5, 0, "Scale to 5 tasks")), "0:01    |  25   |    5    |    0    | Scale to 5 tasks");
-        assert_eq!(clock_text(600.0), "10:00");
+        assert_eq!(table_line(&row(0.0, 25, 0, 0, "25 events arrive")), "0:00:00 |  25   |    0    |    0    | 25 events arrive");
+        assert_eq!(table_line(&row(60.0, 25, 5, 0, "Scale to 5 tasks")), "0:01:00 |  25   |    5    |    0    | Scale to 5 tasks");
+        assert_eq!(clock_text(3725.4), "1:02:05");
     }
 
     #[test]

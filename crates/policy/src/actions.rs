@@ -8,7 +8,12 @@ use serde_json::Value;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum Action {
     /// `enabled` true, `crypto` AES256, `bucket-key` true.
-    SetBucketEncryption { enabled: bool, crypto: String, key: Option<String>, bucket_key: bool },
+    SetBucketEncryption {
+        enabled: bool,
+        crypto: String,
+        key: Option<String>,
+        bucket_key: bool,
+    },
     /// `state` (default true) applies to every setting not given individually.
     SetPublicBlock {
         state: bool,
@@ -18,20 +23,43 @@ pub enum Action {
         restrict_public_buckets: Option<bool>,
     },
     /// Default grantees: AuthenticatedUsers and AllUsers.
-    DeleteGlobalGrants { grantees: Vec<String> },
-    ToggleVersioning { enabled: bool },
+    DeleteGlobalGrants {
+        grantees: Vec<String>,
+    },
+    ToggleVersioning {
+        enabled: bool,
+    },
     /// The tags to set (`tags` map, plus `key`/`tag` = `value`/`msg`), merged with existing.
-    Tag { tags: Vec<(String, String)> },
+    Tag {
+        tags: Vec<(String, String)>,
+    },
     /// Default `[maid_status]`.
-    RemoveTag { tags: Vec<String> },
+    RemoveTag {
+        tags: Vec<String>,
+    },
     /// c7n defaults: tag `maid_status`, op `stop` (invalid for aws.s3, so required in
     /// practice), days 0, hours 0 (its "4 days" default is unreachable), tz `utc`.
-    MarkForOp { tag: String, op: String, days: f64, hours: f64, msg: String, tz: String },
-    SetStatements { statements: Vec<Value>, remove: Option<Value> },
+    MarkForOp {
+        tag: String,
+        op: String,
+        days: f64,
+        hours: f64,
+        msg: String,
+        tz: String,
+    },
+    SetStatements {
+        statements: Vec<Value>,
+        remove: Option<Value>,
+    },
     /// `remove-contents` defaults to true.
-    Delete { remove_contents: bool },
+    Delete {
+        remove_contents: bool,
+    },
     /// A valid c7n action not run natively.
-    Unsupported { name: String, raw: Value },
+    Unsupported {
+        name: String,
+        raw: Value,
+    },
 }
 
 pub(crate) const DEFAULT_TAG: &str = "maid_status";
@@ -64,7 +92,10 @@ impl Action {
 
 /// c7n class name of an aws.s3 action by registry name.
 pub fn class_name(action: &str) -> Option<&'static str> {
-    S3_ACTIONS.iter().find(|(n, _)| *n == action).map(|(_, c)| *c)
+    S3_ACTIONS
+        .iter()
+        .find(|(n, _)| *n == action)
+        .map(|(_, c)| *c)
 }
 
 fn b(m: &serde_json::Map<String, Value>, k: &str) -> Option<bool> {
@@ -100,25 +131,36 @@ pub(crate) fn build(name: &str, m: &serde_json::Map<String, Value>, raw: &Value)
         },
         "delete-global-grants" => Action::DeleteGlobalGrants {
             grantees: match m.get("grantees") {
-                Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect(),
                 _ => vec![
                     "http://acs.amazonaws.com/groups/global/AuthenticatedUsers".into(),
                     "http://acs.amazonaws.com/groups/global/AllUsers".into(),
                 ],
             },
         },
-        "toggle-versioning" => Action::ToggleVersioning { enabled: b(m, "enabled").unwrap_or(true) },
+        "toggle-versioning" => Action::ToggleVersioning {
+            enabled: b(m, "enabled").unwrap_or(true),
+        },
         "tag" => {
             let mut tags: Vec<(String, String)> = match m.get("tags") {
-                Some(Value::Object(t)) => t.iter().map(|(k, v)| (k.clone(), scalar_str(v))).collect(),
+                Some(Value::Object(t)) => {
+                    t.iter().map(|(k, v)| (k.clone(), scalar_str(v))).collect()
+                }
                 _ => Vec::new(),
             };
             // Legacy form: `value` (or `msg`) under `key` (or `tag`, default maid_status).
-            let msg = m.get("value").filter(|v| truthy(v)).or_else(|| m.get("msg").filter(|v| truthy(v)));
+            let msg = m
+                .get("value")
+                .filter(truthy)
+                .or_else(|| m.get("msg").filter(truthy));
             if let Some(msg) = msg {
                 let key = m
                     .get("key")
-                    .filter(|v| truthy(v))
+                    .filter(truthy)
                     .map(scalar_str)
                     .or_else(|| s(m, "tag"))
                     .unwrap_or_else(|| DEFAULT_TAG.into());
@@ -142,11 +184,20 @@ pub(crate) fn build(name: &str, m: &serde_json::Map<String, Value>, raw: &Value)
             tz: s(m, "tz").unwrap_or_else(|| "utc".into()),
         },
         "set-statements" => Action::SetStatements {
-            statements: m.get("statements").and_then(Value::as_array).cloned().unwrap_or_default(),
+            statements: m
+                .get("statements")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default(),
             remove: m.get("remove").cloned(),
         },
-        "delete" => Action::Delete { remove_contents: b(m, "remove-contents").unwrap_or(true) },
-        other => Action::Unsupported { name: other.to_string(), raw: raw.clone() },
+        "delete" => Action::Delete {
+            remove_contents: b(m, "remove-contents").unwrap_or(true),
+        },
+        other => Action::Unsupported {
+            name: other.to_string(),
+            raw: raw.clone(),
+        },
     }
 }
 
@@ -165,7 +216,13 @@ fn truthy(v: &&Value) -> bool {
 pub(crate) fn schema_keys(name: &str) -> Option<&'static [&'static str]> {
     Some(match name {
         "set-bucket-encryption" => &["enabled", "crypto", "key", "bucket-key"],
-        "set-public-block" => &["state", "BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"],
+        "set-public-block" => &[
+            "state",
+            "BlockPublicAcls",
+            "IgnorePublicAcls",
+            "BlockPublicPolicy",
+            "RestrictPublicBuckets",
+        ],
         "delete-global-grants" => &["grantees"],
         "toggle-versioning" => &["enabled"],
         "tag" => &["tags", "key", "value", "tag", "msg"],

@@ -14,7 +14,7 @@ const MAX_TS: f64 = 253_402_300_799.0;
 pub(crate) fn parse_date(v: &Py) -> Option<DateTime<Utc>> {
     match v {
         Py::DateTime(d) => Some(*d),
-        Py::Str(s) if !(!s.is_empty() && s.chars().all(|c| c.is_ascii_digit())) => {
+        Py::Str(s) if s.is_empty() || !s.chars().all(|c| c.is_ascii_digit()) => {
             parse_str(s).or_else(|| epoch(crate::pyval::py_float(s)?))
         }
         Py::Str(s) => epoch(s.parse::<f64>().ok()?),
@@ -25,7 +25,8 @@ pub(crate) fn parse_date(v: &Py) -> Option<DateTime<Utc>> {
 }
 
 fn epoch(f: f64) -> Option<DateTime<Utc>> {
-    if !(f > DATE_FLOOR) {
+    // NaN is not past the floor either.
+    if f.partial_cmp(&DATE_FLOOR) != Some(std::cmp::Ordering::Greater) {
         return None;
     }
     let secs = if f <= MAX_TS { f } else { f / 1000.0 };
@@ -34,7 +35,8 @@ fn epoch(f: f64) -> Option<DateTime<Utc>> {
     }
     let whole = secs.floor();
     let nanos = ((secs - whole) * 1e9).round() as u32;
-    Utc.timestamp_opt(whole as i64, nanos.min(999_999_999)).single()
+    Utc.timestamp_opt(whole as i64, nanos.min(999_999_999))
+        .single()
 }
 
 const WITH_ZONE: &[&str] = &[
@@ -66,8 +68,17 @@ const NAIVE: &[&str] = &[
 ];
 
 const DATES: &[&str] = &[
-    "%Y-%m-%d", "%Y/%m/%d", "%m/%d/%Y", "%m-%d-%Y", "%d %b %Y", "%d %B %Y", "%b %d %Y", "%B %d %Y", "%b %d, %Y",
-    "%B %d, %Y", "%Y%m%d",
+    "%Y-%m-%d",
+    "%Y/%m/%d",
+    "%m/%d/%Y",
+    "%m-%d-%Y",
+    "%d %b %Y",
+    "%d %B %Y",
+    "%b %d %Y",
+    "%B %d %Y",
+    "%b %d, %Y",
+    "%B %d, %Y",
+    "%Y%m%d",
 ];
 
 fn parse_str(raw: &str) -> Option<DateTime<Utc>> {
@@ -114,12 +125,30 @@ mod tests {
 
     #[test]
     fn formats() {
-        assert_eq!(p("2024-01-02").as_deref(), Some("2024-01-02T00:00:00+00:00"));
-        assert_eq!(p("2024-01-02T03:04:05.123Z").as_deref(), Some("2024-01-02T03:04:05.123+00:00"));
-        assert_eq!(p("2024-01-02T03:04:05+02:00").as_deref(), Some("2024-01-02T01:04:05+00:00"));
-        assert_eq!(p("Tue, 02 Jan 2024 03:04:05 GMT").as_deref(), Some("2024-01-02T03:04:05+00:00"));
-        assert_eq!(p("1700000000").as_deref(), Some("2023-11-14T22:13:20+00:00"));
-        assert_eq!(p("1700000000000").as_deref(), Some("2023-11-14T22:13:20+00:00"));
+        assert_eq!(
+            p("2024-01-02").as_deref(),
+            Some("2024-01-02T00:00:00+00:00")
+        );
+        assert_eq!(
+            p("2024-01-02T03:04:05.123Z").as_deref(),
+            Some("2024-01-02T03:04:05.123+00:00")
+        );
+        assert_eq!(
+            p("2024-01-02T03:04:05+02:00").as_deref(),
+            Some("2024-01-02T01:04:05+00:00")
+        );
+        assert_eq!(
+            p("Tue, 02 Jan 2024 03:04:05 GMT").as_deref(),
+            Some("2024-01-02T03:04:05+00:00")
+        );
+        assert_eq!(
+            p("1700000000").as_deref(),
+            Some("2023-11-14T22:13:20+00:00")
+        );
+        assert_eq!(
+            p("1700000000000").as_deref(),
+            Some("2023-11-14T22:13:20+00:00")
+        );
         assert_eq!(p("100"), None);
         assert_eq!(p("garbage"), None);
     }

@@ -36,16 +36,25 @@ pub fn matches_event(mode: &Mode, event: &Value) -> bool {
             if dt != Some("AWS API Call via CloudTrail") {
                 return false;
             }
-            let src = detail.and_then(|d| d.get("eventSource")).and_then(Value::as_str);
-            let name = detail.and_then(|d| d.get("eventName")).and_then(Value::as_str);
+            let src = detail
+                .and_then(|d| d.get("eventSource"))
+                .and_then(Value::as_str);
+            let name = detail
+                .and_then(|d| d.get("eventName"))
+                .and_then(Value::as_str);
             // c7n's pattern: eventSource in {all sources} and eventName in {all names};
             // a short name is used as written (so `CreateFunction` never matches Lambda's
             // `CreateFunction20150331`).
-            let names = events.iter().map(|e| e.short_name.as_deref().unwrap_or(&e.event));
+            let names = events
+                .iter()
+                .map(|e| e.short_name.as_deref().unwrap_or(&e.event));
             let sources_ok = events.iter().any(|e| Some(e.source.as_str()) == src);
             sources_ok && names.into_iter().any(|n| Some(n) == name)
         }
-        Mode::HubFinding => event.get("source").and_then(Value::as_str) == Some("aws.securityhub") && dt == Some(HUB_IMPORTED),
+        Mode::HubFinding => {
+            event.get("source").and_then(Value::as_str) == Some("aws.securityhub")
+                && dt == Some(HUB_IMPORTED)
+        }
         Mode::HubAction => {
             event.get("source").and_then(Value::as_str) == Some("aws.securityhub")
                 && matches!(dt, Some(HUB_ACTION) | Some(HUB_INSIGHT))
@@ -68,14 +77,20 @@ pub fn resource_ids(mode: &Mode, event: &Value) -> Result<Vec<String>, EventErro
 
 fn trail_ids(events: &[crate::TrailEvent], event: &Value) -> Result<Vec<String>, EventError> {
     let detail = event.get("detail").ok_or(EventError::Missing("detail"))?;
-    let name = detail.get("eventName").ok_or(EventError::Missing("detail.eventName"))?;
-    let source = detail.get("eventSource").ok_or(EventError::Missing("detail.eventSource"))?;
+    let name = detail
+        .get("eventName")
+        .ok_or(EventError::Missing("detail.eventName"))?;
+    let source = detail
+        .get("eventSource")
+        .ok_or(EventError::Missing("detail.eventSource"))?;
     let mut ids = Value::Array(Vec::new());
     for e in events {
         if e.short_name.is_some() {
             // c7n quirk: for any short name it looks the *event's* eventName up in the
             // short-name table and uses that entry, whichever short name was listed.
-            let hit = name.as_str().and_then(|n| TRAIL_EVENTS.iter().find(|(k, ..)| *k == n));
+            let hit = name
+                .as_str()
+                .and_then(|n| TRAIL_EVENTS.iter().find(|(k, ..)| *k == n));
             if let Some((_, _, _, q)) = hit {
                 ids = jmes(&format!("detail.{q}"), event).map_err(|u| EventError::Jmespath(u.0))?;
                 return Ok(flatten(ids));
@@ -85,7 +100,11 @@ fn trail_ids(events: &[crate::TrailEvent], event: &Value) -> Result<Vec<String>,
         if Some(e.event.as_str()) != name.as_str() || Some(e.source.as_str()) != source.as_str() {
             continue;
         }
-        let target = if e.ids.starts_with("detail.") { event } else { detail };
+        let target = if e.ids.starts_with("detail.") {
+            event
+        } else {
+            detail
+        };
         ids = jmes(&e.ids, target).map_err(|u| EventError::Jmespath(u.0))?;
         if truthy(&ids) {
             break;
@@ -131,7 +150,10 @@ fn partition(region: &str) -> &'static str {
 
 /// `SecurityHub.resolve_findings` for imported and custom-action findings.
 fn hub_arns(event: &Value) -> Result<Vec<String>, EventError> {
-    let dt = event.get("detail-type").and_then(Value::as_str).ok_or(EventError::Missing("detail-type"))?;
+    let dt = event
+        .get("detail-type")
+        .and_then(Value::as_str)
+        .ok_or(EventError::Missing("detail-type"))?;
     match dt {
         HUB_IMPORTED | HUB_ACTION => {}
         HUB_INSIGHT => return Err(EventError::HubInsight),
@@ -144,10 +166,19 @@ fn hub_arns(event: &Value) -> Result<Vec<String>, EventError> {
         .ok_or(EventError::Missing("detail.findings"))?;
     let mut out: Vec<String> = Vec::new();
     for f in findings {
-        let resources = f.get("Resources").and_then(Value::as_array).ok_or(EventError::Missing("detail.findings[].Resources"))?;
-        let account = f.get("AwsAccountId").and_then(Value::as_str).unwrap_or_default();
+        let resources = f
+            .get("Resources")
+            .and_then(Value::as_array)
+            .ok_or(EventError::Missing("detail.findings[].Resources"))?;
+        let account = f
+            .get("AwsAccountId")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         for r in resources {
-            let id = r.get("Id").and_then(Value::as_str).ok_or(EventError::Missing("detail.findings[].Resources[].Id"))?;
+            let id = r
+                .get("Id")
+                .and_then(Value::as_str)
+                .ok_or(EventError::Missing("detail.findings[].Resources[].Id"))?;
             let rtype = r.get("Type").and_then(Value::as_str).unwrap_or_default();
             let region = r.get("Region").and_then(Value::as_str).unwrap_or_default();
             let arn = if id.starts_with("AWS") && rtype == "AwsIamAccessKey" {
@@ -155,11 +186,18 @@ fn hub_arns(event: &Value) -> Result<Vec<String>, EventError> {
                 let label = d
                     .and_then(|d| d.get("PrincipalName").or_else(|| d.get("UserName")))
                     .and_then(Value::as_str)
-                    .ok_or_else(|| EventError::BadFinding(format!("access key {id} without PrincipalName/UserName")))?;
+                    .ok_or_else(|| {
+                        EventError::BadFinding(format!(
+                            "access key {id} without PrincipalName/UserName"
+                        ))
+                    })?;
                 format!("arn:{}:iam::{account}:user/{label}", partition(region))
             } else if !id.starts_with("arn") {
                 if rtype == "AwsEc2Instance" {
-                    format!("arn:{}:ec2:{region}:{account}:instance/{id}", partition(region))
+                    format!(
+                        "arn:{}:ec2:{region}:{account}:instance/{id}",
+                        partition(region)
+                    )
                 } else {
                     // c7n logs "security hub unknown id" and skips it.
                     continue;
@@ -187,7 +225,10 @@ fn parse_arn(arn: &str) -> Option<(String, String)> {
     if parts.len() < 6 {
         return Some((service, String::new()));
     }
-    let resource = if matches!(service.as_str(), "s3" | "apigateway" | "execute-api" | "emr-serverless") {
+    let resource = if matches!(
+        service.as_str(),
+        "s3" | "apigateway" | "execute-api" | "emr-serverless"
+    ) {
         last.to_string()
     } else if let Some((_, r)) = last.split_once('/') {
         r.to_string()
@@ -207,18 +248,25 @@ fn service_of(resource: &str) -> Option<&'static str> {
     }
 }
 
-pub(crate) fn policy_resource_ids(mode: &Mode, resource: &str, event: &Value) -> Result<Vec<String>, EventError> {
+pub(crate) fn policy_resource_ids(
+    mode: &Mode,
+    resource: &str,
+    event: &Value,
+) -> Result<Vec<String>, EventError> {
     let ids = resource_ids(mode, event)?;
     if !matches!(mode, Mode::HubFinding | Mode::HubAction) {
         return Ok(ids);
     }
-    let Some(service) = service_of(resource) else { return Ok(ids) };
+    let Some(service) = service_of(resource) else {
+        return Ok(ids);
+    };
     let mut out = Vec::new();
     for a in ids {
-        if let Some((svc, res)) = parse_arn(&a) {
-            if svc == service && !out.contains(&res) {
-                out.push(res);
-            }
+        if let Some((svc, res)) = parse_arn(&a)
+            && svc == service
+            && !out.contains(&res)
+        {
+            out.push(res);
         }
     }
     Ok(out)

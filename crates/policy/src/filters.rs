@@ -72,7 +72,12 @@ impl Filter {
     }
 
     /// As [`Filter::matches`], with the triggering event for `type: event` filters.
-    pub fn matches_with_event(&self, resource: &Value, ctx: &EvalContext, event: Option<&Value>) -> Result<bool, EvalError> {
+    pub fn matches_with_event(
+        &self,
+        resource: &Value,
+        ctx: &EvalContext,
+        event: Option<&Value>,
+    ) -> Result<bool, EvalError> {
         match self {
             Filter::Value(v) => v.matches(resource, ctx.now),
             Filter::And(fs) => {
@@ -103,30 +108,45 @@ impl Filter {
                 None => Ok(true),
                 Some(e) => v.matches(e, ctx.now),
             },
-            Filter::BucketEncryption { state, crypto, bucket_key_enabled } => {
-                s3::bucket_encryption(resource, *state, crypto.as_deref(), *bucket_key_enabled)
+            Filter::BucketEncryption {
+                state,
+                crypto,
+                bucket_key_enabled,
+            } => s3::bucket_encryption(resource, *state, crypto.as_deref(), *bucket_key_enabled),
+            Filter::CheckPublicBlock {
+                block_public_acls,
+                ignore_public_acls,
+                block_public_policy,
+                restrict_public_buckets,
+            } => s3::check_public_block(
+                resource,
+                &[
+                    ("BlockPublicPolicy", *block_public_policy),
+                    ("BlockPublicAcls", *block_public_acls),
+                    ("IgnorePublicAcls", *ignore_public_acls),
+                    ("RestrictPublicBuckets", *restrict_public_buckets),
+                ],
+            ),
+            Filter::HasStatement {
+                statement_ids,
+                statements,
+            } => s3::has_statement(resource, statement_ids, statements),
+            Filter::MissingPolicyStatement { statement_ids } => {
+                s3::missing_statement(resource, statement_ids)
             }
-            Filter::CheckPublicBlock { block_public_acls, ignore_public_acls, block_public_policy, restrict_public_buckets } => {
-                s3::check_public_block(
-                    resource,
-                    &[
-                        ("BlockPublicPolicy", *block_public_policy),
-                        ("BlockPublicAcls", *block_public_acls),
-                        ("IgnorePublicAcls", *ignore_public_acls),
-                        ("RestrictPublicBuckets", *restrict_public_buckets),
-                    ],
-                )
-            }
-            Filter::HasStatement { statement_ids, statements } => s3::has_statement(resource, statement_ids, statements),
-            Filter::MissingPolicyStatement { statement_ids } => s3::missing_statement(resource, statement_ids),
-            Filter::GlobalGrants { allow_website, permissions } => s3::global_grants(resource, *allow_website, permissions),
+            Filter::GlobalGrants {
+                allow_website,
+                permissions,
+            } => s3::global_grants(resource, *allow_website, permissions),
             Filter::Unsupported(n) => Err(EvalError::Unsupported(n.clone())),
         }
     }
 
     pub(crate) fn collect_needs(&self, n: &mut Needs) {
         match self {
-            Filter::And(fs) | Filter::Or(fs) | Filter::Not(fs) => fs.iter().for_each(|f| f.collect_needs(n)),
+            Filter::And(fs) | Filter::Or(fs) | Filter::Not(fs) => {
+                fs.iter().for_each(|f| f.collect_needs(n))
+            }
             Filter::BucketEncryption { .. } => n.bucket_encryption = true,
             Filter::CheckPublicBlock { .. } => n.public_access_block = true,
             _ => {}

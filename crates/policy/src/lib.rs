@@ -63,7 +63,11 @@ pub struct Policy {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum MaxResources {
     Amount(u64),
-    Spec { amount: Option<u64>, percent: Option<f64>, op: String },
+    Spec {
+        amount: Option<u64>,
+        percent: Option<f64>,
+        op: String,
+    },
 }
 
 /// What kind of feature a [`Unsupported`] entry is.
@@ -106,7 +110,9 @@ impl fmt::Display for Unsupported {
 pub enum Mode {
     /// No `mode`, or `type: pull`.
     Pull,
-    CloudTrail { events: Vec<TrailEvent> },
+    CloudTrail {
+        events: Vec<TrailEvent>,
+    },
     HubFinding,
     HubAction,
     /// Any other c7n mode (`periodic`, `config-rule`, ...): run through the fallback.
@@ -166,9 +172,17 @@ pub struct PolicyError {
 impl fmt::Display for PolicyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.path.is_empty() {
-            write!(f, "{}:{}:{}: {}", self.file, self.line, self.col, self.message)
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file, self.line, self.col, self.message
+            )
         } else {
-            write!(f, "{}:{}:{}: {}: {}", self.file, self.line, self.col, self.path, self.message)
+            write!(
+                f,
+                "{}:{}:{}: {}: {}",
+                self.file, self.line, self.col, self.path, self.message
+            )
         }
     }
 }

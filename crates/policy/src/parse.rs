@@ -7,21 +7,57 @@ use crate::registry::{AWS_RESOURCES, MODES, S3_ACTIONS, S3_FILTERS, TRAIL_EVENTS
 use crate::value::{self, json_type, suggest};
 use crate::yaml::{self, PosIndex, child_index, child_key};
 use crate::{
-    Action, FeatureKind, MaxResources, Mode, Policy, PolicyError, PolicyErrors, PolicyFile, TrailEvent, Unsupported,
+    Action, FeatureKind, MaxResources, Mode, Policy, PolicyError, PolicyErrors, PolicyFile,
+    TrailEvent, Unsupported,
 };
 use regex::Regex;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
 const POLICY_KEYS: &[&str] = &[
-    "name", "resource", "title", "description", "mode", "tags", "max-resources", "metadata", "query", "filters",
-    "actions", "source", "conditions", "region", "start", "end", "tz", "max-resources-percent", "comments", "comment",
+    "name",
+    "resource",
+    "title",
+    "description",
+    "mode",
+    "tags",
+    "max-resources",
+    "metadata",
+    "query",
+    "filters",
+    "actions",
+    "source",
+    "conditions",
+    "region",
+    "start",
+    "end",
+    "tz",
+    "max-resources-percent",
+    "comments",
+    "comment",
 ];
 
 const LAMBDA_MODE_KEYS: &[&str] = &[
-    "type", "execution-options", "function-prefix", "member-role", "packages", "layers", "concurrency", "runtime",
-    "role", "handler", "pattern", "timeout", "memory", "environment", "tags", "dead_letter_config", "kms_key_arn",
-    "tracing_config", "security_groups", "subnets",
+    "type",
+    "execution-options",
+    "function-prefix",
+    "member-role",
+    "packages",
+    "layers",
+    "concurrency",
+    "runtime",
+    "role",
+    "handler",
+    "pattern",
+    "timeout",
+    "memory",
+    "environment",
+    "tags",
+    "dead_letter_config",
+    "kms_key_arn",
+    "tracing_config",
+    "security_groups",
+    "subnets",
 ];
 
 struct Ctx<'a> {
@@ -34,12 +70,23 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     fn err(&mut self, path: &str, message: impl Into<String>) {
         let (line, col) = self.ix.at(path);
-        self.errors.push(PolicyError { file: self.origin.to_string(), line, col, path: path.to_string(), message: message.into() });
+        self.errors.push(PolicyError {
+            file: self.origin.to_string(),
+            line,
+            col,
+            path: path.to_string(),
+            message: message.into(),
+        });
     }
 
     fn unsupported(&mut self, kind: FeatureKind, name: &str, path: &str) {
         let (line, _) = self.ix.at(path);
-        self.unsupported.push(Unsupported { kind, name: name.to_string(), path: path.to_string(), line });
+        self.unsupported.push(Unsupported {
+            kind,
+            name: name.to_string(),
+            path: path.to_string(),
+            line,
+        });
     }
 
     fn string(&mut self, m: &Map<String, Value>, k: &str, path: &str) -> Option<String> {
@@ -47,7 +94,10 @@ impl Ctx<'_> {
             None => None,
             Some(Value::String(s)) => Some(s.clone()),
             Some(v) => {
-                self.err(&child_key(path, k), format!("`{k}` must be a string, found {}", json_type(v)));
+                self.err(
+                    &child_key(path, k),
+                    format!("`{k}` must be a string, found {}", json_type(v)),
+                );
                 None
             }
         }
@@ -58,13 +108,22 @@ impl Ctx<'_> {
             None => None,
             Some(Value::Bool(b)) => Some(*b),
             Some(v) => {
-                self.err(&child_key(path, k), format!("`{k}` must be a boolean, found {}", json_type(v)));
+                self.err(
+                    &child_key(path, k),
+                    format!("`{k}` must be a boolean, found {}", json_type(v)),
+                );
                 None
             }
         }
     }
 
-    fn strings(&mut self, m: &Map<String, Value>, k: &str, path: &str, allowed: Option<&[&str]>) -> Vec<String> {
+    fn strings(
+        &mut self,
+        m: &Map<String, Value>,
+        k: &str,
+        path: &str,
+        allowed: Option<&[&str]>,
+    ) -> Vec<String> {
         let p = child_key(path, k);
         match m.get(k) {
             None => Vec::new(),
@@ -73,21 +132,30 @@ impl Ctx<'_> {
                 for (i, v) in a.iter().enumerate() {
                     match v {
                         Value::String(s) => {
-                            if let Some(allowed) = allowed {
-                                if !allowed.contains(&s.as_str()) {
-                                    self.err(&child_index(&p, i), format!("`{s}` is not one of {}", allowed.join(", ")));
-                                    continue;
-                                }
+                            if let Some(allowed) = allowed
+                                && !allowed.contains(&s.as_str())
+                            {
+                                self.err(
+                                    &child_index(&p, i),
+                                    format!("`{s}` is not one of {}", allowed.join(", ")),
+                                );
+                                continue;
                             }
                             out.push(s.clone());
                         }
-                        other => self.err(&child_index(&p, i), format!("expected a string, found {}", json_type(other))),
+                        other => self.err(
+                            &child_index(&p, i),
+                            format!("expected a string, found {}", json_type(other)),
+                        ),
                     }
                 }
                 out
             }
             Some(v) => {
-                self.err(&p, format!("`{k}` must be a list of strings, found {}", json_type(v)));
+                self.err(
+                    &p,
+                    format!("`{k}` must be a list of strings, found {}", json_type(v)),
+                );
                 Vec::new()
             }
         }
@@ -96,7 +164,10 @@ impl Ctx<'_> {
     fn known_keys(&mut self, m: &Map<String, Value>, allowed: &[&str], what: &str, path: &str) {
         for k in m.keys() {
             if k != "type" && !allowed.contains(&k.as_str()) {
-                self.err(&child_key(path, k), format!("unknown key `{k}` for {what}{}", suggest(k, allowed)));
+                self.err(
+                    &child_key(path, k),
+                    format!("unknown key `{k}` for {what}{}", suggest(k, allowed)),
+                );
             }
         }
     }
@@ -108,11 +179,22 @@ pub fn parse_str(origin: &str, text: &str) -> Result<PolicyFile, PolicyErrors> {
         Ok(x) => x,
         Err(e) => {
             return Err(PolicyErrors {
-                errors: vec![PolicyError { file: origin.into(), line: e.line, col: e.col, path: String::new(), message: e.message }],
+                errors: vec![PolicyError {
+                    file: origin.into(),
+                    line: e.line,
+                    col: e.col,
+                    path: String::new(),
+                    message: e.message,
+                }],
             });
         }
     };
-    let mut cx = Ctx { origin, ix: &ix, errors: Vec::new(), unsupported: Vec::new() };
+    let mut cx = Ctx {
+        origin,
+        ix: &ix,
+        errors: Vec::new(),
+        unsupported: Vec::new(),
+    };
     let mut policies = Vec::new();
     match &doc {
         Value::Object(top) => {
@@ -121,10 +203,13 @@ pub fn parse_str(origin: &str, text: &str) -> Result<PolicyFile, PolicyErrors> {
                     cx.err(k, format!("unknown top-level key `{k}`: policy files have only `policies` and `vars`{}", suggest(k, &["policies", "vars"])));
                 }
             }
-            if let Some(v) = top.get("vars") {
-                if !v.is_object() {
-                    cx.err("vars", format!("`vars` must be a mapping, found {}", json_type(v)));
-                }
+            if let Some(v) = top.get("vars")
+                && !v.is_object()
+            {
+                cx.err(
+                    "vars",
+                    format!("`vars` must be a mapping, found {}", json_type(v)),
+                );
             }
             match top.get("policies") {
                 None => cx.err("", "`policies` list missing"),
@@ -139,7 +224,13 @@ pub fn parse_str(origin: &str, text: &str) -> Result<PolicyFile, PolicyErrors> {
                             if let Some(first) = seen.get(&pol.name) {
                                 let first = first.clone();
                                 let (l, _) = ix.at(&first);
-                                cx.err(&child_key(&path, "name"), format!("duplicate policy name `{}` (first at line {l})", pol.name));
+                                cx.err(
+                                    &child_key(&path, "name"),
+                                    format!(
+                                        "duplicate policy name `{}` (first at line {l})",
+                                        pol.name
+                                    ),
+                                );
                             } else {
                                 seen.insert(pol.name.clone(), path.clone());
                             }
@@ -147,10 +238,19 @@ pub fn parse_str(origin: &str, text: &str) -> Result<PolicyFile, PolicyErrors> {
                         }
                     }
                 }
-                Some(v) => cx.err("policies", format!("`policies` must be a list, found {}", json_type(v))),
+                Some(v) => cx.err(
+                    "policies",
+                    format!("`policies` must be a list, found {}", json_type(v)),
+                ),
             }
         }
-        other => cx.err("", format!("policy file must be a mapping with `policies`, found {}", json_type(other))),
+        other => cx.err(
+            "",
+            format!(
+                "policy file must be a mapping with `policies`, found {}",
+                json_type(other)
+            ),
+        ),
     }
     if cx.errors.is_empty() {
         Ok(PolicyFile { policies })
@@ -167,14 +267,20 @@ fn name_re() -> Option<Regex> {
 
 fn policy(cx: &mut Ctx, p: &Value, path: &str) -> Option<Policy> {
     let Value::Object(m) = p else {
-        cx.err(path, format!("policy must be a mapping, found {}", json_type(p)));
+        cx.err(
+            path,
+            format!("policy must be a mapping, found {}", json_type(p)),
+        );
         return None;
     };
     let errors_before = cx.errors.len();
     cx.unsupported.clear();
     for k in m.keys() {
         if !POLICY_KEYS.contains(&k.as_str()) {
-            cx.err(&child_key(path, k), format!("unknown policy key `{k}`{}", suggest(k, POLICY_KEYS)));
+            cx.err(
+                &child_key(path, k),
+                format!("unknown policy key `{k}`{}", suggest(k, POLICY_KEYS)),
+            );
         }
     }
     let name = match m.get("name") {
@@ -184,12 +290,18 @@ fn policy(cx: &mut Ctx, p: &Value, path: &str) -> Option<Policy> {
         }
         Some(Value::String(s)) => {
             if !name_re().is_some_and(|r| r.is_match(s)) {
-                cx.err(&child_key(path, "name"), format!("invalid policy name `{s}`: must match ^[A-z][A-z0-9]*(-[A-z0-9]+)*$"));
+                cx.err(
+                    &child_key(path, "name"),
+                    format!("invalid policy name `{s}`: must match ^[A-z][A-z0-9]*(-[A-z0-9]+)*$"),
+                );
             }
             s.clone()
         }
         Some(v) => {
-            cx.err(&child_key(path, "name"), format!("`name` must be a string, found {}", json_type(v)));
+            cx.err(
+                &child_key(path, "name"),
+                format!("`name` must be a string, found {}", json_type(v)),
+            );
             String::new()
         }
     };
@@ -200,10 +312,17 @@ fn policy(cx: &mut Ctx, p: &Value, path: &str) -> Option<Policy> {
             String::new()
         }
         Some(Value::String(s)) => {
-            let r = if s.contains('.') { s.clone() } else { format!("aws.{s}") };
+            let r = if s.contains('.') {
+                s.clone()
+            } else {
+                format!("aws.{s}")
+            };
             if r.starts_with("aws.") {
                 if !AWS_RESOURCES.contains(&r.as_str()) {
-                    cx.err(&rpath, format!("unknown resource type `{s}`{}", suggest(&r, AWS_RESOURCES)));
+                    cx.err(
+                        &rpath,
+                        format!("unknown resource type `{s}`{}", suggest(&r, AWS_RESOURCES)),
+                    );
                 } else if r != "aws.s3" {
                     cx.unsupported(FeatureKind::Resource, &r, &rpath);
                 }
@@ -214,10 +333,16 @@ fn policy(cx: &mut Ctx, p: &Value, path: &str) -> Option<Policy> {
         }
         Some(Value::Array(a)) => {
             cx.unsupported(FeatureKind::Resource, "multiple resource types", &rpath);
-            a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(",")
+            a.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(",")
         }
         Some(v) => {
-            cx.err(&rpath, format!("`resource` must be a string, found {}", json_type(v)));
+            cx.err(
+                &rpath,
+                format!("`resource` must be a string, found {}", json_type(v)),
+            );
             String::new()
         }
     };
@@ -225,7 +350,14 @@ fn policy(cx: &mut Ctx, p: &Value, path: &str) -> Option<Policy> {
     for k in ["title", "comment", "comments", "region", "tz"] {
         cx.string(m, k, path);
     }
-    for k in ["region", "start", "end", "tz", "source", "max-resources-percent"] {
+    for k in [
+        "region",
+        "start",
+        "end",
+        "tz",
+        "source",
+        "max-resources-percent",
+    ] {
         if m.contains_key(k) {
             cx.unsupported(FeatureKind::Other, k, &child_key(path, k));
         }
@@ -236,7 +368,10 @@ fn policy(cx: &mut Ctx, p: &Value, path: &str) -> Option<Policy> {
         None => Value::Object(Map::new()),
         Some(v @ Value::Object(_)) => v.clone(),
         Some(v) => {
-            cx.err(&child_key(path, "metadata"), format!("`metadata` must be a mapping, found {}", json_type(v)));
+            cx.err(
+                &child_key(path, "metadata"),
+                format!("`metadata` must be a mapping, found {}", json_type(v)),
+            );
             Value::Null
         }
     };
@@ -244,7 +379,13 @@ fn policy(cx: &mut Ctx, p: &Value, path: &str) -> Option<Policy> {
     let augment_keys = query(cx, m, path);
     let s3 = resource == "aws.s3";
     let filters = filter_list(cx, m.get("filters"), &child_key(path, "filters"), s3, false);
-    let conditions = filter_list(cx, m.get("conditions"), &child_key(path, "conditions"), s3, true);
+    let conditions = filter_list(
+        cx,
+        m.get("conditions"),
+        &child_key(path, "conditions"),
+        s3,
+        true,
+    );
     let actions = action_list(cx, m.get("actions"), &child_key(path, "actions"), &resource);
     if cx.errors.len() > errors_before {
         return None;
@@ -269,11 +410,22 @@ fn policy(cx: &mut Ctx, p: &Value, path: &str) -> Option<Policy> {
     })
 }
 
-fn mode(cx: &mut Ctx, m: &Map<String, Value>, path: &str, name: &str, description: Option<&str>) -> Mode {
+fn mode(
+    cx: &mut Ctx,
+    m: &Map<String, Value>,
+    path: &str,
+    name: &str,
+    description: Option<&str>,
+) -> Mode {
     let mpath = child_key(path, "mode");
-    let Some(mv) = m.get("mode") else { return Mode::Pull };
+    let Some(mv) = m.get("mode") else {
+        return Mode::Pull;
+    };
     let Value::Object(mm) = mv else {
-        cx.err(&mpath, "invalid `mode` declaration: must be a mapping with `type`");
+        cx.err(
+            &mpath,
+            "invalid `mode` declaration: must be a mapping with `type`",
+        );
         return Mode::Pull;
     };
     let Some(t) = cx.string(mm, "type", &mpath) else {
@@ -283,17 +435,26 @@ fn mode(cx: &mut Ctx, m: &Map<String, Value>, path: &str, name: &str, descriptio
         return Mode::Pull;
     };
     if !MODES.contains(&t.as_str()) {
-        cx.err(&child_key(&mpath, "type"), format!("unknown mode type `{t}`{}", suggest(&t, MODES)));
+        cx.err(
+            &child_key(&mpath, "type"),
+            format!("unknown mode type `{t}`{}", suggest(&t, MODES)),
+        );
         return Mode::Other(t);
     }
     let lambda = !matches!(t.as_str(), "pull");
     if lambda {
-        let prefix = mm.get("function-prefix").and_then(Value::as_str).unwrap_or("custodian-");
+        let prefix = mm
+            .get("function-prefix")
+            .and_then(Value::as_str)
+            .unwrap_or("custodian-");
         if prefix.len() + name.len() > 64 {
             cx.err(&child_key(path, "name"), format!("policy `{name}` is too long for a Lambda mode: prefix `{prefix}` + name exceeds 64 characters"));
         }
         if description.is_some_and(|d| d.len() > 256) {
-            cx.err(&child_key(path, "description"), "Lambda mode policies have a max description length of 256");
+            cx.err(
+                &child_key(path, "description"),
+                "Lambda mode policies have a max description length of 256",
+            );
         }
     }
     match t.as_str() {
@@ -337,11 +498,10 @@ fn mode(cx: &mut Ctx, m: &Map<String, Value>, path: &str, name: &str, descriptio
                                     v
                                 };
                                 let (source, event, ids) = (get("source"), get("event"), get("ids"));
-                                if let Some(ids) = &ids {
-                                    if let Err(e) = jmespath::compile(ids) {
-                                        cx.err(&child_key(&ep, "ids"), format!("invalid JMESPath `{ids}`: {e}"));
+                                if let Some(ids) = &ids
+                                    && let Err(e) = jmespath::compile(ids) {
+                                        cx.err(&child_key(&ep, "ids"), format!("invalid JMESPath `{ids}`: {}", e.to_string().lines().next().unwrap_or_default()));
                                     }
-                                }
                                 if let (Some(source), Some(event), Some(ids)) = (source, event, ids) {
                                     events.push(TrailEvent { source, event, ids, short_name: None });
                                 }
@@ -353,13 +513,20 @@ fn mode(cx: &mut Ctx, m: &Map<String, Value>, path: &str, name: &str, descriptio
                 Some(Value::Array(_)) | None | Some(Value::Null) => {
                     cx.err(&mpath, "cloudtrail mode requires `events` to subscribe to");
                 }
-                Some(v) => cx.err(&epath, format!("`events` must be a list, found {}", json_type(v))),
+                Some(v) => cx.err(
+                    &epath,
+                    format!("`events` must be a list, found {}", json_type(v)),
+                ),
             }
             Mode::CloudTrail { events }
         }
         "hub-finding" | "hub-action" => {
             cx.known_keys(mm, LAMBDA_MODE_KEYS, &format!("mode {t}"), &mpath);
-            if t == "hub-finding" { Mode::HubFinding } else { Mode::HubAction }
+            if t == "hub-finding" {
+                Mode::HubFinding
+            } else {
+                Mode::HubAction
+            }
         }
         other => {
             cx.unsupported(FeatureKind::Mode, other, &mpath);
@@ -374,7 +541,10 @@ fn max_resources(cx: &mut Ctx, m: &Map<String, Value>, path: &str) -> Option<Max
         Value::Number(n) => match n.as_u64() {
             Some(a) if a >= 1 => Some(MaxResources::Amount(a)),
             _ => {
-                cx.err(&p, format!("`max-resources` must be an integer >= 1, found {n}"));
+                cx.err(
+                    &p,
+                    format!("`max-resources` must be an integer >= 1, found {n}"),
+                );
                 None
             }
         },
@@ -382,14 +552,31 @@ fn max_resources(cx: &mut Ctx, m: &Map<String, Value>, path: &str) -> Option<Max
             cx.known_keys(o, &["amount", "op", "percent"], "max-resources", &p);
             let amount = o.get("amount").and_then(Value::as_u64);
             let percent = o.get("percent").and_then(Value::as_f64);
-            let op = o.get("op").and_then(Value::as_str).unwrap_or("or").to_string();
+            let op = o
+                .get("op")
+                .and_then(Value::as_str)
+                .unwrap_or("or")
+                .to_string();
             if !matches!(op.as_str(), "or" | "and") {
-                cx.err(&child_key(&p, "op"), format!("max-resources op must be `or` or `and`, found `{op}`"));
+                cx.err(
+                    &child_key(&p, "op"),
+                    format!("max-resources op must be `or` or `and`, found `{op}`"),
+                );
             }
-            Some(MaxResources::Spec { amount, percent, op })
+            Some(MaxResources::Spec {
+                amount,
+                percent,
+                op,
+            })
         }
         v => {
-            cx.err(&p, format!("`max-resources` must be an integer or a mapping, found {}", json_type(v)));
+            cx.err(
+                &p,
+                format!(
+                    "`max-resources` must be an integer or a mapping, found {}",
+                    json_type(v)
+                ),
+            );
             None
         }
     }
@@ -399,14 +586,20 @@ fn query(cx: &mut Ctx, m: &Map<String, Value>, path: &str) -> Option<Vec<String>
     let p = child_key(path, "query");
     let q = m.get("query")?;
     let Value::Array(items) = q else {
-        cx.err(&p, format!("`query` must be a list of mappings, found {}", json_type(q)));
+        cx.err(
+            &p,
+            format!("`query` must be a list of mappings, found {}", json_type(q)),
+        );
         return None;
     };
     let mut keys = None;
     for (i, it) in items.iter().enumerate() {
         let ip = child_index(&p, i);
         let Value::Object(o) = it else {
-            cx.err(&ip, format!("`query` entries must be mappings, found {}", json_type(it)));
+            cx.err(
+                &ip,
+                format!("`query` entries must be mappings, found {}", json_type(it)),
+            );
             continue;
         };
         for (k, v) in o {
@@ -415,14 +608,24 @@ fn query(cx: &mut Ctx, m: &Map<String, Value>, path: &str) -> Option<Vec<String>
                 one.insert(k.clone(), v.clone());
                 keys = Some(cx.strings(&one, "augment-keys", &ip, None));
             } else {
-                cx.unsupported(FeatureKind::Other, &format!("query {k}"), &child_key(&ip, k));
+                cx.unsupported(
+                    FeatureKind::Other,
+                    &format!("query {k}"),
+                    &child_key(&ip, k),
+                );
             }
         }
     }
     keys
 }
 
-fn filter_list(cx: &mut Ctx, v: Option<&Value>, path: &str, s3: bool, conditions: bool) -> Vec<Filter> {
+fn filter_list(
+    cx: &mut Ctx,
+    v: Option<&Value>,
+    path: &str,
+    s3: bool,
+    conditions: bool,
+) -> Vec<Filter> {
     match v {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(a)) => a
@@ -462,16 +665,28 @@ fn filter(cx: &mut Ctx, f: &Value, path: &str, s3: bool, conditions: bool) -> Op
         Value::Object(m) => match m.get("type") {
             Some(Value::String(t)) => (t.clone(), m.clone()),
             Some(v) => {
-                cx.err(&child_key(path, "type"), format!("filter `type` must be a string, found {}", json_type(v)));
+                cx.err(
+                    &child_key(path, "type"),
+                    format!("filter `type` must be a string, found {}", json_type(v)),
+                );
                 return None;
             }
             None => {
-                cx.err(path, "invalid filter: a mapping needs `type` (or exactly one `key: value`)");
+                cx.err(
+                    path,
+                    "invalid filter: a mapping needs `type` (or exactly one `key: value`)",
+                );
                 return None;
             }
         },
         other => {
-            cx.err(path, format!("filter must be a mapping or a string, found {}", json_type(other)));
+            cx.err(
+                path,
+                format!(
+                    "filter must be a mapping or a string, found {}",
+                    json_type(other)
+                ),
+            );
             return None;
         }
     };
@@ -481,7 +696,10 @@ fn filter(cx: &mut Ctx, f: &Value, path: &str, s3: bool, conditions: bool) -> Op
         _ => {}
     }
     if conditions {
-        cx.err(path, format!("conditions accept only value, event and boolean filters, found `{name}`"));
+        cx.err(
+            path,
+            format!("conditions accept only value, event and boolean filters, found `{name}`"),
+        );
         return None;
     }
     if !s3 {
@@ -490,35 +708,64 @@ fn filter(cx: &mut Ctx, f: &Value, path: &str, s3: bool, conditions: bool) -> Op
     }
     let s3_names: Vec<&str> = S3_FILTERS.iter().map(|f| f.0).collect();
     if !s3_names.contains(&name.as_str()) {
-        cx.err(path, format!("unknown filter `{name}` for aws.s3{}", suggest(&name, &s3_names)));
+        cx.err(
+            path,
+            format!(
+                "unknown filter `{name}` for aws.s3{}",
+                suggest(&name, &s3_names)
+            ),
+        );
         return None;
     }
     let before = cx.errors.len();
     let out = match name.as_str() {
         "bucket-encryption" => {
-            cx.known_keys(&data, &["state", "crypto", "key", "bucket_key_enabled"], "filter bucket-encryption", path);
+            cx.known_keys(
+                &data,
+                &["state", "crypto", "key", "bucket_key_enabled"],
+                "filter bucket-encryption",
+                path,
+            );
             let state = cx.boolean(&data, "state", path).unwrap_or(true);
             let crypto = cx.string(&data, "crypto", path);
-            if let Some(c) = &crypto {
-                if c != "AES256" && c != "aws:kms" {
-                    cx.err(&child_key(path, "crypto"), format!("`crypto` must be AES256 or aws:kms, found `{c}`"));
-                }
+            if let Some(c) = &crypto
+                && c != "AES256"
+                && c != "aws:kms"
+            {
+                cx.err(
+                    &child_key(path, "crypto"),
+                    format!("`crypto` must be AES256 or aws:kms, found `{c}`"),
+                );
             }
             let key = cx.string(&data, "key", path);
             let bke = cx.boolean(&data, "bucket_key_enabled", path);
-            if data.get("bucket_key_enabled").is_some_and(|v| !v.is_null()) && data.get("key").is_some_and(|v| !v.is_null()) {
-                cx.err(path, "key and bucket_key_enabled attributes cannot both be set");
+            if data.get("bucket_key_enabled").is_some_and(|v| !v.is_null())
+                && data.get("key").is_some_and(|v| !v.is_null())
+            {
+                cx.err(
+                    path,
+                    "key and bucket_key_enabled attributes cannot both be set",
+                );
             }
             if key.is_some() {
                 // Matching a KMS key id/alias needs KMS DescribeKey/ListAliases.
                 cx.unsupported(FeatureKind::Filter, "bucket-encryption with key", path);
                 Filter::Unsupported("bucket-encryption".into())
             } else {
-                Filter::BucketEncryption { state, crypto, bucket_key_enabled: bke }
+                Filter::BucketEncryption {
+                    state,
+                    crypto,
+                    bucket_key_enabled: bke,
+                }
             }
         }
         "check-public-block" => {
-            let keys = ["BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"];
+            let keys = [
+                "BlockPublicAcls",
+                "IgnorePublicAcls",
+                "BlockPublicPolicy",
+                "RestrictPublicBuckets",
+            ];
             cx.known_keys(&data, &keys, "filter check-public-block", path);
             Filter::CheckPublicBlock {
                 block_public_acls: cx.boolean(&data, "BlockPublicAcls", path),
@@ -528,33 +775,59 @@ fn filter(cx: &mut Ctx, f: &Value, path: &str, s3: bool, conditions: bool) -> Op
             }
         }
         "has-statement" => {
-            cx.known_keys(&data, &["statement_ids", "statements"], "filter has-statement", path);
+            cx.known_keys(
+                &data,
+                &["statement_ids", "statements"],
+                "filter has-statement",
+                path,
+            );
             let statement_ids = cx.strings(&data, "statement_ids", path, None);
             let statements = statements(cx, &data, path);
-            let templated = statements.iter().any(|s| s.to_string().contains('{'));
+            let templated = statements.iter().any(has_placeholder);
             let partial = statements.iter().any(|s| s.get("PartialMatch").is_some());
             if templated || partial {
-                let why = if partial { "has-statement with PartialMatch" } else { "has-statement with {placeholders}" };
+                let why = if partial {
+                    "has-statement with PartialMatch"
+                } else {
+                    "has-statement with {placeholders}"
+                };
                 cx.unsupported(FeatureKind::Filter, why, path);
                 Filter::Unsupported("has-statement".into())
             } else {
-                Filter::HasStatement { statement_ids, statements }
+                Filter::HasStatement {
+                    statement_ids,
+                    statements,
+                }
             }
         }
         "missing-policy-statement" | "missing-statement" => {
             cx.known_keys(&data, &["statement_ids"], &format!("filter {name}"), path);
-            Filter::MissingPolicyStatement { statement_ids: cx.strings(&data, "statement_ids", path, None) }
+            Filter::MissingPolicyStatement {
+                statement_ids: cx.strings(&data, "statement_ids", path, None),
+            }
         }
         "global-grants" => {
-            cx.known_keys(&data, &["allow_website", "operator", "permissions"], "filter global-grants", path);
+            cx.known_keys(
+                &data,
+                &["allow_website", "operator", "permissions"],
+                "filter global-grants",
+                path,
+            );
             let allow_website = cx.boolean(&data, "allow_website", path).unwrap_or(true);
-            if let Some(op) = cx.string(&data, "operator", path) {
-                if op != "or" && op != "and" {
-                    cx.err(&child_key(path, "operator"), format!("`operator` must be or/and, found `{op}`"));
-                }
+            if let Some(op) = cx.string(&data, "operator", path)
+                && op != "or"
+                && op != "and"
+            {
+                cx.err(
+                    &child_key(path, "operator"),
+                    format!("`operator` must be or/and, found `{op}`"),
+                );
             }
             let perms = ["READ", "WRITE", "WRITE_ACP", "READ_ACP", "FULL_CONTROL"];
-            Filter::GlobalGrants { allow_website, permissions: cx.strings(&data, "permissions", path, Some(&perms)) }
+            Filter::GlobalGrants {
+                allow_website,
+                permissions: cx.strings(&data, "permissions", path, Some(&perms)),
+            }
         }
         other => {
             cx.unsupported(FeatureKind::Filter, other, path);
@@ -564,11 +837,26 @@ fn filter(cx: &mut Ctx, f: &Value, path: &str, s3: bool, conditions: bool) -> Op
     (cx.errors.len() == before).then_some(out)
 }
 
+/// A string with `{...}` that c7n formats with account/region/bucket values.
+fn has_placeholder(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('{'),
+        Value::Array(a) => a.iter().any(has_placeholder),
+        Value::Object(m) => m.values().any(has_placeholder),
+        _ => false,
+    }
+}
+
 fn statements(cx: &mut Ctx, data: &Map<String, Value>, path: &str) -> Vec<Value> {
     let p = child_key(path, "statements");
-    let Some(v) = data.get("statements") else { return Vec::new() };
+    let Some(v) = data.get("statements") else {
+        return Vec::new();
+    };
     let Value::Array(a) = v else {
-        cx.err(&p, format!("`statements` must be a list, found {}", json_type(v)));
+        cx.err(
+            &p,
+            format!("`statements` must be a list, found {}", json_type(v)),
+        );
         return Vec::new();
     };
     for (i, s) in a.iter().enumerate() {
@@ -576,10 +864,16 @@ fn statements(cx: &mut Ctx, data: &Map<String, Value>, path: &str) -> Vec<Value>
         match s {
             Value::Object(m) => match m.get("Effect") {
                 Some(Value::String(e)) if e == "Allow" || e == "Deny" => {}
-                Some(e) => cx.err(&child_key(&sp, "Effect"), format!("`Effect` must be Allow or Deny, found {e}")),
+                Some(e) => cx.err(
+                    &child_key(&sp, "Effect"),
+                    format!("`Effect` must be Allow or Deny, found {e}"),
+                ),
                 None => cx.err(&sp, "statement missing required key `Effect`"),
             },
-            other => cx.err(&sp, format!("a statement must be a mapping, found {}", json_type(other))),
+            other => cx.err(
+                &sp,
+                format!("a statement must be a mapping, found {}", json_type(other)),
+            ),
         }
     }
     a.clone()
@@ -590,11 +884,19 @@ fn value_filter(cx: &mut Ctx, data: &Map<String, Value>, path: &str) -> Option<c
     let mut unsup = Vec::new();
     let f = value::build(data, &mut errs, &mut unsup);
     for (k, m) in errs {
-        let p = if k.is_empty() { path.to_string() } else { child_key(path, &k) };
+        let p = if k.is_empty() {
+            path.to_string()
+        } else {
+            child_key(path, &k)
+        };
         cx.err(&p, m);
     }
     for (k, name) in &unsup {
-        let kind = if k == "value_type" { FeatureKind::ValueType } else { FeatureKind::Other };
+        let kind = if k == "value_type" {
+            FeatureKind::ValueType
+        } else {
+            FeatureKind::Other
+        };
         cx.unsupported(kind, name, &child_key(path, k));
     }
     f
@@ -605,7 +907,10 @@ fn action_list(cx: &mut Ctx, v: Option<&Value>, path: &str, resource: &str) -> V
         None | Some(Value::Null) => return Vec::new(),
         Some(Value::Array(a)) => a,
         Some(other) => {
-            cx.err(path, format!("`actions` must be a list, found {}", json_type(other)));
+            cx.err(
+                path,
+                format!("`actions` must be a list, found {}", json_type(other)),
+            );
             return Vec::new();
         }
     };
@@ -617,7 +922,10 @@ fn action_list(cx: &mut Ctx, v: Option<&Value>, path: &str, resource: &str) -> V
             Value::Object(m) => match m.get("type") {
                 Some(Value::String(t)) => (t.clone(), m.clone()),
                 Some(v) => {
-                    cx.err(&child_key(&ap, "type"), format!("action `type` must be a string, found {}", json_type(v)));
+                    cx.err(
+                        &child_key(&ap, "type"),
+                        format!("action `type` must be a string, found {}", json_type(v)),
+                    );
                     continue;
                 }
                 None => {
@@ -626,22 +934,40 @@ fn action_list(cx: &mut Ctx, v: Option<&Value>, path: &str, resource: &str) -> V
                 }
             },
             other => {
-                cx.err(&ap, format!("action must be a mapping or a string, found {}", json_type(other)));
+                cx.err(
+                    &ap,
+                    format!(
+                        "action must be a mapping or a string, found {}",
+                        json_type(other)
+                    ),
+                );
                 continue;
             }
         };
         if resource != "aws.s3" {
-            out.push(Action::Unsupported { name, raw: a.clone() });
+            out.push(Action::Unsupported {
+                name,
+                raw: a.clone(),
+            });
             continue;
         }
         let names: Vec<&str> = S3_ACTIONS.iter().map(|x| x.0).collect();
         if !names.contains(&name.as_str()) {
-            cx.err(&ap, format!("unknown action `{name}` for aws.s3{}", suggest(&name, &names)));
+            cx.err(
+                &ap,
+                format!(
+                    "unknown action `{name}` for aws.s3{}",
+                    suggest(&name, &names)
+                ),
+            );
             continue;
         }
         let Some(keys) = actions::schema_keys(&name) else {
             cx.unsupported(FeatureKind::Action, &name, &ap);
-            out.push(Action::Unsupported { name, raw: a.clone() });
+            out.push(Action::Unsupported {
+                name,
+                raw: a.clone(),
+            });
             continue;
         };
         let before = cx.errors.len();
@@ -657,7 +983,13 @@ fn action_list(cx: &mut Ctx, v: Option<&Value>, path: &str, resource: &str) -> V
 fn action_types(cx: &mut Ctx, name: &str, d: &Map<String, Value>, ap: &str) {
     let bools: &[&str] = match name {
         "set-bucket-encryption" => &["enabled", "bucket-key"],
-        "set-public-block" => &["state", "BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"],
+        "set-public-block" => &[
+            "state",
+            "BlockPublicAcls",
+            "IgnorePublicAcls",
+            "BlockPublicPolicy",
+            "RestrictPublicBuckets",
+        ],
         "toggle-versioning" => &["enabled"],
         "delete" => &["remove-contents"],
         _ => &[],
@@ -667,29 +999,49 @@ fn action_types(cx: &mut Ctx, name: &str, d: &Map<String, Value>, ap: &str) {
     }
     match name {
         "set-bucket-encryption" => {
-            if let Some(c) = cx.string(d, "crypto", ap) {
-                if c != "AES256" && c != "aws:kms" {
-                    cx.err(&child_key(ap, "crypto"), format!("`crypto` must be AES256 or aws:kms, found `{c}`"));
-                }
+            if let Some(c) = cx.string(d, "crypto", ap)
+                && c != "AES256"
+                && c != "aws:kms"
+            {
+                cx.err(
+                    &child_key(ap, "crypto"),
+                    format!("`crypto` must be AES256 or aws:kms, found `{c}`"),
+                );
             }
-            if cx.string(d, "key", ap).is_some() && d.get("crypto").and_then(Value::as_str) != Some("aws:kms") {
+            if cx.string(d, "key", ap).is_some()
+                && d.get("crypto").and_then(Value::as_str) != Some("aws:kms")
+            {
                 cx.err(&child_key(ap, "key"), "`key` requires `crypto: aws:kms`");
             }
         }
         "delete-global-grants" | "remove-tag" | "unmark" | "untag" => {
-            cx.strings(d, if name == "delete-global-grants" { "grantees" } else { "tags" }, ap, None);
+            cx.strings(
+                d,
+                if name == "delete-global-grants" {
+                    "grantees"
+                } else {
+                    "tags"
+                },
+                ap,
+                None,
+            );
         }
         "tag" => {
             for k in ["key", "tag", "msg"] {
                 cx.string(d, k, ap);
             }
-            if d.get("key").is_some_and(|v| !v.is_null() && v != "") && d.get("tag").is_some_and(|v| !v.is_null() && v != "") {
+            if d.get("key").is_some_and(|v| !v.is_null() && v != "")
+                && d.get("tag").is_some_and(|v| !v.is_null() && v != "")
+            {
                 cx.err(ap, "can't specify both `key` and `tag`, choose one");
             }
-            if let Some(t) = d.get("tags") {
-                if !t.is_object() {
-                    cx.err(&child_key(ap, "tags"), format!("`tags` must be a mapping, found {}", json_type(t)));
-                }
+            if let Some(t) = d.get("tags")
+                && !t.is_object()
+            {
+                cx.err(
+                    &child_key(ap, "tags"),
+                    format!("`tags` must be a mapping, found {}", json_type(t)),
+                );
             }
         }
         "mark-for-op" => {
@@ -700,21 +1052,37 @@ fn action_types(cx: &mut Ctx, name: &str, d: &Map<String, Value>, ap: &str) {
                 match d.get(k) {
                     None => {}
                     Some(Value::Number(n)) if n.as_f64().is_some_and(|f| f >= 0.0) => {}
-                    Some(v) => cx.err(&child_key(ap, k), format!("`{k}` must be a number >= 0, found {v}")),
+                    Some(v) => cx.err(
+                        &child_key(ap, k),
+                        format!("`{k}` must be a number >= 0, found {v}"),
+                    ),
                 }
             }
             let op = cx.string(d, "op", ap);
             let names: Vec<&str> = S3_ACTIONS.iter().map(|x| x.0).collect();
             match op {
                 Some(o) if names.contains(&o.as_str()) => {}
-                Some(o) => cx.err(&child_key(ap, "op"), format!("mark-for-op specifies invalid op `{o}`{}", suggest(&o, &names))),
-                None if !d.contains_key("op") => cx.err(ap, "mark-for-op needs `op` (c7n's default `stop` is not an aws.s3 action)"),
+                Some(o) => cx.err(
+                    &child_key(ap, "op"),
+                    format!(
+                        "mark-for-op specifies invalid op `{o}`{}",
+                        suggest(&o, &names)
+                    ),
+                ),
+                None if !d.contains_key("op") => cx.err(
+                    ap,
+                    "mark-for-op needs `op` (c7n's default `stop` is not an aws.s3 action)",
+                ),
                 None => {}
             }
-            if let Some(tz) = d.get("tz").and_then(Value::as_str) {
-                if !matches!(tz.to_ascii_lowercase().as_str(), "utc" | "gmt" | "z") {
-                    cx.unsupported(FeatureKind::Other, &format!("mark-for-op tz {tz}"), &child_key(ap, "tz"));
-                }
+            if let Some(tz) = d.get("tz").and_then(Value::as_str)
+                && !matches!(tz.to_ascii_lowercase().as_str(), "utc" | "gmt" | "z")
+            {
+                cx.unsupported(
+                    FeatureKind::Other,
+                    &format!("mark-for-op tz {tz}"),
+                    &child_key(ap, "tz"),
+                );
             }
         }
         "set-statements" => {
@@ -723,7 +1091,10 @@ fn action_types(cx: &mut Ctx, name: &str, d: &Map<String, Value>, ap: &str) {
                 let ok = matches!(r, Value::String(s) if s == "matched" || s == "*")
                     || matches!(r, Value::Array(a) if a.iter().all(Value::is_string));
                 if !ok {
-                    cx.err(&child_key(ap, "remove"), "`remove` must be `matched`, `*` or a list of statement ids");
+                    cx.err(
+                        &child_key(ap, "remove"),
+                        "`remove` must be `matched`, `*` or a list of statement ids",
+                    );
                 }
             }
         }

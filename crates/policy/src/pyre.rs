@@ -22,7 +22,11 @@ fn translate(p: &str) -> Result<String, String> {
     let chars: Vec<char> = p.chars().collect();
     let mut out = String::with_capacity(p.len() + 8);
     let mut i = 0;
-    let unsupported = |what: &str| Err(format!("regex `{p}` uses {what}, which custodian-zero cannot evaluate"));
+    let unsupported = |what: &str| {
+        Err(format!(
+            "regex `{p}` uses {what}, which custodian-zero cannot evaluate"
+        ))
+    };
     while i < chars.len() {
         let c = chars[i];
         match c {
@@ -86,7 +90,11 @@ fn translate(p: &str) -> Result<String, String> {
             '(' => {
                 if chars.get(i + 1) == Some(&'?') {
                     let rest: String = chars[i + 2..].iter().take(3).collect();
-                    if rest.starts_with('=') || rest.starts_with('!') || rest.starts_with("<=") || rest.starts_with("<!") {
+                    if rest.starts_with('=')
+                        || rest.starts_with('!')
+                        || rest.starts_with("<=")
+                        || rest.starts_with("<!")
+                    {
                         return unsupported("a lookaround");
                     }
                     if rest.starts_with('>') {
@@ -140,9 +148,14 @@ fn translate(p: &str) -> Result<String, String> {
                     inner.push(chars[j]);
                     j += 1;
                 }
-                let valid = chars.get(j) == Some(&'}') && inner.matches(',').count() <= 1 && inner != ",";
+                let valid =
+                    chars.get(j) == Some(&'}') && inner.matches(',').count() <= 1 && inner != ",";
                 if valid && !out.is_empty() {
-                    let q = if inner.starts_with(',') { format!("0{inner}") } else { inner };
+                    let q = if inner.starts_with(',') {
+                        format!("0{inner}")
+                    } else {
+                        inner
+                    };
                     if q.is_empty() {
                         out.push_str(r"\{\}");
                     } else {
@@ -253,8 +266,16 @@ mod tests {
 
     #[test]
     fn lookarounds_are_rejected() {
-        assert!(compile_match("(?!x)a", false).unwrap_err().contains("lookaround"));
-        assert!(compile_match(r"(a)\1", false).unwrap_err().contains("backreference"));
+        assert!(
+            compile_match("(?!x)a", false)
+                .unwrap_err()
+                .contains("lookaround")
+        );
+        assert!(
+            compile_match(r"(a)\1", false)
+                .unwrap_err()
+                .contains("backreference")
+        );
     }
 
     #[test]

@@ -61,7 +61,11 @@ impl Py {
             }
             Value::String(s) => Py::Str(s.clone()),
             Value::Array(a) => Py::List(a.iter().map(Py::from_json).collect()),
-            Value::Object(m) => Py::Dict(m.iter().map(|(k, v)| (k.clone(), Py::from_json(v))).collect()),
+            Value::Object(m) => Py::Dict(
+                m.iter()
+                    .map(|(k, v)| (k.clone(), Py::from_json(v)))
+                    .collect(),
+            ),
         }
     }
 
@@ -116,7 +120,9 @@ pub(crate) fn eq(a: &Py, b: &Py) -> bool {
         (Py::Str(x), Py::Str(y)) => x == y,
         (Py::List(x), Py::List(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| eq(p, q)),
         (Py::Dict(x), Py::Dict(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.iter().any(|(k2, v2)| k == k2 && eq(v, v2)))
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.iter().any(|(k2, v2)| k == k2 && eq(v, v2)))
         }
         (Py::DateTime(x), Py::DateTime(y)) => x == y,
         (Py::Net(x), Py::Net(y)) => x == y,
@@ -151,7 +157,9 @@ pub(crate) fn cmp(a: &Py, b: &Py) -> Result<Option<Ordering>, Result<TypeErr, Un
             if x.addr().is_ipv4() != y.addr().is_ipv4() {
                 return te;
             }
-            Ok(Some((x.network(), x.netmask()).cmp(&(y.network(), y.netmask()))))
+            Ok(Some(
+                (x.network(), x.netmask()).cmp(&(y.network(), y.netmask())),
+            ))
         }
         (Py::Addr(x), Py::Addr(y)) => {
             if x.is_ipv4() != y.is_ipv4() {
@@ -161,13 +169,17 @@ pub(crate) fn cmp(a: &Py, b: &Py) -> Result<Option<Ordering>, Result<TypeErr, Un
         }
         (Py::Version(x), Py::Version(y)) => {
             let (Some(x), Some(y)) = (x, y) else {
-                return Err(Err(Uncaught("LooseVersion has no attribute 'version'".into())));
+                return Err(Err(Uncaught(
+                    "LooseVersion has no attribute 'version'".into(),
+                )));
             };
             for (p, q) in x.iter().zip(y) {
                 match (p, q) {
                     (VerPart::Num(m), VerPart::Num(n)) if m != n => return Ok(Some(m.cmp(n))),
                     (VerPart::Alpha(m), VerPart::Alpha(n)) if m != n => return Ok(Some(m.cmp(n))),
-                    (VerPart::Num(_), VerPart::Alpha(_)) | (VerPart::Alpha(_), VerPart::Num(_)) => return te,
+                    (VerPart::Num(_), VerPart::Alpha(_)) | (VerPart::Alpha(_), VerPart::Num(_)) => {
+                        return te;
+                    }
                     _ => {}
                 }
             }
@@ -206,8 +218,12 @@ pub(crate) fn contains(container: &Py, item: &Py) -> Result<bool, TypeErr> {
             if item.is_none() {
                 return Ok(false);
             }
-            let in_nets = l.iter().any(|e| matches!(e, Py::Net(n) if net_contains(n, item)));
-            let in_addrs = l.iter().any(|e| matches!(e, Py::Addr(a) if a.is_ipv4() && eq(item, e)));
+            let in_nets = l
+                .iter()
+                .any(|e| matches!(e, Py::Net(n) if net_contains(n, item)));
+            let in_addrs = l
+                .iter()
+                .any(|e| matches!(e, Py::Addr(a) if a.is_ipv4() && eq(item, e)));
             Ok(in_nets || in_addrs)
         }
         _ => Err(TypeErr),
@@ -232,7 +248,11 @@ fn as_set(x: &Py) -> Result<Vec<Py>, TypeErr> {
         Py::EmptyTuple => Vec::new(),
         _ => return Err(TypeErr),
     };
-    if items.iter().all(Py::hashable) { Ok(items) } else { Err(TypeErr) }
+    if items.iter().all(Py::hashable) {
+        Ok(items)
+    } else {
+        Err(TypeErr)
+    }
 }
 
 /// `bool(set(x).difference(y))`.
@@ -263,9 +283,9 @@ pub(crate) fn modulo(x: &Py, y: &Py) -> Result<bool, Result<TypeErr, Uncaught>> 
             let r = a % b;
             Ok(r != 0.0)
         }
-        (None, _) if matches!(x, Py::Str(s) if s.contains('%')) => {
-            Err(Err(Uncaught("`mod` with a %-format string resource value is not supported".into())))
-        }
+        (None, _) if matches!(x, Py::Str(s) if s.contains('%')) => Err(Err(Uncaught(
+            "`mod` with a %-format string resource value is not supported".into(),
+        ))),
         _ => Err(Ok(TypeErr)),
     }
 }
@@ -285,7 +305,13 @@ pub(crate) fn len(x: &Py) -> Option<usize> {
 pub(crate) fn py_str(x: &Py) -> String {
     match x {
         Py::None => "None".into(),
-        Py::Bool(b) => if *b { "True".into() } else { "False".into() },
+        Py::Bool(b) => {
+            if *b {
+                "True".into()
+            } else {
+                "False".into()
+            }
+        }
         Py::Int(i) => i.to_string(),
         Py::Float(f) => py_float_repr(*f),
         Py::Str(s) => s.clone(),
@@ -319,7 +345,11 @@ pub(crate) fn py_int(s: &str) -> Option<i128> {
         Some(b'+') => (false, &t[1..]),
         _ => (false, t),
     };
-    if digits.is_empty() || digits.starts_with('_') || digits.ends_with('_') || digits.contains("__") {
+    if digits.is_empty()
+        || digits.starts_with('_')
+        || digits.ends_with('_')
+        || digits.contains("__")
+    {
         return None;
     }
     let clean: String = digits.chars().filter(|c| *c != '_').collect();
@@ -336,14 +366,22 @@ pub(crate) fn py_float(s: &str) -> Option<f64> {
     let lower = t.to_ascii_lowercase();
     let body = lower.trim_start_matches(['+', '-']);
     if matches!(body, "inf" | "infinity" | "nan") {
-        let v = if body == "nan" { f64::NAN } else { f64::INFINITY };
+        let v = if body == "nan" {
+            f64::NAN
+        } else {
+            f64::INFINITY
+        };
         return Some(if lower.starts_with('-') { -v } else { v });
     }
     if t.contains("__") || t.starts_with('_') || t.ends_with('_') {
         return None;
     }
     let clean: String = t.chars().filter(|c| *c != '_').collect();
-    if clean.is_empty() || !clean.chars().all(|c| c.is_ascii_digit() || "+-.eE".contains(c)) {
+    if clean.is_empty()
+        || !clean
+            .chars()
+            .all(|c| c.is_ascii_digit() || "+-.eE".contains(c))
+    {
         return None;
     }
     clean.parse().ok()
@@ -430,7 +468,15 @@ mod tests {
     fn loose_versions() {
         let v = loose_version(&Py::Str("1.10.2b".into())).unwrap();
         let Py::Version(Some(p)) = v else { panic!() };
-        assert_eq!(p, vec![VerPart::Num(1), VerPart::Num(10), VerPart::Num(2), VerPart::Alpha("b".into())]);
+        assert_eq!(
+            p,
+            vec![
+                VerPart::Num(1),
+                VerPart::Num(10),
+                VerPart::Num(2),
+                VerPart::Alpha("b".into())
+            ]
+        );
     }
 
     #[test]

@@ -18,8 +18,15 @@ fn truthy(v: Option<&Value>) -> bool {
 }
 
 /// `BucketEncryption.process_bucket` (without `key`, which needs KMS).
-pub(crate) fn bucket_encryption(b: &Value, state: bool, crypto: Option<&str>, bke: Option<bool>) -> Result<bool, EvalError> {
-    let be = b.get("c7n:bucket-encryption").ok_or(EvalError::MissingAnnotation("c7n:bucket-encryption"))?;
+pub(crate) fn bucket_encryption(
+    b: &Value,
+    state: bool,
+    crypto: Option<&str>,
+    bke: Option<bool>,
+) -> Result<bool, EvalError> {
+    let be = b
+        .get("c7n:bucket-encryption")
+        .ok_or(EvalError::MissingAnnotation("c7n:bucket-encryption"))?;
     let empty = Vec::new();
     let rules = be
         .get("ServerSideEncryptionConfiguration")
@@ -46,7 +53,9 @@ pub(crate) fn bucket_encryption(b: &Value, state: bool, crypto: Option<&str>, bk
         if !truthy(rule) {
             return false;
         }
-        let algo = rule.and_then(|r| r.get("SSEAlgorithm")).and_then(Value::as_str);
+        let algo = rule
+            .and_then(|r| r.get("SSEAlgorithm"))
+            .and_then(Value::as_str);
         match crypto {
             None => matches!(algo, Some("AES256" | "aws:kms")),
             Some("AES256") => algo == Some("AES256"),
@@ -63,17 +72,27 @@ pub(crate) fn bucket_encryption(b: &Value, state: bool, crypto: Option<&str>, bk
 
 /// `FilterPublicBlock.matches_filter`. An annotation of `{}` (no configuration) reads as
 /// c7n's default of all four settings false.
-pub(crate) fn check_public_block(b: &Value, wanted: &[(&str, Option<bool>)]) -> Result<bool, EvalError> {
-    let cfg = b.get("c7n:PublicAccessBlock").ok_or(EvalError::MissingAnnotation("c7n:PublicAccessBlock"))?;
+pub(crate) fn check_public_block(
+    b: &Value,
+    wanted: &[(&str, Option<bool>)],
+) -> Result<bool, EvalError> {
+    let cfg = b
+        .get("c7n:PublicAccessBlock")
+        .ok_or(EvalError::MissingAnnotation("c7n:PublicAccessBlock"))?;
     let empty = Map::new();
     let cfg = cfg.as_object().unwrap_or(&empty);
     let get = |k: &str| -> Result<Value, EvalError> {
         if cfg.is_empty() {
             return Ok(Value::Bool(false));
         }
-        cfg.get(k).cloned().ok_or_else(|| EvalError::Python(format!("KeyError: '{k}' in c7n:PublicAccessBlock")))
+        cfg.get(k)
+            .cloned()
+            .ok_or_else(|| EvalError::Python(format!("KeyError: '{k}' in c7n:PublicAccessBlock")))
     };
-    let given: Vec<(&str, bool)> = wanted.iter().filter_map(|(k, v)| v.map(|v| (*k, v))).collect();
+    let given: Vec<(&str, bool)> = wanted
+        .iter()
+        .filter_map(|(k, v)| v.map(|v| (*k, v)))
+        .collect();
     if !given.is_empty() {
         for (k, want) in given {
             if get(k)? != Value::Bool(want) {
@@ -94,10 +113,14 @@ fn policy_doc(b: &Value) -> Result<Option<Map<String, Value>>, EvalError> {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => match serde_json::from_str::<Value>(s) {
             Ok(Value::Object(m)) => Ok(Some(m)),
-            Ok(_) => Err(EvalError::Python("bucket Policy is not a JSON object".into())),
+            Ok(_) => Err(EvalError::Python(
+                "bucket Policy is not a JSON object".into(),
+            )),
             Err(e) => Err(EvalError::Python(format!("bucket Policy is not JSON: {e}"))),
         },
-        Some(_) => Err(EvalError::Python("bucket Policy must be a JSON string".into())),
+        Some(_) => Err(EvalError::Python(
+            "bucket Policy must be a JSON string".into(),
+        )),
     }
 }
 
@@ -106,20 +129,26 @@ fn statements(p: &Map<String, Value>) -> Result<Vec<Map<String, Value>>, EvalErr
         None => Ok(Vec::new()),
         Some(Value::Array(a)) => a
             .iter()
-            .map(|s| s.as_object().cloned().ok_or_else(|| EvalError::Python("policy Statement entry is not an object".into())))
+            .map(|s| {
+                s.as_object().cloned().ok_or_else(|| {
+                    EvalError::Python("policy Statement entry is not an object".into())
+                })
+            })
             .collect(),
         // c7n iterates a single-statement dict by its keys and fails on `.get`.
-        Some(_) => Err(EvalError::Python("'str' object has no attribute 'get' (policy Statement is not a list)".into())),
+        Some(_) => Err(EvalError::Python(
+            "'str' object has no attribute 'get' (policy Statement is not a list)".into(),
+        )),
     }
 }
 
 fn remaining_ids(stmts: &[Map<String, Value>], ids: &[String]) -> Vec<String> {
     let mut required: Vec<String> = ids.to_vec();
     for s in stmts {
-        if let Some(Value::String(sid)) = s.get("Sid") {
-            if let Some(pos) = required.iter().position(|r| r == sid) {
-                required.remove(pos);
-            }
+        if let Some(Value::String(sid)) = s.get("Sid")
+            && let Some(pos) = required.iter().position(|r| r == sid)
+        {
+            required.remove(pos);
         }
     }
     required
@@ -127,21 +156,34 @@ fn remaining_ids(stmts: &[Map<String, Value>], ids: &[String]) -> Vec<String> {
 
 /// `MissingPolicyStatementFilter.__call__`.
 pub(crate) fn missing_statement(b: &Value, ids: &[String]) -> Result<bool, EvalError> {
-    let Some(p) = policy_doc(b)? else { return Ok(true) };
+    let Some(p) = policy_doc(b)? else {
+        return Ok(true);
+    };
     Ok(!remaining_ids(&statements(&p)?, ids).is_empty())
 }
 
 /// `HasStatementFilter.process_resource` (full matches; `PartialMatch` is unsupported).
-pub(crate) fn has_statement(b: &Value, ids: &[String], required: &[Value]) -> Result<bool, EvalError> {
-    let Some(p) = policy_doc(b)? else { return Ok(false) };
+pub(crate) fn has_statement(
+    b: &Value,
+    ids: &[String],
+    required: &[Value],
+) -> Result<bool, EvalError> {
+    let Some(p) = policy_doc(b)? else {
+        return Ok(false);
+    };
     let stmts = statements(&p)?;
     if !remaining_ids(&stmts, ids).is_empty() {
         return Ok(false);
     }
     for req in required {
-        let Value::Object(req) = req else { return Ok(false) };
+        let Value::Object(req) = req else {
+            return Ok(false);
+        };
         let matched = stmts.iter().any(|rs| {
-            let found = req.iter().filter(|(k, v)| statement_value_eq(k, v, rs)).count();
+            let found = req
+                .iter()
+                .filter(|(k, v)| statement_value_eq(k, v, rs))
+                .count();
             found > 0 && found == req.len()
         });
         if !matched {
@@ -168,7 +210,11 @@ fn statement_value_eq(key: &str, req: &Value, rs: &Map<String, Value>) -> bool {
 
 fn lower_keys(v: &Value) -> Value {
     match v {
-        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.to_lowercase(), lower_keys(v))).collect()),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.to_lowercase(), lower_keys(v)))
+                .collect(),
+        ),
         Value::Array(a) => Value::Array(a.iter().map(lower_keys).collect()),
         other => other.clone(),
     }
@@ -177,7 +223,10 @@ fn lower_keys(v: &Value) -> Value {
 fn lower_set(v: &Value) -> Option<Vec<String>> {
     let mut out: Vec<String> = match v {
         Value::String(s) => vec![s.to_lowercase()],
-        Value::Array(a) => a.iter().map(|x| x.as_str().map(str::to_lowercase)).collect::<Option<_>>()?,
+        Value::Array(a) => a
+            .iter()
+            .map(|x| x.as_str().map(str::to_lowercase))
+            .collect::<Option<_>>()?,
         _ => return None,
     };
     out.sort();
@@ -198,13 +247,21 @@ fn canonical_sets(v: &Value) -> Value {
             keys.dedup();
             serde_json::json!({ "$set": keys })
         }
-        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), canonical_sets(v))).collect()),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), canonical_sets(v)))
+                .collect(),
+        ),
         other => other.clone(),
     }
 }
 
 /// `GlobalGrantsFilter.process_bucket`.
-pub(crate) fn global_grants(b: &Value, allow_website: bool, perms: &[String]) -> Result<bool, EvalError> {
+pub(crate) fn global_grants(
+    b: &Value,
+    allow_website: bool,
+    perms: &[String],
+) -> Result<bool, EvalError> {
     let acl = match b.get("Acl") {
         None => return Ok(false),
         Some(a) if !truthy(Some(a)) => return Ok(false),
@@ -217,13 +274,20 @@ pub(crate) fn global_grants(b: &Value, allow_website: bool, perms: &[String]) ->
         Some(_) => return Ok(false),
     };
     for g in grants {
-        let Some(uri) = g.get("Grantee").and_then(|x| x.get("URI")) else { continue };
+        let Some(uri) = g.get("Grantee").and_then(|x| x.get("URI")) else {
+            continue;
+        };
         if uri != GLOBAL_ALL && uri != AUTH_ALL {
             continue;
         }
-        let perm = g.get("Permission").and_then(Value::as_str).unwrap_or_default();
+        let perm = g
+            .get("Permission")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         if allow_website && perm == "READ" {
-            let website = b.get("Website").ok_or_else(|| EvalError::Python("KeyError: 'Website'".into()))?;
+            let website = b
+                .get("Website")
+                .ok_or_else(|| EvalError::Python("KeyError: 'Website'".into()))?;
             if truthy(Some(website)) {
                 continue;
             }

@@ -33,8 +33,28 @@ pub enum Op {
 
 impl Op {
     pub(crate) const NAMES: &'static [&'static str] = &[
-        "eq", "equal", "ne", "not-equal", "gt", "greater-than", "ge", "gte", "le", "lte", "lt", "less-than", "glob",
-        "regex", "regex-case", "in", "ni", "not-in", "contains", "difference", "intersect", "mod",
+        "eq",
+        "equal",
+        "ne",
+        "not-equal",
+        "gt",
+        "greater-than",
+        "ge",
+        "gte",
+        "le",
+        "lte",
+        "lt",
+        "less-than",
+        "glob",
+        "regex",
+        "regex-case",
+        "in",
+        "ni",
+        "not-in",
+        "contains",
+        "difference",
+        "intersect",
+        "mod",
     ];
 
     pub fn from_name(s: &str) -> Option<Op> {
@@ -79,8 +99,20 @@ pub enum ValueType {
 
 impl ValueType {
     pub(crate) const ALL: &'static [&'static str] = &[
-        "age", "integer", "expiration", "normalize", "size", "cidr", "cidr_size", "swap", "resource_count", "expr",
-        "unique_size", "date", "version", "float",
+        "age",
+        "integer",
+        "expiration",
+        "normalize",
+        "size",
+        "cidr",
+        "cidr_size",
+        "swap",
+        "resource_count",
+        "expr",
+        "unique_size",
+        "date",
+        "version",
+        "float",
     ];
 
     pub fn from_name(s: &str) -> Option<ValueType> {
@@ -127,7 +159,12 @@ pub struct ValueFilter {
 
 impl ValueFilter {
     /// A filter with `key`, `op` and `value` (for tests and programmatic use).
-    pub fn new(key: &str, op: Option<&str>, value: Option<Value>, value_type: Option<&str>) -> Result<Self, String> {
+    pub fn new(
+        key: &str,
+        op: Option<&str>,
+        value: Option<Value>,
+        value_type: Option<&str>,
+    ) -> Result<Self, String> {
         let mut m = serde_json::Map::new();
         m.insert("type".into(), "value".into());
         m.insert("key".into(), key.into());
@@ -151,7 +188,9 @@ impl ValueFilter {
 
     /// Evaluates against one resource. `now` anchors `age` and `expiration`.
     pub fn matches(&self, resource: &Value, now: DateTime<Utc>) -> Result<bool, EvalError> {
-        self.eval(resource, now).map_err(|Uncaught(m)| EvalError::Python(format!("value filter key `{}`: {m}", self.key)))
+        self.eval(resource, now).map_err(|Uncaught(m)| {
+            EvalError::Python(format!("value filter key `{}`: {m}", self.key))
+        })
     }
 
     fn eval(&self, resource: &Value, now: DateTime<Utc>) -> Result<bool, Uncaught> {
@@ -163,7 +202,12 @@ impl ValueFilter {
             return Ok(false);
         }
         let mut r = self.resource_value(&self.key, resource)?;
-        if self.op_name.as_deref().is_some_and(|o| o == "in" || o == "not-in") && r.is_none() {
+        if self
+            .op_name
+            .as_deref()
+            .is_some_and(|o| o == "in" || o == "not-in")
+            && r.is_none()
+        {
             r = Py::EmptyTuple;
         }
         if let Some(vt) = self.value_type {
@@ -201,14 +245,16 @@ impl ValueFilter {
             Op::Lte => ord(|o| o != Ordering::Greater),
             Op::Glob => match (&r, &self.glob, &v) {
                 (Py::Str(s), Some(g), _) => Ok(g.is_match(s)),
-                (Py::Str(s), None, Py::Str(p)) => Ok(pyre::compile_glob(p).map_err(Uncaught)?.is_match(s)),
+                (Py::Str(s), None, Py::Str(p)) => {
+                    Ok(pyre::compile_glob(p).map_err(Uncaught)?.is_match(s))
+                }
                 _ => Ok(false),
             },
             Op::Regex | Op::RegexCase => match (&r, &self.op_regex, &v) {
                 (Py::Str(s), Some(re), _) => Ok(re.is_match(s)),
-                (Py::Str(s), None, Py::Str(p)) => {
-                    Ok(pyre::compile_match(p, op == Op::Regex).map_err(Uncaught)?.is_match(s))
-                }
+                (Py::Str(s), None, Py::Str(p)) => Ok(pyre::compile_match(p, op == Op::Regex)
+                    .map_err(Uncaught)?
+                    .is_match(s)),
                 (Py::Str(_), None, _) => Err(Uncaught("regex value must be a string".into())),
                 _ => Ok(false),
             },
@@ -241,7 +287,11 @@ impl ValueFilter {
                         Some(Value::String(s)) if !self.tag_key_transforms.is_empty() => {
                             Some(Value::String(transform(&self.tag_key_transforms, s)))
                         }
-                        Some(_) if !self.tag_key_transforms.is_empty() && !t.contains_key("Value") => continue,
+                        Some(_)
+                            if !self.tag_key_transforms.is_empty() && !t.contains_key("Value") =>
+                        {
+                            continue;
+                        }
                         other => other.cloned(),
                     };
                     if key.as_ref().and_then(Value::as_str) == Some(tk) {
@@ -258,7 +308,11 @@ impl ValueFilter {
                         .map(|(_, v)| Py::from_json(v))
                         .unwrap_or(Py::None),
                     Value::Null if i.get("labels").is_none() => Py::None,
-                    other => return Err(Uncaught(format!("resource labels are not a mapping: {other}"))),
+                    other => {
+                        return Err(Uncaught(format!(
+                            "resource labels are not a mapping: {other}"
+                        )));
+                    }
                 }
             } else {
                 Py::None
@@ -271,7 +325,10 @@ impl ValueFilter {
         Ok(match &self.capture {
             Some(re) => match &r {
                 Py::Str(s) => match re.captures(s) {
-                    Some(c) => c.get(1).map(|m| Py::Str(m.as_str().to_string())).unwrap_or(Py::None),
+                    Some(c) => c
+                        .get(1)
+                        .map(|m| Py::Str(m.as_str().to_string()))
+                        .unwrap_or(Py::None),
                     None => Py::None,
                 },
                 _ => Py::None,
@@ -281,7 +338,14 @@ impl ValueFilter {
     }
 
     /// `ValueFilter.process_value_type(sentinel=v, value=r)` → (v, r).
-    fn process_value_type(&self, vt: ValueType, v: Py, r: Py, resource: &Value, now: DateTime<Utc>) -> Result<(Py, Py), Uncaught> {
+    fn process_value_type(
+        &self,
+        vt: ValueType,
+        v: Py,
+        r: Py,
+        resource: &Value,
+        now: DateTime<Utc>,
+    ) -> Result<(Py, Py), Uncaught> {
         Ok(match vt {
             ValueType::Normalize => match r {
                 Py::Str(s) => (v, Py::Str(s.trim().to_lowercase())),
@@ -297,7 +361,10 @@ impl ValueFilter {
                 let n = pyval::py_int(&pyval::py_str(&r)).unwrap_or(0);
                 (v, Py::Int(n))
             }
-            ValueType::Float => (v, Py::Float(pyval::py_float(&pyval::py_str(&r)).unwrap_or(0.0))),
+            ValueType::Float => (
+                v,
+                Py::Float(pyval::py_float(&pyval::py_str(&r)).unwrap_or(0.0)),
+            ),
             ValueType::Size => (v, Py::Int(pyval::len(&r).unwrap_or(0) as i128)),
             ValueType::UniqueSize => {
                 let n = match &r {
@@ -342,8 +409,13 @@ impl ValueFilter {
                                 )));
                             }
                         };
-                        let delta = Duration::microseconds((days * 86_400_000_000.0).round() as i64);
-                        if vt == ValueType::Age { now - delta } else { now + delta }
+                        let delta =
+                            Duration::microseconds((days * 86_400_000_000.0).round() as i64);
+                        if vt == ValueType::Age {
+                            now - delta
+                        } else {
+                            now + delta
+                        }
                     }
                 };
                 let value = parse_date(&r).map(Py::DateTime).unwrap_or(Py::Int(0));
@@ -356,12 +428,24 @@ impl ValueFilter {
             ValueType::Cidr => {
                 let s = parse_cidr(&v)?;
                 let val = parse_cidr(&r)?;
-                if matches!(s, Py::Addr(_)) && matches!(val, Py::Net(_)) { (val, s) } else { (s, val) }
+                if matches!(s, Py::Addr(_)) && matches!(val, Py::Net(_)) {
+                    (val, s)
+                } else {
+                    (s, val)
+                }
             }
             ValueType::CidrSize => match parse_cidr(&r)? {
                 Py::Net(n) => (v, Py::Int(n.prefix_len() as i128)),
-                Py::Addr(_) => return Err(Uncaught("'IPv4Address' object has no attribute 'prefixlen'".into())),
-                Py::NetList(_) => return Err(Uncaught("'IPv4List' object has no attribute 'prefixlen'".into())),
+                Py::Addr(_) => {
+                    return Err(Uncaught(
+                        "'IPv4Address' object has no attribute 'prefixlen'".into(),
+                    ));
+                }
+                Py::NetList(_) => {
+                    return Err(Uncaught(
+                        "'IPv4List' object has no attribute 'prefixlen'".into(),
+                    ));
+                }
                 _ => (v, Py::Int(0)),
             },
             ValueType::Version => (pyval::loose_version(&v)?, pyval::loose_version(&r)?),
@@ -376,7 +460,9 @@ fn opt_date(d: Option<DateTime<Utc>>) -> Py {
 /// c7n's `parse_cidr`.
 pub(crate) fn parse_cidr(v: &Py) -> Result<Py, Uncaught> {
     match v {
-        Py::List(l) => Ok(Py::NetList(l.iter().map(parse_cidr).collect::<Result<_, _>>()?)),
+        Py::List(l) => Ok(Py::NetList(
+            l.iter().map(parse_cidr).collect::<Result<_, _>>()?,
+        )),
         Py::Str(s) => {
             if s.contains('/') {
                 // IPv4Network(strict=True): host bits set or IPv6 → None.
@@ -385,12 +471,15 @@ pub(crate) fn parse_cidr(v: &Py) -> Result<Py, Uncaught> {
                     _ => Ok(Py::None),
                 }
             } else {
-                Ok(s.parse::<std::net::IpAddr>().map(Py::Addr).unwrap_or(Py::None))
+                Ok(s.parse::<std::net::IpAddr>()
+                    .map(Py::Addr)
+                    .unwrap_or(Py::None))
             }
         }
-        Py::Int(_) | Py::Float(_) | Py::Bool(_) | Py::None => {
-            Err(Uncaught(format!("argument of type '{}' is not iterable", type_name(v))))
-        }
+        Py::Int(_) | Py::Float(_) | Py::Bool(_) | Py::None => Err(Uncaught(format!(
+            "argument of type '{}' is not iterable",
+            type_name(v)
+        ))),
         other => Ok(other.clone()),
     }
 }
@@ -412,7 +501,10 @@ fn transform(ts: &[String], key: &str) -> String {
             "capitalize" => {
                 let mut c = k.chars();
                 match c.next() {
-                    Some(f) => f.to_uppercase().chain(c.flat_map(char::to_lowercase)).collect(),
+                    Some(f) => f
+                        .to_uppercase()
+                        .chain(c.flat_map(char::to_lowercase))
+                        .collect(),
                     None => k,
                 }
             }
@@ -448,16 +540,38 @@ fn transform(ts: &[String], key: &str) -> String {
 
 /// JMESPath search (c7n's custom `split`/`from_json` functions are not available).
 pub(crate) fn jmes(expr: &str, data: &Value) -> Result<Value, Uncaught> {
-    let e = jmespath::compile(expr).map_err(|e| Uncaught(format!("invalid JMESPath `{expr}`: {e}")))?;
-    let r = e.search(data).map_err(|e| Uncaught(format!("JMESPath `{expr}`: {e}")))?;
+    let e =
+        jmespath::compile(expr).map_err(|e| Uncaught(format!("invalid JMESPath `{expr}`: {e}")))?;
+    let r = e
+        .search(data)
+        .map_err(|e| Uncaught(format!("JMESPath `{expr}`: {e}")))?;
     serde_json::to_value(&*r).map_err(|e| Uncaught(format!("JMESPath `{expr}`: {e}")))
 }
 
-pub(crate) const KEYS: &[&str] =
-    &["type", "key", "value_type", "default", "value_regex", "value_from", "value", "op", "value_path", "tag_key_transforms"];
+pub(crate) const KEYS: &[&str] = &[
+    "type",
+    "key",
+    "value_type",
+    "default",
+    "value_regex",
+    "value_from",
+    "value",
+    "op",
+    "value_path",
+    "tag_key_transforms",
+];
 
-const TRANSFORMS: &[&str] =
-    &["noop", "capitalize", "lower", "strip", "title", "upper", "nospaces", "nounderscores", "nodashes"];
+const TRANSFORMS: &[&str] = &[
+    "noop",
+    "capitalize",
+    "lower",
+    "strip",
+    "title",
+    "upper",
+    "nospaces",
+    "nounderscores",
+    "nodashes",
+];
 
 /// Builds a value filter from its mapping, as `ValueFilter.validate` checks it. Errors are
 /// (sub-key, message); features needing I/O are (sub-key, name) in `unsupported`.
@@ -486,7 +600,10 @@ pub(crate) fn build(
     }
     for k in data.keys() {
         if !KEYS.contains(&k.as_str()) {
-            errs.push((k.clone(), format!("unknown key `{k}` in value filter{}", suggest(k, KEYS))));
+            errs.push((
+                k.clone(),
+                format!("unknown key `{k}` in value filter{}", suggest(k, KEYS)),
+            ));
         }
     }
     let get_str = |k: &str, errs: &mut Vec<(String, String)>| -> Option<String> {
@@ -494,7 +611,10 @@ pub(crate) fn build(
             None => None,
             Some(Value::String(s)) => Some(s.clone()),
             Some(other) => {
-                errs.push((k.into(), format!("`{k}` must be a string, found {}", json_type(other))));
+                errs.push((
+                    k.into(),
+                    format!("`{k}` must be a string, found {}", json_type(other)),
+                ));
                 None
             }
         }
@@ -509,19 +629,33 @@ pub(crate) fn build(
         Some(n) => match ValueType::from_name(n) {
             Some(t) => Some(t),
             None => {
-                errs.push(("value_type".into(), format!("invalid value_type `{n}`{}", suggest(n, ValueType::ALL))));
+                errs.push((
+                    "value_type".into(),
+                    format!("invalid value_type `{n}`{}", suggest(n, ValueType::ALL)),
+                ));
                 None
             }
         },
     };
-    if value_type == Some(ValueType::Date) && parse_date(&data.get("value").map(Py::from_json).unwrap_or(Py::None)).is_none() {
-        errs.push(("value".into(), format!("value_type: date with invalid date value: {}", data.get("value").cloned().unwrap_or(Value::Null))));
+    if value_type == Some(ValueType::Date)
+        && parse_date(&data.get("value").map(Py::from_json).unwrap_or(Py::None)).is_none()
+    {
+        errs.push((
+            "value".into(),
+            format!(
+                "value_type: date with invalid date value: {}",
+                data.get("value").cloned().unwrap_or(Value::Null)
+            ),
+        ));
     }
     let key = get_str("key", errs);
     if key.is_none() && !data.contains_key("key") && vt_name.as_deref() != Some("resource_count") {
         errs.push((String::new(), "missing `key` in value filter".into()));
     }
-    if !data.contains_key("value") && !data.contains_key("value_from") && !data.contains_key("value_path") {
+    if !data.contains_key("value")
+        && !data.contains_key("value_from")
+        && !data.contains_key("value_path")
+    {
         errs.push((String::new(), "missing `value` in value filter".into()));
     }
     if data.contains_key("value_from") {
@@ -533,7 +667,10 @@ pub(crate) fn build(
         Some(n) => match Op::from_name(n) {
             Some(o) => Some(o),
             None => {
-                errs.push(("op".into(), format!("invalid op `{n}`{}", suggest(n, Op::NAMES))));
+                errs.push((
+                    "op".into(),
+                    format!("invalid op `{n}`{}", suggest(n, Op::NAMES)),
+                ));
                 None
             }
         },
@@ -548,12 +685,17 @@ pub(crate) fn build(
             }
         }
         (Some(Op::Regex | Op::RegexCase), Some(v)) if !v.is_string() && value_type.is_none() => {
-            errs.push(("value".into(), format!("invalid regex: expected a string, found {}", json_type(v))));
+            errs.push((
+                "value".into(),
+                format!("invalid regex: expected a string, found {}", json_type(v)),
+            ));
         }
-        (Some(Op::Glob), Some(Value::String(p))) if value_type.is_none() => match pyre::compile_glob(p) {
-            Ok(g) => glob = Some(g),
-            Err(e) => errs.push(("value".into(), e)),
-        },
+        (Some(Op::Glob), Some(Value::String(p))) if value_type.is_none() => {
+            match pyre::compile_glob(p) {
+                Ok(g) => glob = Some(g),
+                Err(e) => errs.push(("value".into(), e)),
+            }
+        }
         _ => {}
     }
     let value_regex = get_str("value_regex", errs);
@@ -562,7 +704,10 @@ pub(crate) fn build(
         match pyre::compile_match(p, false) {
             Ok(r) => {
                 if r.captures_len() != 2 {
-                    errs.push(("value_regex".into(), format!("value_regex must have a single capturing group: `{p}`")));
+                    errs.push((
+                        "value_regex".into(),
+                        format!("value_regex must have a single capturing group: `{p}`"),
+                    ));
                 }
                 capture = Some(r);
             }
@@ -570,10 +715,16 @@ pub(crate) fn build(
         }
     }
     let value_path = get_str("value_path", errs);
-    if let Some(p) = &value_path {
-        if let Err(e) = jmespath::compile(p) {
-            errs.push(("value_path".into(), format!("invalid JMESPath `{p}`: {e}")));
-        }
+    if let Some(p) = &value_path
+        && let Err(e) = jmespath::compile(p)
+    {
+        errs.push((
+            "value_path".into(),
+            format!(
+                "invalid JMESPath `{p}`: {}",
+                e.to_string().lines().next().unwrap_or_default()
+            ),
+        ));
     }
     let mut tag_key_transforms = Vec::new();
     match data.get("tag_key_transforms") {
@@ -582,11 +733,17 @@ pub(crate) fn build(
             for (i, t) in a.iter().enumerate() {
                 match t.as_str() {
                     Some(s) if TRANSFORMS.contains(&s) => tag_key_transforms.push(s.to_string()),
-                    _ => errs.push((format!("tag_key_transforms[{i}]"), format!("invalid tag_key_transforms entry {t}"))),
+                    _ => errs.push((
+                        format!("tag_key_transforms[{i}]"),
+                        format!("invalid tag_key_transforms entry {t}"),
+                    )),
                 }
             }
         }
-        Some(other) => errs.push(("tag_key_transforms".into(), format!("must be a list, found {}", json_type(other)))),
+        Some(other) => errs.push((
+            "tag_key_transforms".into(),
+            format!("must be a list, found {}", json_type(other)),
+        )),
     }
     if errs.len() > before {
         return None;

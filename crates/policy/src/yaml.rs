@@ -41,7 +41,11 @@ pub(crate) fn parent(path: &str) -> Option<&str> {
 }
 
 pub(crate) fn child_key(parent: &str, key: &str) -> String {
-    if parent.is_empty() { key.to_string() } else { format!("{parent}.{key}") }
+    if parent.is_empty() {
+        key.to_string()
+    } else {
+        format!("{parent}.{key}")
+    }
 }
 
 pub(crate) fn child_index(parent: &str, i: usize) -> String {
@@ -59,17 +63,32 @@ pub(crate) struct YamlError {
 /// Parses one YAML document into JSON (merge keys `<<` applied, as PyYAML does).
 pub(crate) fn load(text: &str) -> Result<(serde_json::Value, PosIndex), YamlError> {
     let mut value: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| {
-        let (line, col) = e.location().map(|l| (l.line(), l.column())).unwrap_or((1, 1));
-        YamlError { line, col, message: format!("invalid YAML: {e}") }
+        let (line, col) = e
+            .location()
+            .map(|l| (l.line(), l.column()))
+            .unwrap_or((1, 1));
+        YamlError {
+            line,
+            col,
+            message: format!("invalid YAML: {e}"),
+        }
     })?;
-    value.apply_merge().map_err(|e| YamlError { line: 1, col: 1, message: format!("invalid YAML merge key: {e}") })?;
+    value.apply_merge().map_err(|e| YamlError {
+        line: 1,
+        col: 1,
+        message: format!("invalid YAML merge key: {e}"),
+    })?;
     let index = index(text);
-    let mut json = to_json(&value).map_err(|message| YamlError { line: 1, col: 1, message })?;
+    let mut json = to_json(&value).map_err(|message| YamlError {
+        line: 1,
+        col: 1,
+        message,
+    })?;
     for (path, b) in &index.yaml11_bools {
-        if let Some(slot) = lookup_mut(&mut json, path) {
-            if slot.is_string() {
-                *slot = serde_json::Value::Bool(*b);
-            }
+        if let Some(slot) = lookup_mut(&mut json, path)
+            && slot.is_string()
+        {
+            *slot = serde_json::Value::Bool(*b);
         }
     }
     Ok((json, index))
@@ -106,7 +125,9 @@ fn to_json(v: &serde_yaml::Value) -> Result<serde_json::Value, String> {
                 J::from(u)
             } else {
                 let f = n.as_f64().unwrap_or(f64::NAN);
-                serde_json::Number::from_f64(f).map(J::Number).unwrap_or_else(|| J::String(n.to_string()))
+                serde_json::Number::from_f64(f)
+                    .map(J::Number)
+                    .unwrap_or_else(|| J::String(n.to_string()))
             }
         }
         Y::String(s) => J::String(s.clone()),
@@ -116,7 +137,13 @@ fn to_json(v: &serde_yaml::Value) -> Result<serde_json::Value, String> {
             for (k, v) in m {
                 let key = match k {
                     Y::String(s) => s.clone(),
-                    Y::Bool(b) => if *b { "True".into() } else { "False".into() },
+                    Y::Bool(b) => {
+                        if *b {
+                            "True".into()
+                        } else {
+                            "False".into()
+                        }
+                    }
                     Y::Number(n) => n.to_string(),
                     Y::Null => "None".into(),
                     _ => return Err("mapping keys must be scalars".into()),
@@ -125,13 +152,24 @@ fn to_json(v: &serde_yaml::Value) -> Result<serde_json::Value, String> {
             }
             J::Object(out)
         }
-        Y::Tagged(t) => return Err(format!("YAML tag `{}` is not supported (c7n loads with safe_load)", t.tag)),
+        Y::Tagged(t) => {
+            return Err(format!(
+                "YAML tag `{}` is not supported (c7n loads with safe_load)",
+                t.tag
+            ));
+        }
     })
 }
 
 enum Frame {
-    Map { path: String, key: Option<String> },
-    Seq { path: String, next: usize },
+    Map {
+        path: String,
+        key: Option<String>,
+    },
+    Seq {
+        path: String,
+        next: usize,
+    },
     /// A complex (non-scalar) mapping key: ignored.
     Skip,
 }
@@ -172,10 +210,10 @@ impl Indexer {
                     let k = scalar_key.unwrap_or("?").to_string();
                     self.out.pos.insert(child_key(path, &k), pos);
                     // A block mapping's start mark can lie past its first key.
-                    if let Some(start) = self.out.pos.get_mut(path.as_str()) {
-                        if pos < *start {
-                            *start = pos;
-                        }
+                    if let Some(start) = self.out.pos.get_mut(path.as_str())
+                        && pos < *start
+                    {
+                        *start = pos;
                     }
                     *key = Some(k);
                     None
@@ -201,10 +239,10 @@ impl MarkedEventReceiver for Indexer {
             Event::Scalar(s, style, _, _) => {
                 let is_key = matches!(self.stack.last(), Some(Frame::Map { key: None, .. }));
                 let path = self.node_path(Some(&s), mark);
-                if let (Some(p), false, TScalarStyle::Plain) = (path, is_key, style) {
-                    if let Some(b) = is_yaml11_bool(&s) {
-                        self.out.yaml11_bools.push((p, b));
-                    }
+                if let (Some(p), false, TScalarStyle::Plain) = (path, is_key, style)
+                    && let Some(b) = is_yaml11_bool(&s)
+                {
+                    self.out.yaml11_bools.push((p, b));
                 }
             }
             Event::Alias(_) => {
@@ -263,7 +301,10 @@ mod tests {
     #[test]
     fn yaml11_booleans_follow_pyyaml() {
         let (v, _) = load("a: yes\nb: 'yes'\nc: Off\nd: [on]\n").unwrap();
-        assert_eq!(v, serde_json::json!({"a": true, "b": "yes", "c": false, "d": [true]}));
+        assert_eq!(
+            v,
+            serde_json::json!({"a": true, "b": "yes", "c": false, "d": [true]})
+        );
     }
 
     #[test]

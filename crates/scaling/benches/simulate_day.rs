@@ -31,7 +31,11 @@ fn main() {
     println!(
         "  ratio to 1 s goal   {:.3} ({})",
         best / goal_s,
-        if best < goal_s { "within goal" } else { "OVER GOAL" }
+        if best < goal_s {
+            "within goal"
+        } else {
+            "OVER GOAL"
+        }
     );
     if s.events < 100_000 {
         println!("  WARNING: fewer than 100,000 events");

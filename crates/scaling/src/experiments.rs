@@ -21,7 +21,12 @@ pub struct TuningRow {
 /// The spec's `scale_in_cooldown` read as the time the backlog must stay 0 before the
 /// service goes to 0 (KEDA's `cooldownPeriod`): that many 60 s datapoints on the scale-in
 /// alarm, and the same value as the scale-in policy's cooldown.
-fn spec_row(name: &str, target_value: f64, max_capacity: u32, scale_in_cooldown_s: u64) -> TuningRow {
+fn spec_row(
+    name: &str,
+    target_value: f64,
+    max_capacity: u32,
+    scale_in_cooldown_s: u64,
+) -> TuningRow {
     let base = ScalingParams::default();
     TuningRow {
         name: name.to_owned(),

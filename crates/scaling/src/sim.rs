@@ -117,6 +117,8 @@ pub struct Summary {
     pub first_job_latency_p50_s: Option<f64>,
     pub first_job_latency_p95_s: Option<f64>,
     pub wakeups: u64,
+    /// Messages that went back to the queue because their task was stopped mid-batch.
+    pub redelivered: u64,
     pub max_desired: u32,
     pub max_running: u32,
     /// True when the run ended back at 0 (queue empty, desired 0, no task).
@@ -249,7 +251,11 @@ impl MinuteLog {
             parts.push(plural(self.exited, "Task exits idle", "tasks exit idle"));
         }
         if self.relaunched > 0 {
-            parts.push(plural(self.relaunched, "ECS relaunches it", "relaunched by ECS"));
+            parts.push(plural(
+                self.relaunched,
+                "ECS relaunches it",
+                "relaunched by ECS",
+            ));
         }
         if self.stopped > 0 {
             parts.push(plural(self.stopped, "Task stopped", "tasks stopped"));
@@ -285,6 +291,7 @@ struct Sim<'a> {
     launches: u64,
     relaunches: u64,
     wakeups: u64,
+    redelivered: u64,
     max_desired: u32,
     max_running: u32,
     log: MinuteLog,
@@ -324,6 +331,7 @@ pub fn simulate(cfg: &SimConfig, arrivals_s: &[f64]) -> Report {
         launches: 0,
         relaunches: 0,
         wakeups: 0,
+        redelivered: 0,
         max_desired: 0,
         max_running: 0,
         log: MinuteLog::default(),
@@ -548,6 +556,7 @@ impl Sim<'_> {
             self.running -= 1;
         }
         if !held.is_empty() {
+            self.redelivered += held.len() as u64;
             // Messages a stopped task held come back when their visibility timeout ends.
             let r = self.returning.len() as u32;
             self.returning.push(held);
@@ -575,13 +584,14 @@ impl Sim<'_> {
             self.at(self.now_ms + start, Ev::TaskStarted(id));
         }
         if self.live > self.desired {
-            // Newest first: pending tasks, then idle pollers, then (unprotected) busy ones.
+            // Pending tasks first, then running ones, newest first. ECS cannot tell an idle
+            // task from a busy one: only scale-in protection keeps a busy task alive.
             let mut order: Vec<(u8, u32)> = Vec::new();
             for (i, task) in self.tasks.iter().enumerate().rev() {
                 let rank = match task.state {
                     TaskState::Pending => 0,
                     TaskState::Polling => 1,
-                    TaskState::Busy if !self.cfg.scale_in_protection => 2,
+                    TaskState::Busy if !self.cfg.scale_in_protection => 1,
                     _ => continue,
                 };
                 order.push((rank, i as u32));
@@ -689,6 +699,7 @@ impl Sim<'_> {
             first_job_latency_p50_s: pct(&self.first_job_latencies, 0.50),
             first_job_latency_p95_s: pct(&self.first_job_latencies, 0.95),
             wakeups: self.wakeups,
+            redelivered: self.redelivered,
             max_desired: self.max_desired,
             max_running: self.max_running,
             back_to_zero: self.backlog() == 0 && self.desired == 0 && self.live == 0,

@@ -74,8 +74,14 @@ impl Rule {
 
     fn matches(&self, op: Option<&str>, method: &str, path: &str) -> bool {
         self.target.as_deref().is_none_or(|t| op == Some(t))
-            && self.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method))
-            && self.path_prefix.as_deref().is_none_or(|p| path.starts_with(p))
+            && self
+                .method
+                .as_deref()
+                .is_none_or(|m| m.eq_ignore_ascii_case(method))
+            && self
+                .path_prefix
+                .as_deref()
+                .is_none_or(|p| path.starts_with(p))
     }
 }
 
@@ -196,7 +202,9 @@ async fn serve(
             let svc = service_fn(move |req| {
                 let (client, upstream, state) =
                     (client.clone(), upstream.clone(), Arc::clone(&state));
-                async move { Ok::<_, std::convert::Infallible>(handle(req, &client, &upstream, &state).await) }
+                async move {
+                    Ok::<_, std::convert::Infallible>(handle(req, &client, &upstream, &state).await)
+                }
             });
             let _ = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), svc)
@@ -221,7 +229,9 @@ async fn handle(
     let action = {
         let mut st = lock(state);
         let op = target_op.clone().unwrap_or_else(|| method.clone());
-        st.first_seen.entry(op.clone()).or_insert_with(std::time::Instant::now);
+        st.first_seen
+            .entry(op.clone())
+            .or_insert_with(std::time::Instant::now);
         *st.seen.entry(op).or_default() += 1;
         let mut fired = None;
         for (rule, hits) in st.rules.iter_mut() {
@@ -259,8 +269,16 @@ async fn forward(
     upstream: &str,
 ) -> Result<Response<Full<Bytes>>> {
     let (parts, body) = req.into_parts();
-    let body = body.collect().await.context("reading the request body")?.to_bytes();
-    let pq = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let body = body
+        .collect()
+        .await
+        .context("reading the request body")?
+        .to_bytes();
+    let pq = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
     let method = reqwest::Method::from_bytes(parts.method.as_str().as_bytes())?;
     let mut out = client.request(method, format!("{upstream}{pq}"));
     for (name, value) in &parts.headers {
@@ -274,7 +292,10 @@ async fn forward(
     let resp = out.body(body).send().await.context("forwarding")?;
     let mut builder = Response::builder().status(resp.status().as_u16());
     for (name, value) in resp.headers() {
-        if !matches!(name.as_str(), "content-length" | "transfer-encoding" | "connection") {
+        if !matches!(
+            name.as_str(),
+            "content-length" | "transfer-encoding" | "connection"
+        ) {
             builder = builder.header(name.as_str(), value.as_bytes());
         }
     }
@@ -284,18 +305,28 @@ async fn forward(
 
 fn injected_error(code: u16, json: bool) -> Response<Full<Bytes>> {
     let (kind, content_type, body) = if json {
-        let t = if code == 503 { "ServiceUnavailable" } else { "InternalError" };
+        let t = if code == 503 {
+            "ServiceUnavailable"
+        } else {
+            "InternalError"
+        };
         (
             t,
             "application/x-amz-json-1.0",
             format!(r#"{{"__type":"{t}","message":"injected by the fault proxy"}}"#),
         )
     } else {
-        let t = if code == 503 { "SlowDown" } else { "InternalError" };
+        let t = if code == 503 {
+            "SlowDown"
+        } else {
+            "InternalError"
+        };
         (
             t,
             "application/xml",
-            format!("<Error><Code>{t}</Code><Message>injected by the fault proxy</Message></Error>"),
+            format!(
+                "<Error><Code>{t}</Code><Message>injected by the fault proxy</Message></Error>"
+            ),
         )
     };
     Response::builder()

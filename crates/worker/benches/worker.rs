@@ -89,7 +89,12 @@ async fn run() -> Result<()> {
     for i in 0..JOBS {
         let bucket = format!("worker-bucket-{i}");
         st.s3.create_bucket().bucket(&bucket).send().await?;
-        bodies.push(Envelope::Inline { job: job(&format!("job-{i}"), &bucket)? }.encode()?);
+        bodies.push(
+            Envelope::Inline {
+                job: job(&format!("job-{i}"), &bucket)?,
+            }
+            .encode()?,
+        );
     }
     for chunk in bodies.chunks(10) {
         let mut batch = st.sqs.send_message_batch().queue_url(&st.queue_url);
@@ -118,7 +123,10 @@ async fn run() -> Result<()> {
     let worker_elapsed = started.elapsed();
     ensure!(status.success(), "worker exited with {status}");
     let outputs = count_outputs(&st.s3).await?;
-    ensure!(outputs == JOBS, "expected {JOBS} job outputs, found {outputs}");
+    ensure!(
+        outputs == JOBS,
+        "expected {JOBS} job outputs, found {outputs}"
+    );
     let worker_rate = JOBS as f64 / worker_elapsed.as_secs_f64();
 
     // 3. c7n in-process on the same jobs (fresh buckets, same policy and event shape).
@@ -164,14 +172,22 @@ async fn run() -> Result<()> {
         let v: serde_json::Value = serde_json::from_str(line)?;
         push_seconds += v["seconds"].as_f64().unwrap_or(0.0);
         let matched = v["resources"].as_array().map_or(0, Vec::len);
-        ensure!(matched == 1, "c7n matched {matched} buckets for one event: {line}");
+        ensure!(
+            matched == 1,
+            "c7n matched {matched} buckets for one event: {line}"
+        );
         pushes += 1;
     }
-    ensure!(pushes == JOBS, "c7n pushed {pushes} events, expected {JOBS}");
+    ensure!(
+        pushes == JOBS,
+        "c7n pushed {pushes} events, expected {JOBS}"
+    );
     let c7n_rate = JOBS as f64 / push_seconds;
 
     let ratio = worker_rate / c7n_rate;
-    println!("custodian-worker vs c7n 0.9.53 in-process, {JOBS} CreateBucket jobs on moto, this machine");
+    println!(
+        "custodian-worker vs c7n 0.9.53 in-process, {JOBS} CreateBucket jobs on moto, this machine"
+    );
     println!(
         "  start to first receive   {:>8.1} ms   (median of {STARTS}; goal <= 20 ms: {})",
         first_receive.as_secs_f64() * 1000.0,

@@ -104,17 +104,30 @@ impl Config {
     /// Reads configuration through `get` (the environment, or a table in tests). Empty
     /// values count as unset.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |k: &str| get(k).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let get = |k: &str| {
+            get(k)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
         let required = |var: &'static str| get(var).ok_or(ConfigError::Missing { var });
 
         let queue_url = required("SQS_QUEUE_URL")?;
         if !(queue_url.starts_with("https://") || queue_url.starts_with("http://")) {
-            return Err(invalid("SQS_QUEUE_URL", &queue_url, "expected an http(s) queue URL"));
+            return Err(invalid(
+                "SQS_QUEUE_URL",
+                &queue_url,
+                "expected an http(s) queue URL",
+            ));
         }
         let policy_bucket = required("POLICY_BUCKET")?;
         let job_timeout_seconds = number(&get, "JOB_TIMEOUT_SECONDS", 300, 1, 43_140)?;
-        let wait_time_seconds =
-            number(&get, "WAIT_TIME_SECONDS", 20, 0, MAX_WAIT_TIME_SECONDS as u64)? as u32;
+        let wait_time_seconds = number(
+            &get,
+            "WAIT_TIME_SECONDS",
+            20,
+            0,
+            MAX_WAIT_TIME_SECONDS as u64,
+        )? as u32;
         let visibility_timeout_seconds = number(
             &get,
             "VISIBILITY_TIMEOUT_SECONDS",
@@ -149,8 +162,13 @@ impl Config {
             max_empty_receives: number(&get, "MAX_EMPTY_RECEIVES", 3, 1, 1_000_000)? as u32,
             wait_time_seconds,
             idle_exit: boolean(&get, "IDLE_EXIT", true)?,
-            concurrency: number(&get, "WORKER_CONCURRENCY", MAX_BATCH as u64, 1, MAX_BATCH as u64)?
-                as u32,
+            concurrency: number(
+                &get,
+                "WORKER_CONCURRENCY",
+                MAX_BATCH as u64,
+                1,
+                MAX_BATCH as u64,
+            )? as u32,
             job_timeout: Duration::from_secs(job_timeout_seconds),
             visibility_timeout_seconds,
             shutdown_grace: Duration::from_secs(number(
@@ -209,7 +227,11 @@ fn boolean(
     match raw.to_ascii_lowercase().as_str() {
         "1" | "true" | "on" | "yes" => Ok(true),
         "0" | "false" | "off" | "no" => Ok(false),
-        _ => Err(invalid(var, &raw, "expected on/off (true/false, 1/0, yes/no)")),
+        _ => Err(invalid(
+            var,
+            &raw,
+            "expected on/off (true/false, 1/0, yes/no)",
+        )),
     }
 }
 
@@ -271,7 +293,10 @@ mod tests {
         assert!(!c.idle_exit);
         assert_eq!(c.visibility_timeout_seconds, 90);
         assert_eq!(c.log_format, LogFormat::Json, "JSON logs inside ECS");
-        assert_eq!(c.ecs_agent_uri.as_deref(), Some("http://169.254.170.2/api/x"));
+        assert_eq!(
+            c.ecs_agent_uri.as_deref(),
+            Some("http://169.254.170.2/api/x")
+        );
     }
 
     #[test]
@@ -280,7 +305,11 @@ mod tests {
             ("SQS_QUEUE_URL", "", "SQS_QUEUE_URL is required but not set"),
             ("POLICY_BUCKET", "", "POLICY_BUCKET is required but not set"),
             ("SQS_QUEUE_URL", "jobs", "SQS_QUEUE_URL"),
-            ("WAIT_TIME_SECONDS", "21", "WAIT_TIME_SECONDS=\"21\" is invalid: expected 0..=20"),
+            (
+                "WAIT_TIME_SECONDS",
+                "21",
+                "WAIT_TIME_SECONDS=\"21\" is invalid: expected 0..=20",
+            ),
             ("WAIT_TIME_SECONDS", "-1", "WAIT_TIME_SECONDS"),
             ("MAX_EMPTY_RECEIVES", "0", "MAX_EMPTY_RECEIVES"),
             ("MAX_EMPTY_RECEIVES", "three", "expected a whole number"),
@@ -288,8 +317,16 @@ mod tests {
             ("IDLE_EXIT", "maybe", "IDLE_EXIT"),
             ("LOG_FORMAT", "xml", "LOG_FORMAT"),
             ("SHUTDOWN_GRACE_SECONDS", "120", "SHUTDOWN_GRACE_SECONDS"),
-            ("VISIBILITY_TIMEOUT_SECONDS", "43201", "VISIBILITY_TIMEOUT_SECONDS"),
-            ("PROTECTION_EXPIRES_MINUTES", "2881", "PROTECTION_EXPIRES_MINUTES"),
+            (
+                "VISIBILITY_TIMEOUT_SECONDS",
+                "43201",
+                "VISIBILITY_TIMEOUT_SECONDS",
+            ),
+            (
+                "PROTECTION_EXPIRES_MINUTES",
+                "2881",
+                "PROTECTION_EXPIRES_MINUTES",
+            ),
             ("DLQ_URL", "dlq", "DLQ_URL"),
         ];
         for (var, value, expected) in cases {

@@ -17,11 +17,17 @@ impl EngineRunner {
 }
 
 impl PolicyRunner for EngineRunner {
-    async fn run(&self, job: &Job, key: &str, policy_text: &str) -> Result<Vec<PolicyRun>, RunError> {
-        let file = czero_policy::parse_str(key, policy_text).map_err(|e| RunError::InvalidPolicy {
-            key: key.to_owned(),
-            message: e.to_string(),
-        })?;
+    async fn run(
+        &self,
+        job: &Job,
+        key: &str,
+        policy_text: &str,
+    ) -> Result<Vec<PolicyRun>, RunError> {
+        let file =
+            czero_policy::parse_str(key, policy_text).map_err(|e| RunError::InvalidPolicy {
+                key: key.to_owned(),
+                message: e.to_string(),
+            })?;
         let mut runs = Vec::with_capacity(file.policies.len());
         let output = per_job(&self.output, &job.job_id);
         for policy in &file.policies {
@@ -35,20 +41,22 @@ impl PolicyRunner for EngineRunner {
                     retryable: e.is_retryable(),
                     message: e.to_string(),
                 })?;
-            let actions_taken = report.actions.iter().map(|a| a.resources - a.failed.min(a.resources)).sum();
+            let actions_taken = report
+                .actions
+                .iter()
+                .map(|a| a.resources - a.failed.min(a.resources))
+                .sum();
             runs.push(PolicyRun {
                 policy: report.policy,
                 resource_type: report.resource_type,
                 resources: report.resources.len(),
                 actions_taken,
                 duration: report.duration,
-                // The engine reports one duration per run; c7n's split into resource and
-                // action time is not available from it, so both carry the whole run's share
-                // only where it is known: the resource time is the run, the action time 0
-                // when no action ran.
-                resource_time: report.duration,
-                action_time: if report.actions.is_empty() { std::time::Duration::ZERO } else { report.duration },
-                output_location: (!report.output_location.is_empty()).then_some(report.output_location),
+                // The engine's report has the run's total only; c7n's split is left out.
+                resource_time: None,
+                action_time: None,
+                output_location: (!report.output_location.is_empty())
+                    .then_some(report.output_location),
             });
         }
         Ok(runs)
@@ -61,12 +69,24 @@ impl PolicyRunner for EngineRunner {
 pub fn per_job(base: &Output, job_id: &str) -> Output {
     let id: String = job_id
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     match base {
         Output::Dir(d) => Output::Dir(d.join(&id)),
-        Output::S3 { bucket, prefix } if prefix.is_empty() => Output::S3 { bucket: bucket.clone(), prefix: id },
-        Output::S3 { bucket, prefix } => Output::S3 { bucket: bucket.clone(), prefix: format!("{prefix}/{id}") },
+        Output::S3 { bucket, prefix } if prefix.is_empty() => Output::S3 {
+            bucket: bucket.clone(),
+            prefix: id,
+        },
+        Output::S3 { bucket, prefix } => Output::S3 {
+            bucket: bucket.clone(),
+            prefix: format!("{prefix}/{id}"),
+        },
     }
 }
 
@@ -77,12 +97,33 @@ mod tests {
 
     #[test]
     fn output_is_per_job_and_job_ids_cannot_escape() {
-        let s3 = Output::S3 { bucket: "out".into(), prefix: "output".into() };
-        assert_eq!(per_job(&s3, "j-1"), Output::S3 { bucket: "out".into(), prefix: "output/j-1".into() });
+        let s3 = Output::S3 {
+            bucket: "out".into(),
+            prefix: "output".into(),
+        };
         assert_eq!(
-            per_job(&Output::S3 { bucket: "out".into(), prefix: String::new() }, "../x"),
-            Output::S3 { bucket: "out".into(), prefix: "___x".into() }
+            per_job(&s3, "j-1"),
+            Output::S3 {
+                bucket: "out".into(),
+                prefix: "output/j-1".into()
+            }
         );
-        assert_eq!(per_job(&Output::Dir(PathBuf::from("/tmp/o")), "a/b"), Output::Dir(PathBuf::from("/tmp/o/a_b")));
+        assert_eq!(
+            per_job(
+                &Output::S3 {
+                    bucket: "out".into(),
+                    prefix: String::new()
+                },
+                "../x"
+            ),
+            Output::S3 {
+                bucket: "out".into(),
+                prefix: "___x".into()
+            }
+        );
+        assert_eq!(
+            per_job(&Output::Dir(PathBuf::from("/tmp/o")), "a/b"),
+            Output::Dir(PathBuf::from("/tmp/o/a_b"))
+        );
     }
 }

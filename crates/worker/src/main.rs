@@ -34,7 +34,10 @@ fn main() -> ExitCode {
         }
     };
     logging::init(config.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             tracing::error!(error = %e, "cannot start the async runtime");
@@ -54,14 +57,23 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let (trigger, stop) = shutdown::channel();
     shutdown::on_signals(trigger).context("installing SIGTERM/SIGINT handlers")?;
 
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
     let output = match &config.output_bucket {
-        Some(bucket) => Output::S3 { bucket: bucket.clone(), prefix: config.output_prefix.clone() },
+        Some(bucket) => Output::S3 {
+            bucket: bucket.clone(),
+            prefix: config.output_prefix.clone(),
+        },
         None => Output::Dir(config.output_dir.clone()),
     };
     let engine = Engine::new(
         &sdk,
-        EngineOptions { dryrun: config.dryrun, region: String::new(), custodian_cli: config.custodian_cli.clone() },
+        EngineOptions {
+            dryrun: config.dryrun,
+            region: String::new(),
+            custodian_cli: config.custodian_cli.clone(),
+        },
     );
     let protection = config
         .ecs_agent_uri
@@ -69,7 +81,14 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .map(|uri| Protection::new(uri, config.protection_expires_minutes));
     let queue = Queue::new(czero_worker::sqs_client(&sdk), config.queue_url.clone());
     let store = Store::new(czero_worker::s3_client(&sdk));
-    let worker = Worker::new(config, queue, store, EngineRunner::new(engine, output), protection, Metrics::stdout());
+    let worker = Worker::new(
+        config,
+        queue,
+        store,
+        EngineRunner::new(engine, output),
+        protection,
+        Metrics::stdout(),
+    );
     let exit = worker.run(stop).await.context("polling the job queue")?;
     tracing::debug!(?exit, "worker exiting");
     Ok(())

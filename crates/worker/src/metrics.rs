@@ -84,16 +84,35 @@ pub struct PolicyMetrics<'a> {
     pub actions_taken: usize,
     /// The whole run.
     pub duration: Duration,
-    /// Time spent fetching and filtering resources (c7n's `ResourceTime`).
-    pub resource_time: Duration,
-    /// Time spent in actions (c7n's `ActionTime`).
-    pub action_time: Duration,
+    /// Time spent fetching and filtering resources (c7n's `ResourceTime`), when known.
+    pub resource_time: Option<Duration>,
+    /// Time spent in actions (c7n's `ActionTime`), when known.
+    pub action_time: Option<Duration>,
 }
 
 /// The two records a policy run produces: the design document's `PolicyExecution` and
 /// c7n's `CloudMaid`.
 pub fn policy_records(p: &PolicyMetrics<'_>, timestamp_ms: u64) -> [Value; 2] {
     let dims = [("Policy", p.policy), ("ResType", p.resource_type)];
+    // c7n's timings are reported only when the runner measured them: a made-up split of
+    // the run's duration would be worse than no datapoint.
+    let mut cloudmaid = vec![Metric {
+        name: "ResourceCount",
+        value: p.resources as f64,
+        unit: Unit::Count,
+    }];
+    for (name, t) in [
+        ("ResourceTime", p.resource_time),
+        ("ActionTime", p.action_time),
+    ] {
+        if let Some(t) = t {
+            cloudmaid.push(Metric {
+                name,
+                value: t.as_secs_f64(),
+                unit: Unit::Seconds,
+            });
+        }
+    }
     [
         record(
             POLICY_NAMESPACE,
@@ -117,28 +136,7 @@ pub fn policy_records(p: &PolicyMetrics<'_>, timestamp_ms: u64) -> [Value; 2] {
             ],
             timestamp_ms,
         ),
-        record(
-            CLOUDMAID_NAMESPACE,
-            &dims,
-            &[
-                Metric {
-                    name: "ResourceCount",
-                    value: p.resources as f64,
-                    unit: Unit::Count,
-                },
-                Metric {
-                    name: "ResourceTime",
-                    value: p.resource_time.as_secs_f64(),
-                    unit: Unit::Seconds,
-                },
-                Metric {
-                    name: "ActionTime",
-                    value: p.action_time.as_secs_f64(),
-                    unit: Unit::Seconds,
-                },
-            ],
-            timestamp_ms,
-        ),
+        record(CLOUDMAID_NAMESPACE, &dims, &cloudmaid, timestamp_ms),
     ]
 }
 
@@ -240,8 +238,8 @@ mod tests {
             resources: 2,
             actions_taken: 3,
             duration: Duration::from_millis(1500),
-            resource_time: Duration::from_millis(250),
-            action_time: Duration::from_millis(1000),
+            resource_time: Some(Duration::from_millis(250)),
+            action_time: Some(Duration::from_millis(1000)),
         };
         let [exec, maid] = policy_records(&p, 5);
         assert_eq!(
@@ -258,7 +256,10 @@ mod tests {
                 "ExecutionTime": 1500.0, "ResourcesProcessed": 2.0, "ActionsTaken": 3.0
             })
         );
-        assert_eq!(maid["_aws"]["CloudWatchMetrics"][0]["Namespace"], "CloudMaid");
+        assert_eq!(
+            maid["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+            "CloudMaid"
+        );
         assert_eq!(maid["ResourceCount"], 2.0);
         assert_eq!(maid["ResourceTime"], 0.25);
         assert_eq!(maid["ActionTime"], 1.0);
@@ -275,10 +276,18 @@ mod tests {
             resources: 0,
             actions_taken: 0,
             duration: Duration::ZERO,
-            resource_time: Duration::ZERO,
-            action_time: Duration::ZERO,
+            resource_time: None,
+            action_time: Some(Duration::ZERO),
         };
         let [a, b] = policy_records(&p, 0);
+        assert_eq!(b.get("ResourceTime"), None, "unknown timings are left out");
+        assert_eq!(
+            b["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
         for r in [a, b, worker_record("ProcessingFailures", 1, 0)] {
             let d = &r["_aws"]["CloudWatchMetrics"][0];
             for m in d["Metrics"].as_array().unwrap() {

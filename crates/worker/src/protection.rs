@@ -40,7 +40,8 @@ impl Protection {
     /// `agent_uri` is `$ECS_AGENT_URI`.
     pub fn new(agent_uri: &str, expires_minutes: u32) -> Self {
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
+            // The agent is local: a slow answer means it is unwell, and the batch waits on it.
+            .timeout(Duration::from_secs(2))
             .build()
             .unwrap_or_default();
         Protection {

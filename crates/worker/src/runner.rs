@@ -18,8 +18,9 @@ pub struct PolicyRun {
     /// Resources acted on, summed over the actions.
     pub actions_taken: usize,
     pub duration: Duration,
-    pub resource_time: Duration,
-    pub action_time: Duration,
+    /// c7n's `ResourceTime` and `ActionTime`, when the runner measured them.
+    pub resource_time: Option<Duration>,
+    pub action_time: Option<Duration>,
     /// Where the c7n-style output went (`s3://…` or a directory).
     pub output_location: Option<String>,
 }
@@ -49,11 +50,14 @@ impl RunError {
 }
 
 /// Runs every policy in one policy file for one job, writing their output.
-pub trait PolicyRunner: Send + Sync + 'static {
+///
+/// The future need not be `Send`: the worker runs a batch's jobs concurrently inside one
+/// task.
+pub trait PolicyRunner {
     fn run(
         &self,
         job: &Job,
         key: &str,
         policy_text: &str,
-    ) -> impl Future<Output = Result<Vec<PolicyRun>, RunError>> + Send;
+    ) -> impl Future<Output = Result<Vec<PolicyRun>, RunError>>;
 }

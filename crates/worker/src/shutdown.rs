@@ -46,7 +46,10 @@ pub fn on_signals(trigger: Trigger) -> std::io::Result<()> {
             _ = term.recv() => "SIGTERM",
             _ = int.recv() => "SIGINT",
         };
-        tracing::info!(signal = name, "shutdown requested: no new receives, finishing the jobs in hand");
+        tracing::info!(
+            signal = name,
+            "shutdown requested: no new receives, finishing the jobs in hand"
+        );
         trigger.request();
     });
     Ok(())

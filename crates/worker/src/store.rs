@@ -147,8 +147,10 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug + HttpStatus,
 {
-    if matches!(e.code(), Some("NoSuchKey" | "NoSuchBucket" | "NoSuchVersion"))
-        || status(&e) == Some(404)
+    if matches!(
+        e.code(),
+        Some("NoSuchKey" | "NoSuchBucket" | "NoSuchVersion")
+    ) || status(&e) == Some(404)
     {
         return StoreError::NotFound {
             bucket: bucket.into(),

@@ -20,10 +20,11 @@ use crate::runner::{PolicyRun, PolicyRunner};
 use crate::shutdown::Shutdown;
 use crate::store::{Store, StoreError};
 use czero_job::{Envelope, Job, decode_job};
-use std::collections::HashMap;
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::task::JoinSet;
 
 /// The design document's idle-exit line, word for word (operators grep for it).
 pub const IDLE_EXIT_MESSAGE: &str =
@@ -180,32 +181,31 @@ impl<R: PolicyRunner> Worker<R> {
             None => false,
         };
 
-        let mut jobs = JoinSet::new();
-        let mut handles = HashMap::new();
-        for m in messages {
-            let handle = m.receipt_handle.clone();
-            let inner = Arc::clone(inner);
-            let id = jobs.spawn(async move { inner.handle(m).await }).id();
-            handles.insert(id, handle);
-        }
+        // The jobs run concurrently inside this one task (the engine's futures are not
+        // `Send`, and moto or SQS latency, not CPU, bounds a batch). Dropping a job's future
+        // abandons it; its message is then released below.
+        let mut pending: HashSet<String> =
+            messages.iter().map(|m| m.receipt_handle.clone()).collect();
+        let mut jobs: FuturesUnordered<_> = messages
+            .into_iter()
+            .map(|m| async move {
+                let handle = m.receipt_handle.clone();
+                inner.handle(m).await;
+                handle
+            })
+            .collect();
 
         let grace = inner.config.shutdown_grace;
         let mut deadline = shutdown
             .is_requested()
             .then(|| tokio::time::Instant::now() + grace);
-        loop {
+        let out_of_time = loop {
             let until = deadline.unwrap_or_else(|| tokio::time::Instant::now() + grace);
             tokio::select! {
-                joined = jobs.join_next_with_id() => match joined {
-                    None => break,
-                    Some(Ok((id, ()))) => {
-                        handles.remove(&id);
-                    }
-                    Some(Err(e)) => {
-                        // A panicking job is a failed job: its message stays for redrive.
-                        handles.remove(&e.id());
-                        inner.metrics.processed(false);
-                        tracing::error!(error = %e, "job task failed; message left for SQS redrive");
+                done = jobs.next() => match done {
+                    None => break false,
+                    Some(handle) => {
+                        pending.remove(&handle);
                     }
                 },
                 () = shutdown.requested(), if deadline.is_none() => {
@@ -216,25 +216,16 @@ impl<R: PolicyRunner> Worker<R> {
                     );
                     deadline = Some(tokio::time::Instant::now() + grace);
                 }
-                () = tokio::time::sleep_until(until), if deadline.is_some() => {
-                    jobs.abort_all();
-                    let mut release = Vec::new();
-                    while let Some(joined) = jobs.join_next_with_id().await {
-                        let id = match &joined {
-                            Ok((id, ())) => *id,
-                            Err(e) => e.id(),
-                        };
-                        if let (Some(h), Err(e)) = (handles.remove(&id), &joined)
-                            && e.is_cancelled()
-                        {
-                            release.push(h);
-                        }
-                    }
-                    tracing::warn!(released = release.len(), "grace period over; releasing unfinished jobs");
-                    inner.release(release).await;
-                    break;
-                }
+                () = tokio::time::sleep_until(until), if deadline.is_some() => break true,
             }
+        };
+        drop(jobs);
+        if out_of_time {
+            tracing::warn!(
+                released = pending.len(),
+                "grace period over; releasing unfinished jobs"
+            );
+            inner.release(pending).await;
         }
 
         if protected && let Some(p) = &inner.protection {
@@ -255,7 +246,7 @@ impl<R: PolicyRunner> Inner<R> {
         futures::future::join_all(calls).await;
     }
 
-    async fn handle(self: Arc<Self>, m: Message) {
+    async fn handle(&self, m: Message) {
         let started = Instant::now();
         let timeout = self.config.job_timeout;
         let outcome = tokio::select! {
@@ -367,11 +358,7 @@ impl<R: PolicyRunner> Inner<R> {
         for p in &job.policies {
             let text = self
                 .store
-                .policy(
-                    &self.config.policy_bucket,
-                    &p.key,
-                    p.version_id.as_deref(),
-                )
+                .policy(&self.config.policy_bucket, &p.key, p.version_id.as_deref())
                 .await
                 .map_err(|e| match e {
                     StoreError::NotFound { .. } => {
@@ -395,13 +382,21 @@ impl<R: PolicyRunner> Inner<R> {
         let period = Duration::from_secs(u64::from(visibility / 2).max(1));
         loop {
             tokio::time::sleep(period).await;
-            match self.queue.change_visibility(&m.receipt_handle, visibility).await {
-                Ok(()) => tracing::debug!(message_id = %m.message_id, visibility, "visibility extended"),
+            match self
+                .queue
+                .change_visibility(&m.receipt_handle, visibility)
+                .await
+            {
+                Ok(()) => {
+                    tracing::debug!(message_id = %m.message_id, visibility, "visibility extended")
+                }
                 Err(e @ QueueError::HandleExpired { .. }) => {
                     tracing::warn!(message_id = %m.message_id, error = %e, "cannot extend visibility any more; the job may run twice");
                     std::future::pending::<()>().await;
                 }
-                Err(e) => tracing::warn!(message_id = %m.message_id, error = %e, "visibility extension failed; retrying next period"),
+                Err(e) => {
+                    tracing::warn!(message_id = %m.message_id, error = %e, "visibility extension failed; retrying next period")
+                }
             }
         }
     }

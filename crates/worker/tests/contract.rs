@@ -1,6 +1,9 @@
 //! Contract tests: the exact SQS (JSON protocol), S3 and ECS agent requests the worker
 //! sends, and how it copes with throttling, 5xx answers and expired receipt handles.
 
+// Test code: a panic is a failed test (helpers outside #[test] fns included).
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use aws_config::SdkConfig;
@@ -148,12 +151,16 @@ async fn persistent_5xx_is_transient_and_missing_queue_is_fatal() {
 async fn expired_receipt_handles_are_recognised() {
     let server = MockServer::start().await;
     sqs_call("DeleteMessage")
-        .and(body_partial_json(json!({"QueueUrl": QUEUE, "ReceiptHandle": "old"})))
+        .and(body_partial_json(
+            json!({"QueueUrl": QUEUE, "ReceiptHandle": "old"}),
+        ))
         .respond_with(sqs_error(400, "ReceiptHandleIsInvalid"))
         .mount(&server)
         .await;
     sqs_call("ChangeMessageVisibility")
-        .and(body_partial_json(json!({"ReceiptHandle": "old", "VisibilityTimeout": 0})))
+        .and(body_partial_json(
+            json!({"ReceiptHandle": "old", "VisibilityTimeout": 0}),
+        ))
         .respond_with(sqs_error(400, "ReceiptHandleIsInvalid"))
         .mount(&server)
         .await;
@@ -165,7 +172,10 @@ async fn expired_receipt_handles_are_recognised() {
     let q = Queue::new(sqs_client(&sdk(&server)), QUEUE);
     assert!(matches!(
         q.delete("old").await,
-        Err(QueueError::HandleExpired { op: "DeleteMessage", .. })
+        Err(QueueError::HandleExpired {
+            op: "DeleteMessage",
+            ..
+        })
     ));
     assert!(matches!(
         q.change_visibility("old", 0).await,
@@ -190,7 +200,9 @@ async fn dead_letter_carries_the_reason_attribute() {
         .mount(&server)
         .await;
     let q = Queue::new(sqs_client(&sdk(&server)), QUEUE);
-    q.send_dead_letter(DLQ, "garbage", "not a job").await.unwrap();
+    q.send_dead_letter(DLQ, "garbage", "not a job")
+        .await
+        .unwrap();
 }
 
 // ---------------------------------------------------------------- S3
@@ -228,14 +240,23 @@ async fn policies_are_cached_by_etag_with_conditional_gets() {
         .mount(&server)
         .await;
     let store = Store::new(s3_client(&sdk(&server)));
-    let first = store.policy("policies", "policies/s3.yml", None).await.unwrap();
+    let first = store
+        .policy("policies", "policies/s3.yml", None)
+        .await
+        .unwrap();
     assert_eq!(&*first.text, POLICY);
     assert_eq!(first.etag.as_deref(), Some("\"v1\""));
-    let second = store.policy("policies", "policies/s3.yml", None).await.unwrap();
+    let second = store
+        .policy("policies", "policies/s3.yml", None)
+        .await
+        .unwrap();
     assert_eq!(second, first, "304 served from the cache");
 
     *state.lock().unwrap() = ("\"v2\"".into(), "policies: []\n".into());
-    let third = store.policy("policies", "policies/s3.yml", None).await.unwrap();
+    let third = store
+        .policy("policies", "policies/s3.yml", None)
+        .await
+        .unwrap();
     assert_eq!(&*third.text, "policies: []\n");
 
     let reqs = server.received_requests().await.unwrap();
@@ -276,8 +297,14 @@ async fn missing_policy_is_not_found_and_5xx_is_retried() {
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
-    assert_eq!(err.to_string(), "s3://policies/policies/missing.yml does not exist");
-    let ok = store.policy("policies", "policies/flaky.yml", None).await.unwrap();
+    assert_eq!(
+        err.to_string(),
+        "s3://policies/policies/missing.yml does not exist"
+    );
+    let ok = store
+        .policy("policies", "policies/flaky.yml", None)
+        .await
+        .unwrap();
     assert_eq!(&*ok.text, POLICY);
 }
 
@@ -305,7 +332,9 @@ async fn protection_puts_the_agent_state_and_retries() {
     let server = MockServer::start().await;
     Mock::given(method("PUT"))
         .and(path("/api/task/task-protection/v1/state"))
-        .and(body_partial_json(json!({"ProtectionEnabled": true, "ExpiresInMinutes": 30})))
+        .and(body_partial_json(
+            json!({"ProtectionEnabled": true, "ExpiresInMinutes": 30}),
+        ))
         .respond_with(ResponseTemplate::new(500))
         .up_to_n_times(1)
         .with_priority(1)
@@ -354,7 +383,11 @@ async fn protection_failure_reported_by_the_agent_is_not_fatal() {
     let p = Protection::new(&server.uri(), 5).with_retries(2, Duration::from_millis(1));
     assert!(!p.protect().await);
     let err = p.put(&json!({"ProtectionEnabled": false})).await;
-    assert!(err.unwrap_err().to_string().contains("TASK_NOT_VALID: not in a service"));
+    assert!(
+        err.unwrap_err()
+            .to_string()
+            .contains("TASK_NOT_VALID: not in a service")
+    );
 }
 
 // ---------------------------------------------------------------- the loop
@@ -437,7 +470,11 @@ async fn deletes_done_jobs_keeps_failures_and_exits_after_exactly_n_empty_receiv
         .collect();
     let mut deleted_sorted = deleted.clone();
     deleted_sorted.sort();
-    assert_eq!(deleted_sorted, ["rh-ok1", "rh-ok2"], "garbage is never deleted silently");
+    assert_eq!(
+        deleted_sorted,
+        ["rh-ok1", "rh-ok2"],
+        "garbage is never deleted silently"
+    );
     assert_eq!(requests_for(&st.sqs, "ReceiveMessage").await.len(), 1 + 4);
 }
 
@@ -454,7 +491,11 @@ async fn failed_jobs_are_left_for_redrive() {
     assert_eq!(w.run(stop).await.unwrap(), Exit::Idle);
     assert_eq!(runner.calls(), 1);
     assert!(requests_for(&st.sqs, "DeleteMessage").await.is_empty());
-    assert!(requests_for(&st.sqs, "ChangeMessageVisibility").await.is_empty());
+    assert!(
+        requests_for(&st.sqs, "ChangeMessageVisibility")
+            .await
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -477,7 +518,9 @@ async fn poison_goes_to_the_dlq_with_its_reason_when_configured() {
     let st = stack().await;
     mount_receives(&st.sqs, vec![message("bad", "{\"kind\":\"inline\"}")]).await;
     sqs_call("SendMessage")
-        .respond_with(sqs_json(json!({"MessageId": "d1", "MD5OfMessageBody": "x"})))
+        .respond_with(sqs_json(
+            json!({"MessageId": "d1", "MD5OfMessageBody": "x"}),
+        ))
         .mount(&st.sqs)
         .await;
     sqs_call("DeleteMessage")
@@ -494,8 +537,14 @@ async fn poison_goes_to_the_dlq_with_its_reason_when_configured() {
     let reason = sent[0]["MessageAttributes"][DEAD_LETTER_REASON_ATTRIBUTE]["StringValue"]
         .as_str()
         .unwrap();
-    assert!(reason.starts_with("not a job message: job message is not valid JSON"), "{reason}");
-    assert_eq!(requests_for(&st.sqs, "DeleteMessage").await[0]["ReceiptHandle"], "rh-bad");
+    assert!(
+        reason.starts_with("not a job message: job message is not valid JSON"),
+        "{reason}"
+    );
+    assert_eq!(
+        requests_for(&st.sqs, "DeleteMessage").await[0]["ReceiptHandle"],
+        "rh-bad"
+    );
 }
 
 #[tokio::test]
@@ -511,7 +560,11 @@ async fn expired_handle_on_delete_is_logged_not_fatal() {
     let (_t, stop) = shutdown::channel();
     assert_eq!(w.run(stop).await.unwrap(), Exit::Idle);
     assert_eq!(runner.finished(), 1);
-    assert_eq!(requests_for(&st.sqs, "DeleteMessage").await.len(), 1, "not retried");
+    assert_eq!(
+        requests_for(&st.sqs, "DeleteMessage").await.len(),
+        1,
+        "not retried"
+    );
 }
 
 #[tokio::test]
@@ -531,7 +584,12 @@ async fn long_jobs_have_their_visibility_extended() {
         ..FakeRunner::default()
     };
     // Visibility 2 s: renewed every second while the 2.5 s job runs.
-    let w = worker(&st, runner.clone(), &[("VISIBILITY_TIMEOUT_SECONDS", "2")], None);
+    let w = worker(
+        &st,
+        runner.clone(),
+        &[("VISIBILITY_TIMEOUT_SECONDS", "2")],
+        None,
+    );
     let (_t, stop) = shutdown::channel();
     w.run(stop).await.unwrap();
     let changes = requests_for(&st.sqs, "ChangeMessageVisibility").await;
@@ -586,17 +644,17 @@ async fn sigterm_mid_batch_releases_unfinished_jobs_after_the_grace_period() {
         None,
     );
     let (trigger, stop) = shutdown::channel();
-    let run = tokio::spawn(async move { w.run(stop).await });
-    while runner.calls() < 2 {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    trigger.request();
-    let exit = tokio::time::timeout(Duration::from_secs(10), run)
-        .await
-        .expect("exits within the grace period")
-        .unwrap()
-        .unwrap();
-    assert_eq!(exit, Exit::Shutdown);
+    let (exit, ()) = tokio::time::timeout(Duration::from_secs(10), async {
+        tokio::join!(w.run(stop), async {
+            while runner.calls() < 2 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            trigger.request();
+        })
+    })
+    .await
+    .expect("exits within the grace period");
+    assert_eq!(exit.unwrap(), Exit::Shutdown);
     let mut released: Vec<(String, i64)> = requests_for(&st.sqs, "ChangeMessageVisibility")
         .await
         .iter()
@@ -610,7 +668,11 @@ async fn sigterm_mid_batch_releases_unfinished_jobs_after_the_grace_period() {
     released.sort();
     assert_eq!(released, [("rh-slow1".into(), 0), ("rh-slow2".into(), 0)]);
     assert!(requests_for(&st.sqs, "DeleteMessage").await.is_empty());
-    assert_eq!(requests_for(&st.sqs, "ReceiveMessage").await.len(), 1, "no receive after SIGTERM");
+    assert_eq!(
+        requests_for(&st.sqs, "ReceiveMessage").await.len(),
+        1,
+        "no receive after SIGTERM"
+    );
 }
 
 #[tokio::test]
@@ -627,15 +689,20 @@ async fn sigterm_mid_batch_lets_short_jobs_finish() {
     };
     let w = worker(&st, runner.clone(), &[("IDLE_EXIT", "off")], None);
     let (trigger, stop) = shutdown::channel();
-    let run = tokio::spawn(async move { w.run(stop).await });
-    while runner.calls() < 1 {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    trigger.request();
-    assert_eq!(run.await.unwrap().unwrap(), Exit::Shutdown);
+    let (exit, ()) = tokio::join!(w.run(stop), async {
+        while runner.calls() < 1 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        trigger.request();
+    });
+    assert_eq!(exit.unwrap(), Exit::Shutdown);
     assert_eq!(runner.finished(), 1);
     assert_eq!(requests_for(&st.sqs, "DeleteMessage").await.len(), 1);
-    assert!(requests_for(&st.sqs, "ChangeMessageVisibility").await.is_empty());
+    assert!(
+        requests_for(&st.sqs, "ChangeMessageVisibility")
+            .await
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -705,7 +772,12 @@ async fn transient_receive_errors_are_retried_and_do_not_count_as_empty() {
         .respond_with(sqs_json(json!({})))
         .mount(&st.sqs)
         .await;
-    let w = worker(&st, FakeRunner::default(), &[("MAX_EMPTY_RECEIVES", "2")], None);
+    let w = worker(
+        &st,
+        FakeRunner::default(),
+        &[("MAX_EMPTY_RECEIVES", "2")],
+        None,
+    );
     let (_t, stop) = shutdown::channel();
     assert_eq!(w.run(stop).await.unwrap(), Exit::Idle);
     // 4 failures = 1 receive (3 SDK attempts) failed + 1 more failed attempt, then successes.

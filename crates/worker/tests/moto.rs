@@ -2,6 +2,9 @@
 //! workers are killed, stopped or see faults. Every test counts the jobs it queued and the
 //! outputs, queue and DLQ afterwards.
 
+// Test code: a panic is a failed test (helpers outside #[test] fns included).
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use aws_sdk_s3::primitives::ByteStream;
@@ -14,7 +17,8 @@ use std::time::{Duration, Instant};
 
 const POLICY: &str = include_str!("../fixtures/s3-createbucket.yml");
 const POLICY_KEY: &str = "policies/s3-createbucket.yml";
-const IDLE_LINE: &str = "No messages for extended period. Exiting gracefully to allow scale-down to 0.";
+const IDLE_LINE: &str =
+    "No messages for extended period. Exiting gracefully to allow scale-down to 0.";
 
 struct Stack {
     moto: Moto,
@@ -91,7 +95,12 @@ impl Stack {
         let mut ids = BTreeSet::new();
         for i in 0..n {
             let bucket = format!("{tag}-bucket-{i}");
-            self.s3.create_bucket().bucket(&bucket).send().await.unwrap();
+            self.s3
+                .create_bucket()
+                .bucket(&bucket)
+                .send()
+                .await
+                .unwrap();
             let id = format!("{tag}-job-{i}");
             self.send(&common::job_body(&id, &bucket)).await;
             ids.insert(id);
@@ -112,6 +121,7 @@ impl Stack {
     /// Starts a worker whose AWS endpoint is `endpoint` (moto or a fault proxy).
     fn worker(&self, name: &str, endpoint: &str, extra: &[(&str, &str)]) -> Worker {
         let stderr = self.logs.path().join(format!("{name}.log"));
+        let stdout = self.logs.path().join(format!("{name}.metrics"));
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_custodian-worker"));
         cmd.envs(self.moto.env())
             .env("AWS_ENDPOINT_URL", endpoint)
@@ -125,7 +135,7 @@ impl Stack {
             .env_remove("ECS_AGENT_URI")
             .env_remove("ECS_CONTAINER_METADATA_URI_V4")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(std::fs::File::create(&stdout).unwrap())
             .stderr(std::fs::File::create(&stderr).unwrap());
         for (k, v) in extra {
             cmd.env(k, v);
@@ -133,6 +143,7 @@ impl Stack {
         Worker {
             child: cmd.spawn().expect("worker starts"),
             log: stderr,
+            metrics: stdout,
         }
     }
 
@@ -171,10 +182,18 @@ impl Stack {
             .unwrap()
             .attributes
             .unwrap_or_default();
-        [A::ApproximateNumberOfMessages, A::ApproximateNumberOfMessagesNotVisible]
-            .iter()
-            .map(|a| attrs.get(a).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0))
-            .sum()
+        [
+            A::ApproximateNumberOfMessages,
+            A::ApproximateNumberOfMessagesNotVisible,
+        ]
+        .iter()
+        .map(|a| {
+            attrs
+                .get(a)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        })
+        .sum()
     }
 
     async fn dlq_bodies(&self) -> Vec<aws_sdk_sqs::types::Message> {
@@ -200,6 +219,7 @@ impl Stack {
 struct Worker {
     child: Child,
     log: PathBuf,
+    metrics: PathBuf,
 }
 
 impl Worker {
@@ -217,6 +237,24 @@ impl Worker {
         }
     }
 
+    /// The EMF records the worker printed on stdout.
+    fn metrics(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.metrics)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("each stdout line is one JSON record"))
+            .collect()
+    }
+
+    /// The sum of a metric over the records of a namespace.
+    fn metric_sum(&self, namespace: &str, name: &str) -> f64 {
+        self.metrics()
+            .iter()
+            .filter(|r| r["_aws"]["CloudWatchMetrics"][0]["Namespace"] == namespace)
+            .filter_map(|r| r[name].as_f64())
+            .sum()
+    }
+
     fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -224,7 +262,11 @@ impl Worker {
     async fn wait_for_log(&self, needle: &str, limit: Duration) {
         let start = Instant::now();
         while !self.log().contains(needle) {
-            assert!(start.elapsed() < limit, "no {needle:?} in the log:\n{}", self.log());
+            assert!(
+                start.elapsed() < limit,
+                "no {needle:?} in the log:\n{}",
+                self.log()
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
@@ -265,6 +307,31 @@ async fn n_jobs_in_n_outputs_out() {
     assert!(enc.server_side_encryption_configuration.is_some());
     let log = w.log();
     assert_eq!(log.matches("\"job done\"").count(), 12, "{log}");
+
+    let worker_ns = "CloudCustodian/FargateWorker";
+    assert_eq!(w.metric_sum(worker_ns, "MessagesReceived"), 12.0);
+    assert_eq!(w.metric_sum(worker_ns, "ProcessingSuccesses"), 12.0);
+    assert_eq!(w.metric_sum(worker_ns, "ProcessingFailures"), 0.0);
+    let policy_ns = "CloudCustodian/PolicyExecution";
+    assert_eq!(
+        w.metric_sum(policy_ns, "ResourcesProcessed"),
+        12.0,
+        "one bucket per event"
+    );
+    assert_eq!(
+        w.metric_sum(policy_ns, "ActionsTaken"),
+        48.0,
+        "four actions per bucket"
+    );
+    assert_eq!(w.metric_sum("CloudMaid", "ResourceCount"), 12.0);
+    let exec = w
+        .metrics()
+        .into_iter()
+        .find(|r| r["_aws"]["CloudWatchMetrics"][0]["Namespace"] == policy_ns)
+        .unwrap();
+    assert_eq!(exec["Policy"], "s3-createbucket-remediate");
+    assert_eq!(exec["ResType"], "aws.s3");
+    assert!(exec["ExecutionTime"].as_f64().unwrap() > 0.0);
 }
 
 #[tokio::test]
@@ -280,7 +347,10 @@ async fn idle_exit_after_exactly_max_empty_receives() {
     assert_eq!(log.matches(IDLE_LINE).count(), 1, "{log}");
     assert_eq!(log.matches("\"empty receive\"").count(), 3, "{log}");
     assert_eq!(proxy.requests("ReceiveMessage"), 3);
-    assert!(elapsed >= Duration::from_secs(3), "three 1 s long polls: {elapsed:?}");
+    assert!(
+        elapsed >= Duration::from_secs(3),
+        "three 1 s long polls: {elapsed:?}"
+    );
 }
 
 #[tokio::test]
@@ -291,7 +361,12 @@ async fn sigkill_mid_batch_loses_nothing() {
     // Policy reads take 2 s through this proxy, so the first worker is surely mid-batch.
     let slow = FaultProxy::start(
         &st.moto.endpoint(),
-        vec![Rule::path("GET", "/policies/", When::Always, Action::Delay(Duration::from_secs(2)))],
+        vec![Rule::path(
+            "GET",
+            "/policies/",
+            When::Always,
+            Action::Delay(Duration::from_secs(2)),
+        )],
     )
     .unwrap();
     let mut first = st.worker(
@@ -299,14 +374,30 @@ async fn sigkill_mid_batch_loses_nothing() {
         &slow.endpoint(),
         &[("VISIBILITY_TIMEOUT_SECONDS", "3"), ("IDLE_EXIT", "off")],
     );
-    first.wait_for_log("batch received", Duration::from_secs(30)).await;
+    first
+        .wait_for_log("batch received", Duration::from_secs(30))
+        .await;
     first.signal("-KILL");
     let status = first.wait(Duration::from_secs(5)).await;
     assert!(!status.success());
-    assert!(!first.log().contains("\"job done\""), "killed before any job finished");
-    assert!(st.depth(&st.queue_url).await > 0, "jobs in flight, not lost");
+    assert!(
+        !first.log().contains("\"job done\""),
+        "killed before any job finished"
+    );
+    assert!(
+        st.depth(&st.queue_url).await > 0,
+        "jobs in flight, not lost"
+    );
 
-    let mut second = st.worker("second", &st.moto.endpoint(), &[("VISIBILITY_TIMEOUT_SECONDS", "3")]);
+    // Enough empty polls to outlast the 3 s in which the killed worker's jobs stay hidden.
+    let mut second = st.worker(
+        "second",
+        &st.moto.endpoint(),
+        &[
+            ("VISIBILITY_TIMEOUT_SECONDS", "3"),
+            ("MAX_EMPTY_RECEIVES", "8"),
+        ],
+    );
     let status = second.wait(Duration::from_secs(90)).await;
     assert!(status.success(), "{}", second.log());
     st.assert_nothing_lost(&jobs).await;
@@ -319,7 +410,12 @@ async fn sigterm_mid_batch_releases_jobs_at_once() {
     let jobs = st.queue_jobs(5, "term").await;
     let slow = FaultProxy::start(
         &st.moto.endpoint(),
-        vec![Rule::path("GET", "/policies/", When::Always, Action::Delay(Duration::from_secs(10)))],
+        vec![Rule::path(
+            "GET",
+            "/policies/",
+            When::Always,
+            Action::Delay(Duration::from_secs(10)),
+        )],
     )
     .unwrap();
     let mut first = st.worker(
@@ -327,12 +423,17 @@ async fn sigterm_mid_batch_releases_jobs_at_once() {
         &slow.endpoint(),
         &[("SHUTDOWN_GRACE_SECONDS", "1"), ("IDLE_EXIT", "off")],
     );
-    first.wait_for_log("batch received", Duration::from_secs(30)).await;
+    first
+        .wait_for_log("batch received", Duration::from_secs(30))
+        .await;
     let stopped = Instant::now();
     first.signal("-TERM");
     let status = first.wait(Duration::from_secs(20)).await;
     assert_eq!(status.code(), Some(0), "{}", first.log());
-    assert!(stopped.elapsed() < Duration::from_secs(8), "grace 1 s, then release");
+    assert!(
+        stopped.elapsed() < Duration::from_secs(8),
+        "grace 1 s, then release"
+    );
     let log = first.log();
     assert!(log.contains("releasing unfinished jobs"), "{log}");
 
@@ -348,11 +449,21 @@ async fn sigterm_lets_jobs_in_hand_finish_within_the_grace_period() {
     let jobs = st.queue_jobs(3, "grace").await;
     let slow = FaultProxy::start(
         &st.moto.endpoint(),
-        vec![Rule::path("GET", "/policies/", When::Always, Action::Delay(Duration::from_secs(1)))],
+        vec![Rule::path(
+            "GET",
+            "/policies/",
+            When::Always,
+            Action::Delay(Duration::from_secs(1)),
+        )],
     )
     .unwrap();
-    let mut w = st.worker("w", &slow.endpoint(), &[("SHUTDOWN_GRACE_SECONDS", "30"), ("IDLE_EXIT", "off")]);
-    w.wait_for_log("batch received", Duration::from_secs(30)).await;
+    let mut w = st.worker(
+        "w",
+        &slow.endpoint(),
+        &[("SHUTDOWN_GRACE_SECONDS", "30"), ("IDLE_EXIT", "off")],
+    );
+    w.wait_for_log("batch received", Duration::from_secs(30))
+        .await;
     w.signal("-TERM");
     let status = w.wait(Duration::from_secs(30)).await;
     assert_eq!(status.code(), Some(0), "{}", w.log());
@@ -368,7 +479,10 @@ async fn poison_message_reaches_the_dlq_after_max_receive_count() {
     let mut w = st.worker(
         "w",
         &st.moto.endpoint(),
-        &[("VISIBILITY_TIMEOUT_SECONDS", "2"), ("MAX_EMPTY_RECEIVES", "4")],
+        &[
+            ("VISIBILITY_TIMEOUT_SECONDS", "2"),
+            ("MAX_EMPTY_RECEIVES", "4"),
+        ],
     );
     let status = w.wait(Duration::from_secs(60)).await;
     assert!(status.success(), "{}", w.log());
@@ -378,7 +492,11 @@ async fn poison_message_reaches_the_dlq_after_max_receive_count() {
         .filter(|l| l.contains("message is not a job; left for SQS redrive"))
         .collect::<Vec<_>>();
     assert_eq!(reasons.len(), 2, "logged on each of the 2 receives:\n{log}");
-    assert!(reasons.iter().all(|l| l.contains("\"level\":\"ERROR\"") && l.contains("not valid JSON")));
+    assert!(
+        reasons
+            .iter()
+            .all(|l| l.contains("\"level\":\"ERROR\"") && l.contains("not valid JSON"))
+    );
     assert_eq!(st.outputs().await, jobs);
     assert_eq!(st.depth(&st.queue_url).await, 0);
     let dead = st.dlq_bodies().await;
@@ -423,11 +541,18 @@ async fn injected_sqs_and_s3_errors_are_retried_without_loss() {
     let mut w = st.worker(
         "w",
         &proxy.endpoint(),
-        &[("VISIBILITY_TIMEOUT_SECONDS", "2"), ("MAX_EMPTY_RECEIVES", "3")],
+        &[
+            ("VISIBILITY_TIMEOUT_SECONDS", "2"),
+            ("MAX_EMPTY_RECEIVES", "3"),
+        ],
     );
     let status = w.wait(Duration::from_secs(120)).await;
     assert!(status.success(), "{}", w.log());
-    assert!(proxy.injected() >= 4, "faults were injected: {}", proxy.injected());
+    assert!(
+        proxy.injected() >= 4,
+        "faults were injected: {}",
+        proxy.injected()
+    );
     st.assert_nothing_lost(&jobs).await;
 }
 

@@ -172,6 +172,13 @@ data "aws_iam_policy_document" "task" {
     resources = [aws_sqs_queue.this.arn]
   }
 
+  # A message that is not a job goes straight to the DLQ with its reason.
+  statement {
+    sid       = "RejectToDlq"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.dlq.arn]
+  }
+
   statement {
     sid       = "ReadPolicies"
     actions   = ["s3:GetObject"]

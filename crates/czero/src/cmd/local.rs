@@ -79,9 +79,10 @@ pub struct Args {
     /// Do not print the live table on stderr.
     #[arg(long)]
     pub no_table: bool,
-    /// Do not record tasks in the emulator (RunTask/StopTask).
+    /// Also record tasks in the emulator with RunTask/StopTask (moto 5.2.5 fails RunTask for
+    /// awsvpc task definitions, so this is off by default).
     #[arg(long)]
-    pub no_record_tasks: bool,
+    pub record_tasks: bool,
 }
 
 enum Worker {
@@ -168,7 +169,7 @@ async fn prepare(args: &Args) -> Result<Prepared> {
         stop_timeout_s: args.stop_timeout,
         until_idle: args.until_idle,
         duration_s: args.duration,
-        record_tasks: !args.no_record_tasks,
+        record_tasks: args.record_tasks,
         arn_base: format!("arn:aws:ecs:{region}:123456789012"),
     };
     Ok(Prepared { emulator, opts, env, worker })

@@ -139,8 +139,7 @@ fn execute(args: &Args) -> Result<()> {
     let (name, cfg, arrivals) = if let Some(path) = &args.trace {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading trace {}", path.display()))?;
-        let arrivals =
-            trace::parse(&text).with_context(|| format!("trace {}", path.display()))?;
+        let arrivals = trace::parse(&text).with_context(|| format!("trace {}", path.display()))?;
         (path.display().to_string(), base, arrivals)
     } else if let Some(w) = args.workload {
         let w = match w {
@@ -151,7 +150,10 @@ fn execute(args: &Args) -> Result<()> {
         (w.name().to_owned(), base, w.arrivals(args.seed))
     } else {
         let Some(s) = Scenario::parse(&args.scenario) else {
-            bail!("--scenario {}: expected idle, single or burst", args.scenario);
+            bail!(
+                "--scenario {}: expected idle, single or burst",
+                args.scenario
+            );
         };
         (s.name().to_owned(), s.config(&base), s.arrivals())
     };

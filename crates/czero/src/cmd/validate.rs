@@ -15,7 +15,8 @@ pub struct Args {
 
 /// Validates one file; returns the lines to print and whether it is valid.
 pub fn check_file(path: &Path) -> Result<(Vec<String>, bool)> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let origin = path.display().to_string();
     Ok(match czero_policy::parse_str(&origin, &text) {
         Ok(file) => {
@@ -27,7 +28,10 @@ pub fn check_file(path: &Path) -> Result<(Vec<String>, bool)> {
             }
             (lines, true)
         }
-        Err(errors) => (errors.errors.iter().map(ToString::to_string).collect(), false),
+        Err(errors) => (
+            errors.errors.iter().map(ToString::to_string).collect(),
+            false,
+        ),
     })
 }
 
@@ -37,7 +41,11 @@ pub fn run(args: Args) -> ExitCode {
         match check_file(f) {
             Ok((lines, valid)) => {
                 for l in lines {
-                    if valid { println!("{l}") } else { eprintln!("{l}") }
+                    if valid {
+                        println!("{l}")
+                    } else {
+                        eprintln!("{l}")
+                    }
                 }
                 ok &= valid;
             }
@@ -47,5 +55,9 @@ pub fn run(args: Args) -> ExitCode {
             }
         }
     }
-    if ok { ExitCode::SUCCESS } else { ExitCode::from(1) }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }

@@ -93,12 +93,13 @@ pub async fn run(
             status: None,
             message: format!("action {other} is not implemented natively"),
             retryable: false,
+            body: None,
         }),
     }
 }
 
 fn local_error(op: &'static str, bucket: &str, message: String) -> ApiError {
-    ApiError { operation: op, bucket: bucket.to_string(), code: None, status: None, message, retryable: false }
+    ApiError { operation: op, bucket: bucket.to_string(), code: None, status: None, message, retryable: false, body: None }
 }
 
 async fn set_bucket_encryption(s3: &S3, data: &Map<String, Value>, bucket: &Value) -> Outcome {

@@ -53,6 +53,8 @@ pub struct ApiError {
     pub status: Option<u16>,
     pub message: String,
     pub retryable: bool,
+    /// The body of a 200 response the SDK could not parse.
+    pub body: Option<String>,
 }
 
 impl std::fmt::Display for ApiError {
@@ -86,7 +88,17 @@ impl ApiError {
             ),
             _ => DisplayErrorContext(&err).to_string(),
         };
-        ApiError { operation, bucket: bucket.to_string(), code, status, message, retryable }
+        // Keep the body of a 200 the SDK could not parse (see `is_empty_document`).
+        let body = match (&err, status) {
+            (SdkError::ResponseError(r), Some(200)) => {
+                r.raw().body().bytes().map(|b| String::from_utf8_lossy(b).into_owned())
+            }
+            (SdkError::ServiceError(r), Some(200)) => {
+                r.raw().body().bytes().map(|b| String::from_utf8_lossy(b).into_owned())
+            }
+            _ => None,
+        };
+        ApiError { operation, bucket: bucket.to_string(), code, status, message, retryable, body }
     }
 
     /// c7n: `code.startswith("NoSuch") or "NotFound" in code` gives the default value.
@@ -380,10 +392,16 @@ impl S3 {
                 Err(e) if e.is_not_found() => {
                     got.insert(key, default_for(key));
                 }
-                // moto answers an unconfigured bucket's versioning and notification with an
-                // empty `<GetBucket…Response/>` root, which boto3 reads as `{}` and the SDK
-                // refuses to parse; real S3 sends an empty `<VersioningConfiguration/>`.
-                Err(e) if e.is_empty_document() && matches!(key, "Versioning" | "Notification") => {
+                // moto 5.2 answers GetBucketVersioning and GetBucketNotificationConfiguration
+                // with a `<GetBucket…Response>` root, which boto3 accepts (it ignores the
+                // root's name) and the SDK refuses; real S3 uses `<VersioningConfiguration>`
+                // and `<NotificationConfiguration>`. Read versioning from the body as boto3
+                // would; an unreadable notification document counts as empty.
+                Err(e) if e.is_empty_document() && key == "Versioning" => {
+                    got.insert(key, versioning_from_body(e.body.as_deref().unwrap_or_default()));
+                }
+                Err(e) if e.is_empty_document() && key == "Notification" => {
+                    tracing::warn!(bucket = %name, "unparseable notification configuration: treated as empty");
                     got.insert(key, json!({}));
                 }
                 Err(e) if e.is_access_denied() => {
@@ -418,6 +436,24 @@ impl S3 {
         }
         Ok(Some(bucket))
     }
+}
+
+/// `{Status, MFADelete}` from a versioning document whatever its root element is called.
+fn versioning_from_body(body: &str) -> Value {
+    let text = |tag: &str| {
+        let open = format!("<{tag}>");
+        let start = body.find(&open)? + open.len();
+        let end = body[start..].find('<')? + start;
+        Some(body[start..end].to_string())
+    };
+    let mut m = Map::new();
+    if let Some(s) = text("Status") {
+        m.insert("Status".into(), json!(s));
+    }
+    if let Some(s) = text("MfaDelete") {
+        m.insert("MFADelete".into(), json!(s));
+    }
+    Value::Object(m)
 }
 
 /// Documents fetched only when a filter needs them (c7n caches them on the bucket).
@@ -498,6 +534,13 @@ mod tests {
             assert_eq!(bucket_region(&json!({"Name": "b", "Location": loc})), want);
         }
         assert_eq!(bucket_region(&json!({"Name": "b"})), "us-east-1");
+    }
+
+    #[test]
+    fn versioning_is_read_from_any_root() {
+        let moto = r#"<?xml version="1.0"?><GetBucketVersioningResponse xmlns="x"><Status>Enabled</Status></GetBucketVersioningResponse>"#;
+        assert_eq!(versioning_from_body(moto), json!({"Status": "Enabled"}));
+        assert_eq!(versioning_from_body(r#"<GetBucketVersioningResponse xmlns="x"/>"#), json!({}));
     }
 
     #[test]

@@ -137,7 +137,7 @@ pub async fn seed_fillers(c: &Client, from: usize, to: usize) -> Result<()> {
 
 /// What the policies can change, per bucket: encryption, public access block, tags, ACL
 /// grants, bucket policy, versioning. Missing buckets are absent from the map.
-pub async fn snapshot(c: &Client) -> Result<BTreeMap<String, Value>> {
+pub async fn snapshot(c: &Client, endpoint: &str) -> Result<BTreeMap<String, Value>> {
     let mut out = BTreeMap::new();
     let list = c.list_buckets().send().await?;
     for b in list.buckets() {
@@ -191,16 +191,20 @@ pub async fn snapshot(c: &Client) -> Result<BTreeMap<String, Value>> {
             Ok(o) => o.policy().and_then(|p| serde_json::from_str::<Value>(p).ok()).unwrap_or(Value::Null),
             Err(_) => Value::Null,
         };
-        let versioning = match c.get_bucket_versioning().bucket(&name).send().await {
-            Ok(o) => o.status().map(|s| s.as_str().to_string()),
-            Err(_) => None,
-        };
+        let versioning = versioning_status(endpoint, &name).await?;
         out.insert(
             name,
             json!({"encryption": enc, "public_block": pab, "tags": tags, "grants": grants, "policy": policy, "versioning": versioning}),
         );
     }
     Ok(out)
+}
+
+/// The bucket's versioning status, read from the raw response: moto 5.2 names the root
+/// `<GetBucketVersioningResponse>`, which the SDK refuses to parse.
+async fn versioning_status(endpoint: &str, bucket: &str) -> Result<Option<String>> {
+    let body = reqwest::get(format!("{endpoint}/{bucket}?versioning")).await?.text().await?;
+    Ok(body.split("<Status>").nth(1).and_then(|s| s.split('<').next()).map(str::to_string))
 }
 
 /// Names in a c7n `resources.json`, sorted.

@@ -99,8 +99,8 @@ impl PolicyRunner for FakeRunner {
             resources: job.resource_ids.len(),
             actions_taken: 1,
             duration: self.delay,
-            resource_time: self.delay,
-            action_time: Duration::ZERO,
+            resource_time: Some(self.delay),
+            action_time: None,
             output_location: None,
         }])
     }

@@ -1,0 +1,284 @@
+//! The handler: parse the event, select policies from the (cached) mapping, queue the job,
+//! optionally wake the service. Generic over [`Aws`] so tests and benches use fakes.
+
+use crate::aws::{Aws, AwsError, Fetched};
+use crate::config::Config;
+use crate::event::{self, EventError, Parsed, SecurityEvent};
+use crate::mapping::{Mapping, MappingCache, MappingError, Selection};
+use crate::queue::{self, QueueError, Queued};
+use crate::wake::{self, WakeOutcome};
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use czero_job::{JOB_VERSION, Job, PolicyRef};
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+#[derive(Debug, thiserror::Error)]
+pub enum InvokeError {
+    #[error(transparent)]
+    Event(#[from] EventError),
+    #[error("fetching the policy mapping s3://{bucket}/{key}: {source}")]
+    MappingFetch {
+        bucket: String,
+        key: String,
+        source: AwsError,
+    },
+    #[error(transparent)]
+    Mapping(#[from] MappingError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+impl InvokeError {
+    /// Whether Lambda's retry can help. A mapping that fails validation counts as retryable:
+    /// the event is fine and will route once the mapping is fixed.
+    pub fn retryable(&self) -> bool {
+        match self {
+            InvokeError::Event(_) => false,
+            InvokeError::MappingFetch { source, .. } => source.retryable || source.not_found,
+            InvokeError::Mapping(_) => true,
+            InvokeError::Queue(q) => q.retryable(),
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            InvokeError::Event(_) => "InvalidEvent",
+            InvokeError::MappingFetch { .. } => "MappingFetch",
+            InvokeError::Mapping(_) => "InvalidMapping",
+            InvokeError::Queue(_) => "Queue",
+        }
+    }
+}
+
+impl From<InvokeError> for Diagnostic {
+    fn from(e: InvokeError) -> Diagnostic {
+        let class = if e.retryable() { "Retryable" } else { "Permanent" };
+        Diagnostic {
+            error_type: format!("czero.{class}.{}", e.kind()),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// What one event led to (the Lambda's response, and what `czero invoke` prints).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum Outcome {
+    Queued {
+        job: Box<Job>,
+        queued: Queued,
+        rules: Vec<String>,
+        defaulted: bool,
+        #[serde(flatten)]
+        wake: WakeOutcome,
+    },
+    Skipped {
+        event_id: String,
+        reason: String,
+    },
+}
+
+/// Counts kept for the life of the execution environment (logged with each outcome).
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub queued: AtomicU64,
+    pub skipped: AtomicU64,
+}
+
+/// The handler's state, built once per cold start.
+#[derive(Debug)]
+pub struct Invoker<A> {
+    pub aws: A,
+    pub config: Config,
+    pub cache: MappingCache,
+    pub counters: Counters,
+}
+
+impl<A: Aws> Invoker<A> {
+    pub fn new(aws: A, config: Config) -> Invoker<A> {
+        Invoker {
+            aws,
+            config,
+            cache: MappingCache::default(),
+            counters: Counters::default(),
+        }
+    }
+
+    /// The Lambda entry point.
+    pub async fn handle(&self, ev: LambdaEvent<EventBridgeEvent<Value>>) -> Result<Outcome, Diagnostic> {
+        let raw = serde_json::to_value(&ev.payload).map_err(|e| Diagnostic {
+            error_type: "czero.Permanent.InvalidEvent".into(),
+            error_message: format!("re-encoding the event: {e}"),
+        })?;
+        let trace = ev.context.xray_trace_id.clone();
+        let parsed = event::parse_event(ev.payload, raw).map_err(InvokeError::from)?;
+        self.process(parsed, trace).await.map_err(|e| {
+            tracing::error!(error = %e, retryable = e.retryable(), "invocation failed");
+            Diagnostic::from(e)
+        })
+    }
+
+    /// The mapping, from the cache unless its ETag changed.
+    pub async fn mapping(&self) -> Result<Arc<Mapping>, InvokeError> {
+        let (bucket, key) = (&self.config.policy_bucket, &self.config.mapping_key);
+        let cached = self.cache.get();
+        let etag = cached.as_ref().and(self.cache.etag());
+        let fetched = self
+            .aws
+            .get_object(bucket, key, etag.as_deref())
+            .await
+            .map_err(|source| InvokeError::MappingFetch {
+                bucket: bucket.clone(),
+                key: key.clone(),
+                source,
+            })?;
+        match (fetched, cached) {
+            (Fetched::NotModified, Some(m)) => Ok(m),
+            (Fetched::NotModified, None) => Err(InvokeError::MappingFetch {
+                bucket: bucket.clone(),
+                key: key.clone(),
+                source: AwsError {
+                    op: "s3:GetObject",
+                    message: "304 Not Modified without a cached copy".into(),
+                    retryable: true,
+                    not_found: false,
+                },
+            }),
+            (Fetched::Object { body, etag }, _) => {
+                let m = Mapping::parse(&format!("s3://{bucket}/{key}"), &body)?;
+                tracing::info!(rules = m.rules.len(), etag = etag.as_deref().unwrap_or(""), "policy mapping loaded");
+                Ok(self.cache.store(etag, m))
+            }
+        }
+    }
+
+    /// Builds the job for a parsed event.
+    pub fn job(&self, e: &SecurityEvent, sel: &Selection, trace_id: Option<String>) -> Job {
+        Job {
+            version: JOB_VERSION,
+            job_id: job_id(e),
+            event_id: e.id.clone(),
+            source: e.source.clone(),
+            detail_type: e.detail_type.clone(),
+            account: e.account.clone(),
+            region: e.region.clone(),
+            resource_ids: e.resource_ids.clone(),
+            policies: sel
+                .policies
+                .iter()
+                .map(|k| PolicyRef {
+                    key: k.clone(),
+                    etag: None,
+                    version_id: None,
+                })
+                .collect(),
+            received_at: chrono::Utc::now(),
+            trace_id: trace_id.filter(|t| !t.is_empty()),
+            event: e.raw.clone(),
+        }
+    }
+
+    /// Selects, queues and wakes for one parsed event.
+    pub async fn process(&self, parsed: Parsed, trace_id: Option<String>) -> Result<Outcome, InvokeError> {
+        let e = match parsed {
+            Parsed::Skip(reason) => return Ok(self.skipped(String::new(), reason.to_string())),
+            Parsed::Event(e) => e,
+        };
+        let mapping = self.mapping().await?;
+        let sel = mapping.select(&e, &self.config.default_policy_key);
+        let job = self.job(&e, &sel, trace_id);
+        let queued = queue::send_jobs(&self.aws, &self.config, std::slice::from_ref(&job))
+            .await?
+            .pop()
+            .ok_or_else(|| {
+                InvokeError::Queue(QueueError::Partial {
+                    sent: vec![],
+                    failed: vec![],
+                })
+            })?;
+        let n = self.counters.queued.fetch_add(1, Ordering::Relaxed) + 1;
+        tracing::info!(
+            job_id = %queued.job_id,
+            message_id = %queued.message_id,
+            event_id = %e.id,
+            kind = e.kind.as_str(),
+            resources = ?e.resource_ids,
+            policies = ?sel.policies,
+            rules = ?sel.rules,
+            defaulted = sel.defaulted,
+            claim_check = queued.claim_check.as_deref().unwrap_or(""),
+            queued_total = n,
+            "ECS Service will auto-scale to process this message"
+        );
+        let wake = wake::wake(&self.aws, self.config.wake.as_ref()).await;
+        Ok(Outcome::Queued {
+            job: Box::new(job),
+            queued,
+            rules: sel.rules,
+            defaulted: sel.defaulted,
+            wake,
+        })
+    }
+
+    /// Several events at once (`czero invoke` with an array): one SendMessageBatch per ten.
+    pub async fn process_many(&self, events: Vec<Parsed>) -> Result<Vec<Outcome>, InvokeError> {
+        let mut outcomes = Vec::new();
+        let mut pending = Vec::new();
+        for p in events {
+            match p {
+                Parsed::Skip(reason) => outcomes.push(self.skipped(String::new(), reason.to_string())),
+                Parsed::Event(e) => pending.push(e),
+            }
+        }
+        if pending.is_empty() {
+            return Ok(outcomes);
+        }
+        let mapping = self.mapping().await?;
+        let mut jobs = Vec::new();
+        let mut sels = Vec::new();
+        for e in &pending {
+            let sel = mapping.select(e, &self.config.default_policy_key);
+            jobs.push(self.job(e, &sel, None));
+            sels.push(sel);
+        }
+        let queued = queue::send_jobs(&self.aws, &self.config, &jobs).await?;
+        for ((job, sel), q) in jobs.into_iter().zip(sels).zip(queued) {
+            self.counters.queued.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(job_id = %q.job_id, message_id = %q.message_id, policies = ?sel.policies, "ECS Service will auto-scale to process this message");
+            outcomes.push(Outcome::Queued {
+                job: Box::new(job),
+                queued: q,
+                rules: sel.rules,
+                defaulted: sel.defaulted,
+                wake: WakeOutcome::Disabled,
+            });
+        }
+        let wake = wake::wake(&self.aws, self.config.wake.as_ref()).await;
+        if let Some(Outcome::Queued { wake: w, .. }) = outcomes.iter_mut().rev().find(|o| matches!(o, Outcome::Queued { .. })) {
+            *w = wake;
+        }
+        Ok(outcomes)
+    }
+
+    fn skipped(&self, event_id: String, reason: String) -> Outcome {
+        let n = self.counters.skipped.fetch_add(1, Ordering::Relaxed) + 1;
+        tracing::info!(%reason, skipped_total = n, "event skipped");
+        Outcome::Skipped { event_id, reason }
+    }
+}
+
+/// Deterministic per event: a retried invocation queues a job with the same id, so the
+/// worker's idempotency key catches the duplicate.
+pub fn job_id(e: &SecurityEvent) -> String {
+    let mut h = Sha256::new();
+    h.update(b"czero-job/1\0");
+    if e.id.is_empty() {
+        h.update(e.raw.to_string().as_bytes());
+    } else {
+        h.update(e.id.as_bytes());
+    }
+    hex::encode(&h.finalize()[..16])
+}

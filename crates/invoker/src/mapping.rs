@@ -1,0 +1,291 @@
+//! The policy mapping (`POLICY_MAPPING_KEY` in `POLICY_BUCKET`): which policies an event
+//! selects. Schema, validation, matching and the ETag-refreshed cache. See
+//! docs/policy-mapping.md for the format and the precedence rules.
+
+use crate::event::{SecurityEvent, Severity};
+use czero_job::is_safe_policy_key;
+use regex::Regex;
+use serde::Deserialize;
+use serde_json::Value;
+use std::sync::{Arc, Mutex};
+
+/// The mapping format this crate reads.
+pub const MAPPING_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MappingError {
+    #[error("{origin}: not valid JSON: {reason}")]
+    Json { origin: String, reason: String },
+    #[error("{origin}: {reason}")]
+    Top { origin: String, reason: String },
+    #[error("{origin}: rule {index} (`{name}`): {reason}")]
+    Rule {
+        origin: String,
+        index: usize,
+        name: String,
+        reason: String,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    version: u32,
+    #[serde(default)]
+    description: Option<String>,
+    rules: Vec<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(rename = "match", default)]
+    matcher: RawMatch,
+    policies: Vec<String>,
+    #[serde(default)]
+    stop: bool,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawMatch {
+    source: Option<Vec<String>>,
+    detail_type: Option<Vec<String>>,
+    event_name: Option<Vec<String>>,
+    finding_type: Option<Vec<String>>,
+    min_severity: Option<Severity>,
+    resource_type: Option<Vec<String>>,
+    account: Option<Vec<String>>,
+    region: Option<Vec<String>>,
+}
+
+/// A string pattern: a glob (`*`, `?`) or, with the `re:` prefix, a regular expression.
+/// Both match the whole value, case-sensitively.
+#[derive(Debug, Clone)]
+pub struct Pattern(Regex);
+
+impl Pattern {
+    pub fn new(p: &str) -> Result<Pattern, String> {
+        if p.is_empty() {
+            return Err("empty pattern".into());
+        }
+        let re = match p.strip_prefix("re:") {
+            Some(r) => format!("^(?:{r})$"),
+            None => format!("^{}$", regex::escape(p).replace(r"\*", ".*").replace(r"\?", ".")),
+        };
+        Regex::new(&re).map(Pattern).map_err(|e| format!("bad pattern `{p}`: {e}"))
+    }
+
+    pub fn is_match(&self, s: &str) -> bool {
+        self.0.is_match(s)
+    }
+}
+
+/// One condition: any pattern matching any of the event's values.
+#[derive(Debug, Clone)]
+struct Cond(Vec<Pattern>);
+
+impl Cond {
+    fn any<'a>(&self, mut values: impl Iterator<Item = &'a str>) -> bool {
+        values.any(|v| self.0.iter().any(|p| p.is_match(v)))
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct Matcher {
+    source: Option<Cond>,
+    detail_type: Option<Cond>,
+    event_name: Option<Cond>,
+    finding_type: Option<Cond>,
+    min_severity: Option<Severity>,
+    resource_type: Option<Cond>,
+    account: Option<Cond>,
+    region: Option<Cond>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub name: String,
+    pub policies: Vec<String>,
+    pub stop: bool,
+    matcher: Matcher,
+}
+
+impl Rule {
+    /// All conditions given must hold; an event lacking an attribute a condition names does
+    /// not match it.
+    pub fn matches(&self, e: &SecurityEvent) -> bool {
+        let m = &self.matcher;
+        let ok = |c: &Option<Cond>, vals: &[String]| {
+            c.as_ref().is_none_or(|c| c.any(vals.iter().map(String::as_str)))
+        };
+        let one = |c: &Option<Cond>, v: &str| c.as_ref().is_none_or(|c| c.any(std::iter::once(v)));
+        one(&m.source, &e.source)
+            && one(&m.detail_type, &e.detail_type)
+            && m.event_name
+                .as_ref()
+                .is_none_or(|c| c.any(e.event_name.iter().map(String::as_str)))
+            && ok(&m.finding_type, &e.finding_types)
+            && m.min_severity.is_none_or(|min| e.severity.is_some_and(|s| s >= min))
+            && ok(&m.resource_type, &e.resource_types)
+            && ok(&m.account, &e.accounts)
+            && ok(&m.region, &e.regions)
+    }
+}
+
+/// A validated mapping.
+#[derive(Debug, Clone)]
+pub struct Mapping {
+    pub rules: Vec<Rule>,
+}
+
+/// What the mapping chose for one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selection {
+    /// Policy keys in rule order, without duplicates.
+    pub policies: Vec<String>,
+    /// Names of the rules that matched (empty when the default was used).
+    pub rules: Vec<String>,
+    pub defaulted: bool,
+}
+
+impl Mapping {
+    /// Parses and validates; `origin` names the file in errors (`s3://bucket/key`).
+    pub fn parse(origin: &str, bytes: &[u8]) -> Result<Mapping, MappingError> {
+        let raw: RawFile = serde_json::from_slice(bytes).map_err(|e| MappingError::Json {
+            origin: origin.into(),
+            reason: e.to_string(),
+        })?;
+        let _ = raw.description;
+        if raw.version != MAPPING_VERSION {
+            return Err(MappingError::Top {
+                origin: origin.into(),
+                reason: format!(
+                    "version {} is not supported (this invoker reads version {MAPPING_VERSION})",
+                    raw.version
+                ),
+            });
+        }
+        let mut rules: Vec<Rule> = Vec::with_capacity(raw.rules.len());
+        for (index, v) in raw.rules.into_iter().enumerate() {
+            let name = v
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("<unnamed>")
+                .to_owned();
+            let err = |reason: String| MappingError::Rule {
+                origin: origin.into(),
+                index,
+                name: name.clone(),
+                reason,
+            };
+            let r: RawRule = serde_json::from_value(v).map_err(|e| err(e.to_string()))?;
+            let _ = r.description;
+            if r.name.trim().is_empty() {
+                return Err(err("`name` is empty".into()));
+            }
+            if rules.iter().any(|x| x.name == r.name) {
+                return Err(err("duplicate rule name".into()));
+            }
+            if r.policies.is_empty() {
+                return Err(err("`policies` is empty".into()));
+            }
+            for p in &r.policies {
+                if !is_safe_policy_key(p) {
+                    return Err(err(format!(
+                        "policy key `{p}` is not under `policies/` or contains `..`"
+                    )));
+                }
+            }
+            let cond = |key: &str, list: Option<Vec<String>>| -> Result<Option<Cond>, MappingError> {
+                match list {
+                    None => Ok(None),
+                    Some(l) if l.is_empty() => {
+                        Err(err(format!("match.{key}: empty list (omit the key to match anything)")))
+                    }
+                    Some(l) => l
+                        .iter()
+                        .map(|p| Pattern::new(p).map_err(|e| err(format!("match.{key}: {e}"))))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map(|ps| Some(Cond(ps))),
+                }
+            };
+            let m = r.matcher;
+            let matcher = Matcher {
+                source: cond("source", m.source)?,
+                detail_type: cond("detailType", m.detail_type)?,
+                event_name: cond("eventName", m.event_name)?,
+                finding_type: cond("findingType", m.finding_type)?,
+                min_severity: m.min_severity,
+                resource_type: cond("resourceType", m.resource_type)?,
+                account: cond("account", m.account)?,
+                region: cond("region", m.region)?,
+            };
+            rules.push(Rule {
+                name: r.name,
+                policies: r.policies,
+                stop: r.stop,
+                matcher,
+            });
+        }
+        Ok(Mapping { rules })
+    }
+
+    /// Rules are evaluated in file order; every matching rule adds its policies (first
+    /// occurrence wins the position); a matching rule with `stop: true` ends evaluation.
+    /// No match selects `default_key`.
+    pub fn select(&self, e: &SecurityEvent, default_key: &str) -> Selection {
+        let mut sel = Selection {
+            policies: vec![],
+            rules: vec![],
+            defaulted: false,
+        };
+        for r in &self.rules {
+            if !r.matches(e) {
+                continue;
+            }
+            sel.rules.push(r.name.clone());
+            for p in &r.policies {
+                if !sel.policies.contains(p) {
+                    sel.policies.push(p.clone());
+                }
+            }
+            if r.stop {
+                break;
+            }
+        }
+        if sel.policies.is_empty() {
+            sel.policies.push(default_key.to_owned());
+            sel.defaulted = true;
+        }
+        sel
+    }
+}
+
+/// The mapping kept across invocations of a warm Lambda, refreshed when its ETag changes.
+#[derive(Debug, Default)]
+pub struct MappingCache {
+    inner: Mutex<Option<(Option<String>, Arc<Mapping>)>>,
+}
+
+impl MappingCache {
+    /// The cached ETag, if any (sent as `If-None-Match`).
+    pub fn etag(&self) -> Option<String> {
+        self.inner.lock().ok()?.as_ref().and_then(|(e, _)| e.clone())
+    }
+
+    pub fn get(&self) -> Option<Arc<Mapping>> {
+        self.inner.lock().ok()?.as_ref().map(|(_, m)| m.clone())
+    }
+
+    pub fn store(&self, etag: Option<String>, mapping: Mapping) -> Arc<Mapping> {
+        let m = Arc::new(mapping);
+        if let Ok(mut g) = self.inner.lock() {
+            *g = Some((etag, m.clone()));
+        }
+        m
+    }
+}
