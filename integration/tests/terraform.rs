@@ -544,7 +544,10 @@ async fn check_service(config: &aws_config::SdkConfig, stack: &LocalExample) -> 
         env.get("OUTPUT_BUCKET").copied(),
         Some(stack.output_str("output_bucket")?)
     );
-    assert_eq!(env.get("DLQ_URL").copied(), Some(stack.output_str("dlq_url")?));
+    assert_eq!(
+        env.get("DLQ_URL").copied(),
+        Some(stack.output_str("dlq_url")?)
+    );
     assert_eq!(env.get("JOB_TIMEOUT_SECONDS").copied(), Some("300"));
     assert_eq!(env.get("MAX_EMPTY_RECEIVES").copied(), Some("3"));
     assert_eq!(env.get("WAIT_TIME_SECONDS").copied(), Some("20"));

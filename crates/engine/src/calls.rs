@@ -23,6 +23,10 @@ impl Calls {
             Ok(m) => m,
             Err(p) => p.into_inner(),
         };
-        Value::Object(m.iter().map(|(k, v)| (k.clone(), Value::from(*v))).collect::<Map<_, _>>())
+        Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), Value::from(*v)))
+                .collect::<Map<_, _>>(),
+        )
     }
 }

@@ -25,7 +25,9 @@ pub(crate) fn find_cli(configured: Option<&Path>) -> Option<PathBuf> {
         return p.is_file().then_some(p);
     }
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join("custodian")).find(|p| p.is_file())
+    std::env::split_paths(&path)
+        .map(|d| d.join("custodian"))
+        .find(|p| p.is_file())
 }
 
 /// The policy document `custodian run` gets: mode removed, resources pinned.
@@ -58,10 +60,17 @@ pub(crate) async fn run(
 ) -> Result<RunReport, EngineError> {
     let name = policy.name.clone();
     let Some(cli) = find_cli(engine.options.custodian_cli.as_deref()) else {
-        return Err(EngineError::CustodianMissing { policy: name, feature: feature.to_string() });
+        return Err(EngineError::CustodianMissing {
+            policy: name,
+            feature: feature.to_string(),
+        });
     };
     tracing::info!(policy = %name, feature, cli = %cli.display(), "running through the custodian CLI");
-    let fail = |message: String, retryable: bool| EngineError::Fallback { policy: name.clone(), message, retryable };
+    let fail = |message: String, retryable: bool| EngineError::Fallback {
+        policy: name.clone(),
+        message,
+        retryable,
+    };
     let tmp = tempfile::tempdir().map_err(|e| fail(format!("temporary directory: {e}"), false))?;
     let ids = match &scope {
         Scope::Ids(ids) => Some(ids.as_slice()),
@@ -70,14 +79,19 @@ pub(crate) async fn run(
     let doc = pinned_policy(&policy.raw, ids);
     let policy_file = tmp.path().join("policy.json");
     let out_dir = tmp.path().join("out");
-    tokio::fs::write(&policy_file, serde_json::to_vec_pretty(&doc).unwrap_or_default())
-        .await
-        .map_err(|e| fail(format!("{}: {e}", policy_file.display()), false))?;
+    tokio::fs::write(
+        &policy_file,
+        serde_json::to_vec_pretty(&doc).unwrap_or_default(),
+    )
+    .await
+    .map_err(|e| fail(format!("{}: {e}", policy_file.display()), false))?;
     let mut cmd = tokio::process::Command::new(&cli);
-    cmd.arg("run")
-        .arg("-s")
-        .arg(&out_dir)
-        .args(["--cache-period", "0", "--region", engine.region()]);
+    cmd.arg("run").arg("-s").arg(&out_dir).args([
+        "--cache-period",
+        "0",
+        "--region",
+        engine.region(),
+    ]);
     if engine.options.dryrun {
         cmd.arg("--dryrun");
     }
@@ -88,12 +102,30 @@ pub(crate) async fn run(
         .map_err(|e| fail(format!("starting {}: {e}", cli.display()), false))?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
-        let tail: String = stderr.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+        let tail: String = stderr
+            .lines()
+            .rev()
+            .take(15)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join("\n");
         // Throttling or 5xx surfacing through c7n is worth another try.
-        let retryable = ["Throttl", "SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "EndpointConnectionError"]
-            .iter()
-            .any(|p| stderr.contains(p));
-        return Err(fail(format!("{} exited with {}: {tail}", cli.display(), out.status), retryable));
+        let retryable = [
+            "Throttl",
+            "SlowDown",
+            "ServiceUnavailable",
+            "InternalError",
+            "RequestTimeout",
+            "EndpointConnectionError",
+        ]
+        .iter()
+        .any(|p| stderr.contains(p));
+        return Err(fail(
+            format!("{} exited with {}: {tail}", cli.display(), out.status),
+            retryable,
+        ));
     }
 
     let folder = out_dir.join(&name);
@@ -156,10 +188,16 @@ mod tests {
         let doc = pinned_policy(&raw, Some(&["b1".to_string()]));
         let p = &doc["policies"][0];
         assert!(p.get("mode").is_none());
-        assert_eq!(p["filters"][0], json!({"type": "value", "key": "Name", "op": "in", "value": ["b1"]}));
+        assert_eq!(
+            p["filters"][0],
+            json!({"type": "value", "key": "Name", "op": "in", "value": ["b1"]})
+        );
         assert_eq!(p["filters"][1], json!({"tag:A": "present"}));
         let doc = pinned_policy(&raw, None);
-        assert_eq!(doc["policies"][0]["filters"].as_array().map(Vec::len), Some(1));
+        assert_eq!(
+            doc["policies"][0]["filters"].as_array().map(Vec::len),
+            Some(1)
+        );
     }
 
     #[test]

@@ -51,11 +51,17 @@ pub struct Engine {
 impl Engine {
     pub fn new(sdk: &aws_config::SdkConfig, options: EngineOptions) -> Engine {
         let region = if options.region.is_empty() {
-            sdk.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".to_string())
+            sdk.region()
+                .map(|r| r.to_string())
+                .unwrap_or_else(|| "us-east-1".to_string())
         } else {
             options.region.clone()
         };
-        Engine { s3: s3::S3::new(sdk, &region), options, region }
+        Engine {
+            s3: s3::S3::new(sdk, &region),
+            options,
+            region,
+        }
     }
 
     pub fn options(&self) -> &EngineOptions {
@@ -120,13 +126,27 @@ pub enum EngineError {
     Aws { policy: String, error: s3::ApiError },
     /// Some action calls failed (the run went on, as c7n does per bucket).
     #[error("policy {policy}: action {action} failed on {failed} resource(s), first: {first}")]
-    Action { policy: String, action: String, failed: usize, first: String, retryable: bool },
+    Action {
+        policy: String,
+        action: String,
+        failed: usize,
+        first: String,
+        retryable: bool,
+    },
     /// Writing the output failed.
     #[error("output {location}: {message}")]
-    Output { location: String, message: String, retryable: bool },
+    Output {
+        location: String,
+        message: String,
+        retryable: bool,
+    },
     /// The custodian CLI ran and failed.
     #[error("policy {policy}: custodian fallback: {message}")]
-    Fallback { policy: String, message: String, retryable: bool },
+    Fallback {
+        policy: String,
+        message: String,
+        retryable: bool,
+    },
 }
 
 impl EngineError {

@@ -28,10 +28,15 @@ impl Output {
             if bucket.is_empty() {
                 return Err(EngineError::Config(format!("output {s}: no bucket name")));
             }
-            return Ok(Output::S3 { bucket: bucket.to_string(), prefix: prefix.trim_matches('/').to_string() });
+            return Ok(Output::S3 {
+                bucket: bucket.to_string(),
+                prefix: prefix.trim_matches('/').to_string(),
+            });
         }
         if s.contains("://") && !s.starts_with("file://") {
-            return Err(EngineError::Config(format!("output {s}: only s3:// and directories are supported")));
+            return Err(EngineError::Config(format!(
+                "output {s}: only s3:// and directories are supported"
+            )));
         }
         let path = s.strip_prefix("file://").unwrap_or(s);
         if path.is_empty() {
@@ -68,18 +73,22 @@ impl Output {
         match self {
             Output::Dir(dir) => {
                 let folder = dir.join(policy);
-                tokio::fs::create_dir_all(&folder).await.map_err(|e| EngineError::Output {
-                    location: folder.display().to_string(),
-                    message: e.to_string(),
-                    retryable: false,
-                })?;
-                for (name, body) in files {
-                    let path = folder.join(name);
-                    tokio::fs::write(&path, body).await.map_err(|e| EngineError::Output {
-                        location: path.display().to_string(),
+                tokio::fs::create_dir_all(&folder)
+                    .await
+                    .map_err(|e| EngineError::Output {
+                        location: folder.display().to_string(),
                         message: e.to_string(),
                         retryable: false,
                     })?;
+                for (name, body) in files {
+                    let path = folder.join(name);
+                    tokio::fs::write(&path, body)
+                        .await
+                        .map_err(|e| EngineError::Output {
+                            location: path.display().to_string(),
+                            message: e.to_string(),
+                            retryable: false,
+                        })?;
                 }
             }
             Output::S3 { bucket, .. } => {
@@ -137,18 +146,32 @@ mod tests {
     fn parses_s3_urls_and_paths() {
         assert_eq!(
             Output::parse("s3://b/some/prefix/").ok(),
-            Some(Output::S3 { bucket: "b".into(), prefix: "some/prefix".into() })
+            Some(Output::S3 {
+                bucket: "b".into(),
+                prefix: "some/prefix".into()
+            })
         );
-        assert_eq!(Output::parse("s3://b").ok(), Some(Output::S3 { bucket: "b".into(), prefix: "".into() }));
+        assert_eq!(
+            Output::parse("s3://b").ok(),
+            Some(Output::S3 {
+                bucket: "b".into(),
+                prefix: "".into()
+            })
+        );
         assert_eq!(Output::parse("out").ok(), Some(Output::Dir("out".into())));
-        assert_eq!(Output::parse("file:///tmp/o").ok(), Some(Output::Dir("/tmp/o".into())));
+        assert_eq!(
+            Output::parse("file:///tmp/o").ok(),
+            Some(Output::Dir("/tmp/o".into()))
+        );
         assert!(Output::parse("s3://").is_err());
         assert!(Output::parse("gs://x").is_err());
     }
 
     #[test]
     fn s3_location_has_the_hour_folder() {
-        let now = DateTime::parse_from_rfc3339("2026-03-04T05:06:07Z").map(|d| d.to_utc()).unwrap();
+        let now = DateTime::parse_from_rfc3339("2026-03-04T05:06:07Z")
+            .map(|d| d.to_utc())
+            .unwrap();
         let o = Output::parse("s3://b/p").unwrap();
         assert_eq!(o.location("pol", now), "s3://b/p/pol/2026/03/04/05/");
         let o = Output::parse("s3://b").unwrap();

@@ -122,7 +122,13 @@ pub(crate) fn native_gap(policy: &Policy) -> Option<String> {
     if let Mode::Other(m) = &policy.mode {
         return Some(format!("mode {m}"));
     }
-    for a in policy.raw.get("actions").and_then(Value::as_array).into_iter().flatten() {
+    for a in policy
+        .raw
+        .get("actions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let (t, _) = actions::action_data(a);
         if actions::class_name(&t).is_none() {
             return Some(format!("action {t}"));
@@ -163,13 +169,22 @@ impl Engine {
         let scope = match (&policy.mode, event) {
             (Mode::Pull, _) | (_, None) => {
                 if event.is_none() && !matches!(policy.mode, Mode::Pull) {
-                    log.warn("custodian.policy", format!("policy:{} no event given: scanning as pull mode", policy.name));
+                    log.warn(
+                        "custodian.policy",
+                        format!(
+                            "policy:{} no event given: scanning as pull mode",
+                            policy.name
+                        ),
+                    );
                 }
                 Scope::Scan
             }
             (mode, Some(ev)) => {
                 if !czero_policy::matches_event(mode, ev) {
-                    return Ok(noop(format!("policy:{} event does not match the policy's mode: nothing to do", policy.name)));
+                    return Ok(noop(format!(
+                        "policy:{} event does not match the policy's mode: nothing to do",
+                        policy.name
+                    )));
                 }
                 let ids = policy.resource_ids(ev).map_err(|e| EngineError::Policy {
                     policy: policy.name.clone(),
@@ -183,16 +198,38 @@ impl Engine {
                 }
                 log.info("custodian.policy", format!("Found resource ids:{names:?}"));
                 if names.is_empty() {
-                    return Ok(noop(format!("policy:{} could not find resource ids in the event", policy.name)));
+                    return Ok(noop(format!(
+                        "policy:{} could not find resource ids in the event",
+                        policy.name
+                    )));
                 }
                 Scope::Ids(names)
             }
         };
 
         if let Some(feature) = native_gap(policy) {
-            return fallback::run(self, policy, scope, output, &feature, started, started_at, execution_id).await;
+            return fallback::run(
+                self,
+                policy,
+                scope,
+                output,
+                &feature,
+                started,
+                started_at,
+                execution_id,
+            )
+            .await;
         }
-        self.run_native(policy, scope, output, started, started_at, execution_id, log).await
+        self.run_native(
+            policy,
+            scope,
+            output,
+            started,
+            started_at,
+            execution_id,
+            log,
+        )
+        .await
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -208,20 +245,29 @@ impl Engine {
     ) -> Result<RunReport, EngineError> {
         let s3 = self.s3.with_calls(Calls::default());
         let name = policy.name.clone();
-        let aws_err = |error: s3::ApiError| EngineError::Aws { policy: name.clone(), error };
+        let aws_err = |error: s3::ApiError| EngineError::Aws {
+            policy: name.clone(),
+            error,
+        };
         let mut metrics = Metrics::default();
         let event_mode = matches!(scope, Scope::Ids(_));
 
         let t0 = Instant::now();
         let keys = s3::augment_keys(policy.augment_keys.as_deref());
         let needs = policy.needs();
-        let extras = Extras { bucket_encryption: needs.bucket_encryption, public_access_block: needs.public_access_block };
+        let extras = Extras {
+            bucket_encryption: needs.bucket_encryption,
+            public_access_block: needs.public_access_block,
+        };
         let buckets = match scope {
             Scope::Ids(ids) => ids.into_iter().map(|n| json!({ "Name": n })).collect(),
             Scope::Scan => s3.list_buckets().await.map_err(aws_err)?,
         };
         let fetched = buckets.len();
-        let buckets = s3.augment_all(buckets, &keys, extras).await.map_err(aws_err)?;
+        let buckets = s3
+            .augment_all(buckets, &keys, extras)
+            .await
+            .map_err(aws_err)?;
         let eval = EvalContext { now: Utc::now() };
         let mut matched = Vec::new();
         for b in buckets {
@@ -234,7 +280,10 @@ impl Engine {
                     Err(EvalError::MissingAnnotation(key)) => {
                         log.warn(
                             "custodian.filters",
-                            format!("bucket {}: no {key} document (access denied): not matched", s3::bucket_name(&b)),
+                            format!(
+                                "bucket {}: no {key} document (access denied): not matched",
+                                s3::bucket_name(&b)
+                            ),
                         );
                         false
                     }
@@ -269,13 +318,22 @@ impl Engine {
         tracing::debug!(policy = %name, fetched, matched = matched.len(), "filtered");
         if let Some(message) = resource_limit(policy, fetched, matched.len()) {
             log.error("custodian.policy", message.clone());
-            return Err(EngineError::Policy { policy: name.clone(), message });
+            return Err(EngineError::Policy {
+                policy: name.clone(),
+                message,
+            });
         }
         let ids: Vec<String> = matched.iter().map(s3::bucket_name).collect();
 
         // c7n's push modes write nothing when no resource matched.
         if event_mode && matched.is_empty() {
-            log.info("custodian.policy", format!("policy:{} resources:{} no resources matched", name, policy.resource));
+            log.info(
+                "custodian.policy",
+                format!(
+                    "policy:{} resources:{} no resources matched",
+                    name, policy.resource
+                ),
+            );
             return Ok(RunReport {
                 policy: name.clone(),
                 resource_type: policy.resource.clone(),
@@ -292,10 +350,17 @@ impl Engine {
         if !event_mode {
             metrics.put(policy, "ResourceTime", rt, "Seconds");
         }
-        let mut files: Vec<(String, Vec<u8>)> =
-            vec![("resources.json".into(), serde_json::to_vec_pretty(&matched).unwrap_or_default())];
+        let mut files: Vec<(String, Vec<u8>)> = vec![(
+            "resources.json".into(),
+            serde_json::to_vec_pretty(&matched).unwrap_or_default(),
+        )];
 
-        let raw_actions: Vec<Value> = policy.raw.get("actions").and_then(Value::as_array).cloned().unwrap_or_default();
+        let raw_actions: Vec<Value> = policy
+            .raw
+            .get("actions")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         let mut reports = Vec::new();
         let mut failure: Option<EngineError> = None;
         let dryrun = self.options.dryrun;
@@ -306,14 +371,24 @@ impl Engine {
                     let (t, _) = actions::action_data(a);
                     log.info(
                         "custodian.policy",
-                        format!("dryrun: policy:{name} action:{t} would run on resources:{}", matched.len()),
+                        format!(
+                            "dryrun: policy:{name} action:{t} would run on resources:{}",
+                            matched.len()
+                        ),
                     );
-                    reports.push(ActionReport { action: t, resources: matched.len(), failed: 0, dryrun: true });
+                    reports.push(ActionReport {
+                        action: t,
+                        resources: matched.len(),
+                        failed: 0,
+                        dryrun: true,
+                    });
                 }
             }
         } else {
             let args = actions::FormatArgs {
-                account_id: std::env::var("AWS_ACCOUNT_ID").ok().filter(|s| !s.is_empty()),
+                account_id: std::env::var("AWS_ACCOUNT_ID")
+                    .ok()
+                    .filter(|s| !s.is_empty()),
                 region: self.region.clone(),
                 now: Utc::now(),
             };
@@ -324,7 +399,10 @@ impl Engine {
                 let s = Instant::now();
                 log.info(
                     "custodian.policy",
-                    format!("policy:{name} invoking action:{class} resources:{}", matched.len()),
+                    format!(
+                        "policy:{name} invoking action:{class} resources:{}",
+                        matched.len()
+                    ),
                 );
                 let outcomes: Vec<actions::Outcome> = futures::stream::iter(matched.iter_mut())
                     .map(|b| {
@@ -355,7 +433,13 @@ impl Engine {
                                     retryable: e.retryable,
                                 });
                             }
-                            if let Some(EngineError::Action { action, failed: f, retryable, .. }) = &mut failure {
+                            if let Some(EngineError::Action {
+                                action,
+                                failed: f,
+                                retryable,
+                                ..
+                            }) = &mut failure
+                            {
                                 if *action == t {
                                     *f += 1;
                                 }
@@ -374,13 +458,28 @@ impl Engine {
                 );
                 // c7n's return value: a list for these three, None for the others. Pull mode
                 // writes the file only when it is truthy; push modes always write it.
-                let returns_list = matches!(t.as_str(), "delete-global-grants" | "set-statements" | "delete");
-                let body = if returns_list { Value::Array(results) } else { Value::Null };
+                let returns_list = matches!(
+                    t.as_str(),
+                    "delete-global-grants" | "set-statements" | "delete"
+                );
+                let body = if returns_list {
+                    Value::Array(results)
+                } else {
+                    Value::Null
+                };
                 let truthy = body.as_array().is_some_and(|a| !a.is_empty());
                 if event_mode || truthy {
-                    files.push((format!("action-{class}"), serde_json::to_vec(&body).unwrap_or_default()));
+                    files.push((
+                        format!("action-{class}"),
+                        serde_json::to_vec(&body).unwrap_or_default(),
+                    ));
                 }
-                reports.push(ActionReport { action: t, resources: matched.len(), failed, dryrun: false });
+                reports.push(ActionReport {
+                    action: t,
+                    resources: matched.len(),
+                    failed,
+                    dryrun: false,
+                });
             }
             if !event_mode {
                 metrics.put(policy, "ActionTime", at.elapsed().as_secs_f64(), "Seconds");
@@ -423,12 +522,22 @@ impl Engine {
 /// matched. (Value filters nested in `or`/`and`/`not` are not annotated here.)
 fn annotate_matched_filters(policy: &Policy, mut resource: Value) -> Value {
     let mut keys: Vec<Value> = Vec::new();
-    for f in policy.raw.get("filters").and_then(Value::as_array).into_iter().flatten() {
+    for f in policy
+        .raw
+        .get("filters")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let Some(m) = f.as_object() else { continue };
         let key = match m.get("type").and_then(Value::as_str) {
             Some("value") => m.get("key").cloned(),
             Some(_) => None,
-            None if m.len() == 1 => m.keys().next().filter(|k| !matches!(k.as_str(), "or" | "and" | "not")).map(|k| Value::String(k.clone())),
+            None if m.len() == 1 => m
+                .keys()
+                .next()
+                .filter(|k| !matches!(k.as_str(), "or" | "and" | "not"))
+                .map(|k| Value::String(k.clone())),
             None => None,
         };
         if let Some(k) = key
@@ -449,15 +558,22 @@ fn resource_limit(policy: &Policy, population: usize, selected: usize) -> Option
     let spec = policy.max_resources.as_ref()?;
     let (amount, percent, op) = match spec {
         MaxResources::Amount(n) => (Some(*n), None, "or"),
-        MaxResources::Spec { amount, percent, op } => (*amount, *percent, op.as_str()),
+        MaxResources::Spec {
+            amount,
+            percent,
+            op,
+        } => (*amount, *percent, op.as_str()),
     };
     let over_amount = amount.map(|a| selected as u64 > a);
-    let over_percent = percent.map(|p| population > 0 && (selected as f64) > population as f64 * p / 100.0);
+    let over_percent =
+        percent.map(|p| population > 0 && (selected as f64) > population as f64 * p / 100.0);
     let exceeded = match (over_amount, over_percent) {
         (Some(a), Some(p)) if op == "and" => a && p,
         (a, p) => a.unwrap_or(false) || p.unwrap_or(false),
     };
-    exceeded.then(|| format!("max-resources exceeded: {selected} of {population} resources matched ({spec:?})"))
+    exceeded.then(|| {
+        format!("max-resources exceeded: {selected} of {population} resources matched ({spec:?})")
+    })
 }
 
 #[cfg(test)]

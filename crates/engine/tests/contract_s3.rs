@@ -16,7 +16,16 @@ macro_rules! fixture {
 }
 
 const ALL_KEYS: [&str; 10] = [
-    "Location", "Tags", "Policy", "Acl", "Replication", "Versioning", "Website", "Logging", "Notification", "Lifecycle",
+    "Location",
+    "Tags",
+    "Policy",
+    "Acl",
+    "Replication",
+    "Versioning",
+    "Website",
+    "Logging",
+    "Notification",
+    "Lifecycle",
 ];
 
 /// The request names sub-resource `?sub` (the SDK sends it without a value).
@@ -66,7 +75,13 @@ async fn mount_all(server: &MockServer, overrides: &[(&str, ResponseTemplate)]) 
     let defaults: Vec<(&str, ResponseTemplate)> = vec![
         ("location", xml(200, fixture!("location.xml"))),
         ("tagging", xml(200, fixture!("tagging.xml"))),
-        ("policy", ResponseTemplate::new(200).set_body_raw(fixture!("policy.json").as_bytes().to_vec(), "application/json")),
+        (
+            "policy",
+            ResponseTemplate::new(200).set_body_raw(
+                fixture!("policy.json").as_bytes().to_vec(),
+                "application/json",
+            ),
+        ),
         ("acl", xml(200, fixture!("acl.xml"))),
         ("replication", xml(200, fixture!("replication.xml"))),
         ("versioning", xml(200, fixture!("versioning.xml"))),
@@ -75,21 +90,35 @@ async fn mount_all(server: &MockServer, overrides: &[(&str, ResponseTemplate)]) 
         ("notification", xml(200, fixture!("notification.xml"))),
         ("lifecycle", xml(200, fixture!("lifecycle.xml"))),
         ("encryption", xml(200, fixture!("encryption.xml"))),
-        ("publicAccessBlock", xml(200, fixture!("public-access-block.xml"))),
+        (
+            "publicAccessBlock",
+            xml(200, fixture!("public-access-block.xml")),
+        ),
     ];
     for (sub, resp) in defaults {
-        let resp = overrides.iter().find(|(s, _)| *s == sub).map(|(_, r)| r.clone()).unwrap_or(resp);
+        let resp = overrides
+            .iter()
+            .find(|(s, _)| *s == sub)
+            .map(|(_, r)| r.clone())
+            .unwrap_or(resp);
         get(server, "b1", sub, resp, 1).await;
     }
 }
 
-const BOTH: Extras = Extras { bucket_encryption: true, public_access_block: true };
+const BOTH: Extras = Extras {
+    bucket_encryption: true,
+    public_access_block: true,
+};
 
 #[tokio::test]
 async fn augmentation_makes_each_call_once_and_matches_botocore_shapes() {
     let server = MockServer::start().await;
     mount_all(&server, &[]).await;
-    let got = s3_for(&server).augment(json!({"Name": "b1"}), &ALL_KEYS, BOTH).await.unwrap().unwrap();
+    let got = s3_for(&server)
+        .augment(json!({"Name": "b1"}), &ALL_KEYS, BOTH)
+        .await
+        .unwrap()
+        .unwrap();
     let want: Value = serde_json::from_str(fixture!("bucket-augmented.json")).unwrap();
     assert_eq!(got, want);
 }
@@ -97,7 +126,14 @@ async fn augmentation_makes_each_call_once_and_matches_botocore_shapes() {
 #[tokio::test]
 async fn calls_after_location_are_signed_for_the_bucket_region() {
     let server = MockServer::start().await;
-    get(&server, "b1", "location", xml(200, fixture!("location-eu.xml")), 1).await;
+    get(
+        &server,
+        "b1",
+        "location",
+        xml(200, fixture!("location-eu.xml")),
+        1,
+    )
+    .await;
     Mock::given(method("GET"))
         .and(on_bucket("b1"))
         .and(Sub("tagging".into()))
@@ -106,7 +142,15 @@ async fn calls_after_location_are_signed_for_the_bucket_region() {
         .expect(1)
         .mount(&server)
         .await;
-    let got = s3_for(&server).augment(json!({"Name": "b1"}), &["Location", "Tags"], Extras::default()).await.unwrap().unwrap();
+    let got = s3_for(&server)
+        .augment(
+            json!({"Name": "b1"}),
+            &["Location", "Tags"],
+            Extras::default(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
     // c7n normalises EU to eu-west-1 on the bucket.
     assert_eq!(got["Location"], json!({"LocationConstraint": "eu-west-1"}));
     assert_eq!(s3::bucket_region(&got), "eu-west-1");
@@ -115,21 +159,88 @@ async fn calls_after_location_are_signed_for_the_bucket_region() {
 #[tokio::test]
 async fn us_east_1_location_is_null() {
     let server = MockServer::start().await;
-    get(&server, "b1", "location", xml(200, fixture!("location-us-east-1.xml")), 1).await;
-    get(&server, "b1", "tagging", xml(404, fixture!("error-NoSuchTagSet.xml")), 1).await;
-    let got = s3_for(&server).augment(json!({"Name": "b1"}), &["Location", "Tags"], Extras::default()).await.unwrap().unwrap();
-    assert_eq!(got, json!({"Name": "b1", "Location": {"LocationConstraint": null}, "Tags": []}));
+    get(
+        &server,
+        "b1",
+        "location",
+        xml(200, fixture!("location-us-east-1.xml")),
+        1,
+    )
+    .await;
+    get(
+        &server,
+        "b1",
+        "tagging",
+        xml(404, fixture!("error-NoSuchTagSet.xml")),
+        1,
+    )
+    .await;
+    let got = s3_for(&server)
+        .augment(
+            json!({"Name": "b1"}),
+            &["Location", "Tags"],
+            Extras::default(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        got,
+        json!({"Name": "b1", "Location": {"LocationConstraint": null}, "Tags": []})
+    );
 }
 
 /// (sub-resource, error fixture, status, key, value c7n stores)
 const DEFAULTS: [(&str, &str, u16, &str, &str); 7] = [
-    ("tagging", fixture!("error-NoSuchTagSet.xml"), 404, "Tags", "[]"),
-    ("policy", fixture!("error-NoSuchBucketPolicy.xml"), 404, "Policy", "null"),
-    ("website", fixture!("error-NoSuchWebsiteConfiguration.xml"), 404, "Website", "null"),
-    ("lifecycle", fixture!("error-NoSuchLifecycleConfiguration.xml"), 404, "Lifecycle", "null"),
-    ("replication", fixture!("error-ReplicationConfigurationNotFoundError.xml"), 404, "Replication", "null"),
-    ("encryption", fixture!("error-ServerSideEncryptionConfigurationNotFoundError.xml"), 404, "c7n:bucket-encryption", "{}"),
-    ("publicAccessBlock", fixture!("error-NoSuchPublicAccessBlockConfiguration.xml"), 404, "c7n:PublicAccessBlock", "{}"),
+    (
+        "tagging",
+        fixture!("error-NoSuchTagSet.xml"),
+        404,
+        "Tags",
+        "[]",
+    ),
+    (
+        "policy",
+        fixture!("error-NoSuchBucketPolicy.xml"),
+        404,
+        "Policy",
+        "null",
+    ),
+    (
+        "website",
+        fixture!("error-NoSuchWebsiteConfiguration.xml"),
+        404,
+        "Website",
+        "null",
+    ),
+    (
+        "lifecycle",
+        fixture!("error-NoSuchLifecycleConfiguration.xml"),
+        404,
+        "Lifecycle",
+        "null",
+    ),
+    (
+        "replication",
+        fixture!("error-ReplicationConfigurationNotFoundError.xml"),
+        404,
+        "Replication",
+        "null",
+    ),
+    (
+        "encryption",
+        fixture!("error-ServerSideEncryptionConfigurationNotFoundError.xml"),
+        404,
+        "c7n:bucket-encryption",
+        "{}",
+    ),
+    (
+        "publicAccessBlock",
+        fixture!("error-NoSuchPublicAccessBlockConfiguration.xml"),
+        404,
+        "c7n:PublicAccessBlock",
+        "{}",
+    ),
 ];
 
 #[tokio::test]
@@ -137,7 +248,11 @@ async fn not_found_answers_give_c7n_defaults() {
     for (sub, body, status, key, want) in DEFAULTS {
         let server = MockServer::start().await;
         mount_all(&server, &[(sub, xml(status, body))]).await;
-        let got = s3_for(&server).augment(json!({"Name": "b1"}), &ALL_KEYS, BOTH).await.unwrap().unwrap();
+        let got = s3_for(&server)
+            .augment(json!({"Name": "b1"}), &ALL_KEYS, BOTH)
+            .await
+            .unwrap()
+            .unwrap();
         let want: Value = serde_json::from_str(want).unwrap();
         assert_eq!(got[key], want, "{sub}");
         assert!(got.get("c7n:DeniedMethods").is_none(), "{sub}");
@@ -148,13 +263,33 @@ async fn not_found_answers_give_c7n_defaults() {
 async fn access_denied_is_recorded_in_denied_methods() {
     let server = MockServer::start().await;
     let denied = xml(403, fixture!("error-AccessDenied.xml"));
-    mount_all(&server, &[("policy", denied.clone()), ("acl", denied.clone()), ("publicAccessBlock", denied)]).await;
-    let got = s3_for(&server).augment(json!({"Name": "b1"}), &ALL_KEYS, BOTH).await.unwrap().unwrap();
+    mount_all(
+        &server,
+        &[
+            ("policy", denied.clone()),
+            ("acl", denied.clone()),
+            ("publicAccessBlock", denied),
+        ],
+    )
+    .await;
+    let got = s3_for(&server)
+        .augment(json!({"Name": "b1"}), &ALL_KEYS, BOTH)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(got.get("Policy").is_none());
     assert!(got.get("Acl").is_none());
-    let mut methods: Vec<String> = serde_json::from_value(got["c7n:DeniedMethods"].clone()).unwrap();
+    let mut methods: Vec<String> =
+        serde_json::from_value(got["c7n:DeniedMethods"].clone()).unwrap();
     methods.sort();
-    assert_eq!(methods, vec!["GetPublicAccessBlock", "get_bucket_acl", "get_bucket_policy"]);
+    assert_eq!(
+        methods,
+        vec![
+            "GetPublicAccessBlock",
+            "get_bucket_acl",
+            "get_bucket_policy"
+        ]
+    );
     // check-public-block falls back to every key false, as c7n does.
     assert_eq!(got["c7n:PublicAccessBlock"], s3::default_public_block());
 }
@@ -162,22 +297,67 @@ async fn access_denied_is_recorded_in_denied_methods() {
 #[tokio::test]
 async fn a_missing_bucket_is_skipped() {
     let server = MockServer::start().await;
-    get(&server, "b1", "location", xml(404, fixture!("error-NoSuchBucket.xml")), 1).await;
-    let got = s3_for(&server).augment(json!({"Name": "b1"}), &ALL_KEYS, BOTH).await.unwrap();
+    get(
+        &server,
+        "b1",
+        "location",
+        xml(404, fixture!("error-NoSuchBucket.xml")),
+        1,
+    )
+    .await;
+    let got = s3_for(&server)
+        .augment(json!({"Name": "b1"}), &ALL_KEYS, BOTH)
+        .await
+        .unwrap();
     assert!(got.is_none());
 }
 
 #[tokio::test]
 async fn augment_keys_limit_the_calls() {
     let server = MockServer::start().await;
-    get(&server, "b1", "location", xml(200, fixture!("location.xml")), 1).await;
-    get(&server, "b1", "tagging", xml(200, fixture!("tagging.xml")), 1).await;
-    get(&server, "b1", "website", xml(200, fixture!("website.xml")), 1).await;
-    for sub in ["policy", "acl", "replication", "versioning", "logging", "notification", "lifecycle", "encryption", "publicAccessBlock"] {
+    get(
+        &server,
+        "b1",
+        "location",
+        xml(200, fixture!("location.xml")),
+        1,
+    )
+    .await;
+    get(
+        &server,
+        "b1",
+        "tagging",
+        xml(200, fixture!("tagging.xml")),
+        1,
+    )
+    .await;
+    get(
+        &server,
+        "b1",
+        "website",
+        xml(200, fixture!("website.xml")),
+        1,
+    )
+    .await;
+    for sub in [
+        "policy",
+        "acl",
+        "replication",
+        "versioning",
+        "logging",
+        "notification",
+        "lifecycle",
+        "encryption",
+        "publicAccessBlock",
+    ] {
         get(&server, "b1", sub, xml(200, ""), 0).await;
     }
     let keys = s3::augment_keys(Some(&["Website".to_string()]));
-    let got = s3_for(&server).augment(json!({"Name": "b1"}), &keys, Extras::default()).await.unwrap().unwrap();
+    let got = s3_for(&server)
+        .augment(json!({"Name": "b1"}), &keys, Extras::default())
+        .await
+        .unwrap()
+        .unwrap();
     let names: Vec<&String> = got.as_object().unwrap().keys().collect();
     assert_eq!(names, vec!["Name", "Location", "Tags", "Website"]);
 }
@@ -194,18 +374,64 @@ async fn slow_down_is_retried() {
         .expect(1)
         .mount(&server)
         .await;
-    get(&server, "b1", "location", xml(200, fixture!("location.xml")), 1).await;
-    get(&server, "b1", "tagging", xml(200, fixture!("tagging.xml")), 1).await;
-    let got = s3_for(&server).augment(json!({"Name": "b1"}), &["Location", "Tags"], Extras::default()).await.unwrap().unwrap();
-    assert_eq!(got["Location"], json!({"LocationConstraint": "eu-central-1"}));
+    get(
+        &server,
+        "b1",
+        "location",
+        xml(200, fixture!("location.xml")),
+        1,
+    )
+    .await;
+    get(
+        &server,
+        "b1",
+        "tagging",
+        xml(200, fixture!("tagging.xml")),
+        1,
+    )
+    .await;
+    let got = s3_for(&server)
+        .augment(
+            json!({"Name": "b1"}),
+            &["Location", "Tags"],
+            Extras::default(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        got["Location"],
+        json!({"LocationConstraint": "eu-central-1"})
+    );
 }
 
 #[tokio::test]
 async fn persistent_500s_fail_retryable_after_five_attempts() {
     let server = MockServer::start().await;
-    get(&server, "b1", "location", xml(200, fixture!("location.xml")), 1).await;
-    get(&server, "b1", "tagging", xml(500, fixture!("error-InternalError.xml")), 5).await;
-    let err = s3_for(&server).augment(json!({"Name": "b1"}), &["Location", "Tags"], Extras::default()).await.unwrap_err();
+    get(
+        &server,
+        "b1",
+        "location",
+        xml(200, fixture!("location.xml")),
+        1,
+    )
+    .await;
+    get(
+        &server,
+        "b1",
+        "tagging",
+        xml(500, fixture!("error-InternalError.xml")),
+        5,
+    )
+    .await;
+    let err = s3_for(&server)
+        .augment(
+            json!({"Name": "b1"}),
+            &["Location", "Tags"],
+            Extras::default(),
+        )
+        .await
+        .unwrap_err();
     assert!(err.retryable, "{err}");
     assert_eq!(err.code.as_deref(), Some("InternalError"));
     assert_eq!(err.operation, "GetBucketTagging");
@@ -221,7 +447,13 @@ async fn access_denied_on_an_action_is_not_retryable() {
         .expect(1)
         .mount(&server)
         .await;
-    let err = run_action(&server, json!({"type": "set-bucket-encryption"}), json!({"Name": "b1"})).await.unwrap_err();
+    let err = run_action(
+        &server,
+        json!({"type": "set-bucket-encryption"}),
+        json!({"Name": "b1"}),
+    )
+    .await
+    .unwrap_err();
     assert!(!err.retryable);
 }
 
@@ -246,9 +478,17 @@ async fn list_buckets_gives_names_and_creation_dates() {
 
 // ---- actions ---------------------------------------------------------------------------
 
-async fn run_action(server: &MockServer, action: Value, mut bucket: Value) -> Result<Option<Value>, s3::ApiError> {
+async fn run_action(
+    server: &MockServer,
+    action: Value,
+    mut bucket: Value,
+) -> Result<Option<Value>, s3::ApiError> {
     let (t, data) = actions::action_data(&action);
-    let args = actions::FormatArgs { account_id: Some("123456789012".into()), region: "us-east-1".into(), now: chrono::Utc::now() };
+    let args = actions::FormatArgs {
+        account_id: Some("123456789012".into()),
+        region: "us-east-1".into(),
+        now: chrono::Utc::now(),
+    };
     actions::run(&s3_for(server), &t, &data, &mut bucket, &args).await
 }
 
@@ -257,7 +497,11 @@ async fn expect_write(server: &MockServer, verb: &str, sub: &str) {
     Mock::given(method(verb))
         .and(on_bucket("b1"))
         .and(Sub(sub.to_string()))
-        .respond_with(ResponseTemplate::new(if verb == "DELETE" { 204 } else { 200 }))
+        .respond_with(ResponseTemplate::new(if verb == "DELETE" {
+            204
+        } else {
+            200
+        }))
         .expect(1)
         .named(format!("{verb} /b1?{sub}"))
         .mount(server)
@@ -278,8 +522,16 @@ fn tags_in(body: &str) -> Vec<String> {
     body.split("<Tag>")
         .skip(1)
         .map(|t| {
-            let k = t.split("<Key>").nth(1).and_then(|s| s.split("</Key>").next()).unwrap_or("");
-            let v = t.split("<Value>").nth(1).and_then(|s| s.split("</Value>").next()).unwrap_or("");
+            let k = t
+                .split("<Key>")
+                .nth(1)
+                .and_then(|s| s.split("</Key>").next())
+                .unwrap_or("");
+            let v = t
+                .split("<Value>")
+                .nth(1)
+                .and_then(|s| s.split("</Value>").next())
+                .unwrap_or("");
             format!("{k}={v}")
         })
         .collect()
@@ -289,17 +541,35 @@ fn tags_in(body: &str) -> Vec<String> {
 async fn set_bucket_encryption_puts_aes256_with_bucket_key() {
     let server = MockServer::start().await;
     expect_write(&server, "PUT", "encryption").await;
-    run_action(&server, json!({"type": "set-bucket-encryption"}), json!({"Name": "b1"})).await.unwrap();
+    run_action(
+        &server,
+        json!({"type": "set-bucket-encryption"}),
+        json!({"Name": "b1"}),
+    )
+    .await
+    .unwrap();
     let body = body_of(&server, "PUT", "encryption").await;
-    assert!(body.contains("<SSEAlgorithm>AES256</SSEAlgorithm>"), "{body}");
-    assert!(body.contains("<BucketKeyEnabled>true</BucketKeyEnabled>"), "{body}");
+    assert!(
+        body.contains("<SSEAlgorithm>AES256</SSEAlgorithm>"),
+        "{body}"
+    );
+    assert!(
+        body.contains("<BucketKeyEnabled>true</BucketKeyEnabled>"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
 async fn set_bucket_encryption_disabled_deletes_it() {
     let server = MockServer::start().await;
     expect_write(&server, "DELETE", "encryption").await;
-    run_action(&server, json!({"type": "set-bucket-encryption", "enabled": false}), json!({"Name": "b1"})).await.unwrap();
+    run_action(
+        &server,
+        json!({"type": "set-bucket-encryption", "enabled": false}),
+        json!({"Name": "b1"}),
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test]
@@ -308,7 +578,13 @@ async fn set_public_block_merges_with_the_cached_configuration() {
     expect_write(&server, "PUT", "publicAccessBlock").await;
     let bucket = json!({"Name": "b1", "c7n:PublicAccessBlock": {
         "BlockPublicAcls": true, "IgnorePublicAcls": false, "BlockPublicPolicy": false, "RestrictPublicBuckets": false}});
-    run_action(&server, json!({"type": "set-public-block", "BlockPublicPolicy": true}), bucket).await.unwrap();
+    run_action(
+        &server,
+        json!({"type": "set-public-block", "BlockPublicPolicy": true}),
+        bucket,
+    )
+    .await
+    .unwrap();
     let body = body_of(&server, "PUT", "publicAccessBlock").await;
     for want in [
         "<BlockPublicAcls>true</BlockPublicAcls>",
@@ -323,9 +599,25 @@ async fn set_public_block_merges_with_the_cached_configuration() {
 #[tokio::test]
 async fn set_public_block_reads_the_configuration_when_not_cached() {
     let server = MockServer::start().await;
-    get(&server, "b1", "publicAccessBlock", xml(404, fixture!("error-NoSuchPublicAccessBlockConfiguration.xml")), 1).await;
+    get(
+        &server,
+        "b1",
+        "publicAccessBlock",
+        xml(
+            404,
+            fixture!("error-NoSuchPublicAccessBlockConfiguration.xml"),
+        ),
+        1,
+    )
+    .await;
     expect_write(&server, "PUT", "publicAccessBlock").await;
-    run_action(&server, json!({"type": "set-public-block"}), json!({"Name": "b1"})).await.unwrap();
+    run_action(
+        &server,
+        json!({"type": "set-public-block"}),
+        json!({"Name": "b1"}),
+    )
+    .await
+    .unwrap();
     let body = body_of(&server, "PUT", "publicAccessBlock").await;
     assert_eq!(body.matches(">true<").count(), 4, "{body}");
 }
@@ -333,9 +625,22 @@ async fn set_public_block_reads_the_configuration_when_not_cached() {
 #[tokio::test]
 async fn tag_rereads_and_merges_existing_tags() {
     let server = MockServer::start().await;
-    get(&server, "b1", "tagging", xml(200, fixture!("tagging.xml")), 1).await;
+    get(
+        &server,
+        "b1",
+        "tagging",
+        xml(200, fixture!("tagging.xml")),
+        1,
+    )
+    .await;
     expect_write(&server, "PUT", "tagging").await;
-    run_action(&server, json!({"type": "tag", "key": "Env", "value": "dev"}), json!({"Name": "b1", "Tags": []})).await.unwrap();
+    run_action(
+        &server,
+        json!({"type": "tag", "key": "Env", "value": "dev"}),
+        json!({"Name": "b1", "Tags": []}),
+    )
+    .await
+    .unwrap();
     let body = body_of(&server, "PUT", "tagging").await;
     assert_eq!(tags_in(&body), vec!["Env=dev", "Owner=security"]);
 }
@@ -343,41 +648,88 @@ async fn tag_rereads_and_merges_existing_tags() {
 #[tokio::test]
 async fn remove_tag_keeps_the_others() {
     let server = MockServer::start().await;
-    get(&server, "b1", "tagging", xml(200, fixture!("tagging.xml")), 1).await;
+    get(
+        &server,
+        "b1",
+        "tagging",
+        xml(200, fixture!("tagging.xml")),
+        1,
+    )
+    .await;
     expect_write(&server, "PUT", "tagging").await;
-    run_action(&server, json!({"type": "remove-tag", "tags": ["Owner"]}), json!({"Name": "b1"})).await.unwrap();
-    assert_eq!(tags_in(&body_of(&server, "PUT", "tagging").await), vec!["Env=prod"]);
+    run_action(
+        &server,
+        json!({"type": "remove-tag", "tags": ["Owner"]}),
+        json!({"Name": "b1"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        tags_in(&body_of(&server, "PUT", "tagging").await),
+        vec!["Env=prod"]
+    );
 }
 
 #[tokio::test]
 async fn mark_for_op_tags_on_a_bucket_without_tags() {
     let server = MockServer::start().await;
-    get(&server, "b1", "tagging", xml(404, fixture!("error-NoSuchTagSet.xml")), 1).await;
+    get(
+        &server,
+        "b1",
+        "tagging",
+        xml(404, fixture!("error-NoSuchTagSet.xml")),
+        1,
+    )
+    .await;
     expect_write(&server, "PUT", "tagging").await;
-    run_action(&server, json!({"type": "mark-for-op", "op": "delete", "days": 1}), json!({"Name": "b1"})).await.unwrap();
+    run_action(
+        &server,
+        json!({"type": "mark-for-op", "op": "delete", "days": 1}),
+        json!({"Name": "b1"}),
+    )
+    .await
+    .unwrap();
     let tags = tags_in(&body_of(&server, "PUT", "tagging").await);
     assert_eq!(tags.len(), 1);
-    assert!(tags[0].starts_with("maid_status=Resource does not meet policy: delete@"), "{tags:?}");
+    assert!(
+        tags[0].starts_with("maid_status=Resource does not meet policy: delete@"),
+        "{tags:?}"
+    );
 }
 
 #[tokio::test]
 async fn tag_skips_buckets_whose_tags_are_denied() {
     let server = MockServer::start().await;
     get(&server, "b1", "tagging", xml(200, ""), 0).await;
-    run_action(&server, json!({"type": "tag", "key": "A", "value": "1"}), json!({"Name": "b1", "c7n:DeniedMethods": ["get_bucket_tagging"]}))
-        .await
-        .unwrap();
+    run_action(
+        &server,
+        json!({"type": "tag", "key": "A", "value": "1"}),
+        json!({"Name": "b1", "c7n:DeniedMethods": ["get_bucket_tagging"]}),
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test]
 async fn delete_global_grants_keeps_owner_grants() {
     let server = MockServer::start().await;
     expect_write(&server, "PUT", "acl").await;
-    let acl: Value = serde_json::from_str(fixture!("bucket-augmented.json")).map(|b: Value| b["Acl"].clone()).unwrap();
-    let out = run_action(&server, json!("delete-global-grants"), json!({"Name": "b1", "Acl": acl, "Website": null})).await.unwrap();
+    let acl: Value = serde_json::from_str(fixture!("bucket-augmented.json"))
+        .map(|b: Value| b["Acl"].clone())
+        .unwrap();
+    let out = run_action(
+        &server,
+        json!("delete-global-grants"),
+        json!({"Name": "b1", "Acl": acl, "Website": null}),
+    )
+    .await
+    .unwrap();
     assert_eq!(out.map(|b| b["Name"].clone()), Some(json!("b1")));
     let body = body_of(&server, "PUT", "acl").await;
-    assert!(!body.contains("AllUsers") && !body.contains("AuthenticatedUsers"), "{body}");
+    assert!(
+        !body.contains("AllUsers") && !body.contains("AuthenticatedUsers"),
+        "{body}"
+    );
     assert!(body.contains("FULL_CONTROL"), "{body}");
 }
 
@@ -385,27 +737,56 @@ async fn delete_global_grants_keeps_owner_grants() {
 async fn delete_global_grants_keeps_public_read_on_websites() {
     let server = MockServer::start().await;
     expect_write(&server, "PUT", "acl").await;
-    let acl: Value = serde_json::from_str(fixture!("bucket-augmented.json")).map(|b: Value| b["Acl"].clone()).unwrap();
-    run_action(&server, json!("delete-global-grants"), json!({"Name": "b1", "Acl": acl, "Website": {"IndexDocument": {"Suffix": "i"}}}))
-        .await
+    let acl: Value = serde_json::from_str(fixture!("bucket-augmented.json"))
+        .map(|b: Value| b["Acl"].clone())
         .unwrap();
+    run_action(
+        &server,
+        json!("delete-global-grants"),
+        json!({"Name": "b1", "Acl": acl, "Website": {"IndexDocument": {"Suffix": "i"}}}),
+    )
+    .await
+    .unwrap();
     let body = body_of(&server, "PUT", "acl").await;
-    assert!(body.contains("AllUsers") && !body.contains("AuthenticatedUsers"), "{body}");
+    assert!(
+        body.contains("AllUsers") && !body.contains("AuthenticatedUsers"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
 async fn toggle_versioning_enables_a_never_versioned_bucket() {
     let server = MockServer::start().await;
     expect_write(&server, "PUT", "versioning").await;
-    run_action(&server, json!({"type": "toggle-versioning", "enabled": true}), json!({"Name": "b1", "Versioning": {}})).await.unwrap();
-    assert!(body_of(&server, "PUT", "versioning").await.contains("<Status>Enabled</Status>"));
+    run_action(
+        &server,
+        json!({"type": "toggle-versioning", "enabled": true}),
+        json!({"Name": "b1", "Versioning": {}}),
+    )
+    .await
+    .unwrap();
+    assert!(
+        body_of(&server, "PUT", "versioning")
+            .await
+            .contains("<Status>Enabled</Status>")
+    );
 }
 
 #[tokio::test]
 async fn toggle_versioning_leaves_an_enabled_bucket_alone() {
     let server = MockServer::start().await;
-    Mock::given(method("PUT")).respond_with(ResponseTemplate::new(200)).expect(0).mount(&server).await;
-    run_action(&server, json!({"type": "toggle-versioning"}), json!({"Name": "b1", "Versioning": {"Status": "Enabled"}})).await.unwrap();
+    Mock::given(method("PUT"))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(0)
+        .mount(&server)
+        .await;
+    run_action(
+        &server,
+        json!({"type": "toggle-versioning"}),
+        json!({"Name": "b1", "Versioning": {"Status": "Enabled"}}),
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test]
@@ -415,7 +796,9 @@ async fn set_statements_adds_formatted_statements() {
     let action = json!({"type": "set-statements", "statements": [{
         "Sid": "DenyHttp", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
         "Resource": "arn:aws:s3:::{bucket_name}/*", "Condition": {"Bool": {"aws:SecureTransport": false}}}]});
-    let out = run_action(&server, action, json!({"Name": "b1", "Policy": null})).await.unwrap();
+    let out = run_action(&server, action, json!({"Name": "b1", "Policy": null}))
+        .await
+        .unwrap();
     let body: Value = serde_json::from_str(&body_of(&server, "PUT", "policy").await).unwrap();
     assert_eq!(body["Statement"][0]["Resource"], json!("arn:aws:s3:::b1/*"));
     assert_eq!(out.map(|o| o["Name"].clone()), Some(json!("b1")));
@@ -426,16 +809,32 @@ async fn set_statements_removing_the_last_statement_deletes_the_policy() {
     let server = MockServer::start().await;
     expect_write(&server, "DELETE", "policy").await;
     let bucket = json!({"Name": "b1", "Policy": fixture!("policy.json")});
-    run_action(&server, json!({"type": "set-statements", "remove": ["DenyHttp"]}), bucket).await.unwrap();
+    run_action(
+        &server,
+        json!({"type": "set-statements", "remove": ["DenyHttp"]}),
+        bucket,
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test]
 async fn set_statements_already_present_makes_no_call() {
     let server = MockServer::start().await;
-    Mock::given(method("PUT")).respond_with(ResponseTemplate::new(200)).expect(0).mount(&server).await;
+    Mock::given(method("PUT"))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(0)
+        .mount(&server)
+        .await;
     let policy: Value = serde_json::from_str(fixture!("policy.json")).unwrap();
     let action = json!({"type": "set-statements", "statements": policy["Statement"].clone()});
-    let out = run_action(&server, action, json!({"Name": "b1", "Policy": fixture!("policy.json")})).await.unwrap();
+    let out = run_action(
+        &server,
+        action,
+        json!({"Name": "b1", "Policy": fixture!("policy.json")}),
+    )
+    .await
+    .unwrap();
     assert_eq!(out, None);
 }
 
@@ -456,11 +855,25 @@ async fn delete_with_contents_removes_versions_then_the_bucket() {
         .expect(1)
         .mount(&server)
         .await;
-    Mock::given(method("DELETE")).and(on_bucket("b1")).respond_with(ResponseTemplate::new(204)).expect(1).mount(&server).await;
+    Mock::given(method("DELETE"))
+        .and(on_bucket("b1"))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&server)
+        .await;
     let bucket = json!({"Name": "b1", "Versioning": {"Status": "Enabled"}, "Replication": null});
-    run_action(&server, json!({"type": "delete", "remove-contents": true}), bucket).await.unwrap();
+    run_action(
+        &server,
+        json!({"type": "delete", "remove-contents": true}),
+        bucket,
+    )
+    .await
+    .unwrap();
     let body = body_of(&server, "POST", "delete").await;
-    assert!(body.contains("<VersionId>v1</VersionId>") && body.contains("<VersionId>v2</VersionId>"), "{body}");
+    assert!(
+        body.contains("<VersionId>v1</VersionId>") && body.contains("<VersionId>v2</VersionId>"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -468,16 +881,27 @@ async fn output_to_s3_is_gzipped_under_the_hour_folder() {
     // Exercised through the public output type: PUT <prefix>/<policy>/YYYY/MM/DD/HH/<file>.gz
     let server = MockServer::start().await;
     Mock::given(method("PUT"))
-        .and(wiremock::matchers::path_regex(r"^/out-bucket/runs/pol/\d{4}/\d{2}/\d{2}/\d{2}/resources\.json\.gz$"))
-        .and(wiremock::matchers::header("x-amz-acl", "bucket-owner-full-control"))
-        .and(wiremock::matchers::header("x-amz-server-side-encryption", "AES256"))
+        .and(wiremock::matchers::path_regex(
+            r"^/out-bucket/runs/pol/\d{4}/\d{2}/\d{2}/\d{2}/resources\.json\.gz$",
+        ))
+        .and(wiremock::matchers::header(
+            "x-amz-acl",
+            "bucket-owner-full-control",
+        ))
+        .and(wiremock::matchers::header(
+            "x-amz-server-side-encryption",
+            "AES256",
+        ))
         .respond_with(ResponseTemplate::new(200))
         .expect(1)
         .mount(&server)
         .await;
     let out = czero_engine::Output::parse("s3://out-bucket/runs").unwrap();
     let files = vec![("resources.json".to_string(), b"[]".to_vec())];
-    let loc = out.write(&s3_for(&server), "pol", chrono::Utc::now(), &files).await.unwrap();
+    let loc = out
+        .write(&s3_for(&server), "pol", chrono::Utc::now(), &files)
+        .await
+        .unwrap();
     assert!(loc.starts_with("s3://out-bucket/runs/pol/"), "{loc}");
     let reqs = server.received_requests().await.unwrap_or_default();
     let mut gz = flate2::read::GzDecoder::new(&reqs[0].body[..]);
@@ -485,4 +909,3 @@ async fn output_to_s3_is_gzipped_under_the_hour_folder() {
     std::io::Read::read_to_string(&mut gz, &mut text).unwrap();
     assert_eq!(text, "[]");
 }
-

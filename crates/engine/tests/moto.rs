@@ -11,7 +11,12 @@ use serde_json::{Value, json};
 
 macro_rules! policy {
     ($name:literal) => {
-        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/policies/", $name, ".yml"))
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/policies/",
+            $name,
+            ".yml"
+        ))
     };
 }
 
@@ -25,11 +30,22 @@ async fn setup() -> Env {
     let moto = czero_testkit::Moto::start().expect("moto must be installed for these tests");
     let s3 = client(&moto);
     seed(&s3).await.expect("seeding moto");
-    Env { moto, s3, out: tempfile::tempdir().expect("temporary directory") }
+    Env {
+        moto,
+        s3,
+        out: tempfile::tempdir().expect("temporary directory"),
+    }
 }
 
 fn engine(env: &Env, dryrun: bool) -> Engine {
-    Engine::new(&env.moto.sdk_config(), EngineOptions { dryrun, region: "us-east-1".into(), custodian_cli: None })
+    Engine::new(
+        &env.moto.sdk_config(),
+        EngineOptions {
+            dryrun,
+            region: "us-east-1".into(),
+            custodian_cli: None,
+        },
+    )
 }
 
 fn sorted(mut v: Vec<String>) -> Vec<String> {
@@ -38,63 +54,116 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
 }
 
 fn read(env: &Env, policy: &str, file: &str) -> String {
-    std::fs::read_to_string(env.out.path().join(policy).join(file)).unwrap_or_else(|e| panic!("{policy}/{file}: {e}"))
+    std::fs::read_to_string(env.out.path().join(policy).join(file))
+        .unwrap_or_else(|e| panic!("{policy}/{file}: {e}"))
 }
 
 #[tokio::test]
 async fn pull_mode_encrypts_every_unencrypted_bucket() {
     let env = setup().await;
     let p = parse_policy(policy!("encrypt-unencrypted")).unwrap();
-    let r = engine(&env, false).run(&p, None, &Output::Dir(env.out.path().into())).await.unwrap();
-    let all: Vec<String> = snapshot(&env.s3, &env.moto.endpoint()).await.unwrap().keys().cloned().collect();
-    let want: Vec<String> = all.iter().filter(|b| !b.starts_with("enc-")).cloned().collect();
+    let r = engine(&env, false)
+        .run(&p, None, &Output::Dir(env.out.path().into()))
+        .await
+        .unwrap();
+    let all: Vec<String> = snapshot(&env.s3, &env.moto.endpoint())
+        .await
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    let want: Vec<String> = all
+        .iter()
+        .filter(|b| !b.starts_with("enc-"))
+        .cloned()
+        .collect();
     assert_eq!(sorted(r.resources.clone()), want);
     assert_eq!(r.executor, Executor::Native);
     let after = snapshot(&env.s3, &env.moto.endpoint()).await.unwrap();
     for b in &want {
-        assert_eq!(after[b]["encryption"], json!([{"algo": "AES256", "key": null, "bucket_key": true}]), "{b}");
+        assert_eq!(
+            after[b]["encryption"],
+            json!([{"algo": "AES256", "key": null, "bucket_key": true}]),
+            "{b}"
+        );
     }
     assert_eq!(after["enc-kms"]["encryption"][0]["algo"], json!("aws:kms"));
     // c7n's layout: resources.json (with the lazily fetched document), metadata, log.
-    let resources: Vec<Value> = serde_json::from_str(&read(&env, "encrypt-unencrypted", "resources.json")).unwrap();
+    let resources: Vec<Value> =
+        serde_json::from_str(&read(&env, "encrypt-unencrypted", "resources.json")).unwrap();
     assert_eq!(resources[0]["c7n:bucket-encryption"], json!({}));
     assert_eq!(resources[0]["Tags"].is_array(), true);
-    let md: Value = serde_json::from_str(&read(&env, "encrypt-unencrypted", "metadata.json")).unwrap();
+    let md: Value =
+        serde_json::from_str(&read(&env, "encrypt-unencrypted", "metadata.json")).unwrap();
     assert_eq!(md["policy"]["name"], json!("encrypt-unencrypted"));
     assert_eq!(md["execution"]["id"], json!(r.execution_id));
-    assert!(md["api-stats"]["s3.ListBuckets"].as_u64() == Some(1), "{md}");
+    assert!(
+        md["api-stats"]["s3.ListBuckets"].as_u64() == Some(1),
+        "{md}"
+    );
     assert!(read(&env, "encrypt-unencrypted", "custodian-run.log").contains(" - custodian.policy - INFO - policy:encrypt-unencrypted resource:aws.s3 region:us-east-1 count:10 "));
     // set-bucket-encryption returns nothing in c7n, so pull mode writes no action file.
-    assert!(!env.out.path().join("encrypt-unencrypted/action-setbucketencryption").exists());
+    assert!(
+        !env.out
+            .path()
+            .join("encrypt-unencrypted/action-setbucketencryption")
+            .exists()
+    );
 }
 
 #[tokio::test]
 async fn set_public_block_merges_with_the_current_configuration() {
     let env = setup().await;
     let p = parse_policy(policy!("public-block-policy-off")).unwrap();
-    let r = engine(&env, false).run(&p, None, &Output::Dir(env.out.path().into())).await.unwrap();
+    let r = engine(&env, false)
+        .run(&p, None, &Output::Dir(env.out.path().into()))
+        .await
+        .unwrap();
     assert!(!r.resources.contains(&"pab-full".to_string()));
     assert!(r.resources.contains(&"pab-partial".to_string()));
     let after = snapshot(&env.s3, &env.moto.endpoint()).await.unwrap();
-    assert_eq!(after["pab-partial"]["public_block"], json!([true, false, true, false]));
-    assert_eq!(after["plain"]["public_block"], json!([false, false, true, false]));
-    assert_eq!(after["pab-full"]["public_block"], json!([true, true, true, true]));
+    assert_eq!(
+        after["pab-partial"]["public_block"],
+        json!([true, false, true, false])
+    );
+    assert_eq!(
+        after["plain"]["public_block"],
+        json!([false, false, true, false])
+    );
+    assert_eq!(
+        after["pab-full"]["public_block"],
+        json!([true, true, true, true])
+    );
 }
 
 #[tokio::test]
 async fn global_grants_are_removed_but_website_reads_stay() {
     let env = setup().await;
     let p = parse_policy(policy!("global-grants")).unwrap();
-    let r = engine(&env, false).run(&p, None, &Output::Dir(env.out.path().into())).await.unwrap();
-    assert_eq!(sorted(r.resources.clone()), vec!["auth-write", "public-read"]);
+    let r = engine(&env, false)
+        .run(&p, None, &Output::Dir(env.out.path().into()))
+        .await
+        .unwrap();
+    assert_eq!(
+        sorted(r.resources.clone()),
+        vec!["auth-write", "public-read"]
+    );
     let after = snapshot(&env.s3, &env.moto.endpoint()).await.unwrap();
     for b in ["auth-write", "public-read"] {
         let grants = after[b]["grants"].to_string();
-        assert!(!grants.contains("global/AllUsers") && !grants.contains("AuthenticatedUsers"), "{b}: {grants}");
+        assert!(
+            !grants.contains("global/AllUsers") && !grants.contains("AuthenticatedUsers"),
+            "{b}: {grants}"
+        );
     }
-    assert!(after["website"]["grants"].to_string().contains("global/AllUsers"));
+    assert!(
+        after["website"]["grants"]
+            .to_string()
+            .contains("global/AllUsers")
+    );
     // delete-global-grants returns the buckets: the action file lists them.
-    let action: Vec<Value> = serde_json::from_str(&read(&env, "global-grants", "action-deleteglobalgrants")).unwrap();
+    let action: Vec<Value> =
+        serde_json::from_str(&read(&env, "global-grants", "action-deleteglobalgrants")).unwrap();
     assert_eq!(action.len(), 2);
 }
 
@@ -102,12 +171,18 @@ async fn global_grants_are_removed_but_website_reads_stay() {
 async fn tag_merges_with_existing_tags() {
     let env = setup().await;
     let p = parse_policy(policy!("tag-owner-absent")).unwrap();
-    let r = engine(&env, false).run(&p, None, &Output::Dir(env.out.path().into())).await.unwrap();
+    let r = engine(&env, false)
+        .run(&p, None, &Output::Dir(env.out.path().into()))
+        .await
+        .unwrap();
     assert!(!r.resources.contains(&"tagged".to_string()));
     let after = snapshot(&env.s3, &env.moto.endpoint()).await.unwrap();
     assert_eq!(after["marked"]["tags"]["Owner"], json!("unknown"));
     assert!(after["marked"]["tags"]["maid_status"].is_string());
-    assert_eq!(after["tagged"]["tags"], json!({"Env": "prod", "Owner": "security"}));
+    assert_eq!(
+        after["tagged"]["tags"],
+        json!({"Env": "prod", "Owner": "security"})
+    );
 }
 
 #[tokio::test]
@@ -116,10 +191,17 @@ async fn event_mode_touches_only_the_named_bucket() {
     let before = snapshot(&env.s3, &env.moto.endpoint()).await.unwrap();
     let p = parse_policy(policy!("createbucket")).unwrap();
     let ev = createbucket_event("plain");
-    let r = engine(&env, false).run(&p, Some(&ev), &Output::Dir(env.out.path().into())).await.unwrap();
+    let r = engine(&env, false)
+        .run(&p, Some(&ev), &Output::Dir(env.out.path().into()))
+        .await
+        .unwrap();
     assert_eq!(r.resources, vec!["plain"]);
     assert_eq!(r.actions.len(), 4);
-    assert!(r.actions.iter().all(|a| a.resources == 1 && a.failed == 0 && !a.dryrun));
+    assert!(
+        r.actions
+            .iter()
+            .all(|a| a.resources == 1 && a.failed == 0 && !a.dryrun)
+    );
     let after = snapshot(&env.s3, &env.moto.endpoint()).await.unwrap();
     assert_eq!(
         after["plain"],
@@ -138,10 +220,18 @@ async fn event_mode_touches_only_the_named_bucket() {
         }
     }
     let md: Value = serde_json::from_str(&read(&env, "s3-createbucket", "metadata.json")).unwrap();
-    assert!(md["api-stats"].get("s3.ListBuckets").is_none(), "event mode must not list buckets: {md}");
+    assert!(
+        md["api-stats"].get("s3.ListBuckets").is_none(),
+        "event mode must not list buckets: {md}"
+    );
     // Push modes write every action's file (c7n's LambdaMode), `null` for actions that
     // return nothing.
-    for f in ["action-setbucketencryption", "action-setpublicblock", "action-toggleversioning", "action-buckettag"] {
+    for f in [
+        "action-setbucketencryption",
+        "action-setpublicblock",
+        "action-toggleversioning",
+        "action-buckettag",
+    ] {
         assert_eq!(read(&env, "s3-createbucket", f), "null", "{f}");
     }
 }
@@ -151,7 +241,10 @@ async fn event_mode_with_no_match_writes_nothing() {
     let env = setup().await;
     let p = parse_policy(policy!("createbucket")).unwrap();
     let ev = createbucket_event("tagged");
-    let r = engine(&env, false).run(&p, Some(&ev), &Output::Dir(env.out.path().into())).await.unwrap();
+    let r = engine(&env, false)
+        .run(&p, Some(&ev), &Output::Dir(env.out.path().into()))
+        .await
+        .unwrap();
     assert!(r.resources.is_empty());
     assert!(r.output_location.is_empty());
     assert!(!env.out.path().join("s3-createbucket").exists());
@@ -164,9 +257,15 @@ async fn an_event_for_another_api_is_a_no_op() {
     let p = parse_policy(policy!("createbucket")).unwrap();
     let mut ev = createbucket_event("plain");
     ev["detail"]["eventName"] = json!("DeleteBucketPolicy");
-    let r = engine(&env, false).run(&p, Some(&ev), &Output::Dir(env.out.path().into())).await.unwrap();
+    let r = engine(&env, false)
+        .run(&p, Some(&ev), &Output::Dir(env.out.path().into()))
+        .await
+        .unwrap();
     assert!(r.resources.is_empty() && r.actions.is_empty());
-    assert_eq!(snapshot(&env.s3, &env.moto.endpoint()).await.unwrap(), before);
+    assert_eq!(
+        snapshot(&env.s3, &env.moto.endpoint()).await.unwrap(),
+        before
+    );
 }
 
 #[tokio::test]
@@ -174,7 +273,10 @@ async fn an_event_for_a_missing_bucket_matches_nothing() {
     let env = setup().await;
     let p = parse_policy(policy!("createbucket")).unwrap();
     let ev = createbucket_event("no-such-bucket");
-    let r = engine(&env, false).run(&p, Some(&ev), &Output::Dir(env.out.path().into())).await.unwrap();
+    let r = engine(&env, false)
+        .run(&p, Some(&ev), &Output::Dir(env.out.path().into()))
+        .await
+        .unwrap();
     assert!(r.resources.is_empty());
 }
 
@@ -184,11 +286,17 @@ async fn dryrun_matches_but_changes_nothing() {
     let before = snapshot(&env.s3, &env.moto.endpoint()).await.unwrap();
     let p = parse_policy(policy!("createbucket")).unwrap();
     let ev = createbucket_event("plain");
-    let r = engine(&env, true).run(&p, Some(&ev), &Output::Dir(env.out.path().into())).await.unwrap();
+    let r = engine(&env, true)
+        .run(&p, Some(&ev), &Output::Dir(env.out.path().into()))
+        .await
+        .unwrap();
     assert_eq!(r.resources, vec!["plain"]);
     assert_eq!(r.actions.len(), 4);
     assert!(r.actions.iter().all(|a| a.dryrun && a.resources == 1));
-    assert_eq!(snapshot(&env.s3, &env.moto.endpoint()).await.unwrap(), before);
+    assert_eq!(
+        snapshot(&env.s3, &env.moto.endpoint()).await.unwrap(),
+        before
+    );
     assert!(read(&env, "s3-createbucket", "resources.json").contains("\"plain\""));
 }
 
@@ -199,48 +307,108 @@ async fn dryrun_matches_but_changes_nothing() {
 async fn delete_empties_then_deletes_the_bucket() {
     let env = setup().await;
     let p = parse_policy(policy!("delete-marked")).unwrap();
-    let r = engine(&env, false).run(&p, None, &Output::Dir(env.out.path().into())).await.unwrap();
+    let r = engine(&env, false)
+        .run(&p, None, &Output::Dir(env.out.path().into()))
+        .await
+        .unwrap();
     assert_eq!(r.resources, vec!["marked"]);
     let after = snapshot(&env.s3, &env.moto.endpoint()).await.unwrap();
     assert!(!after.contains_key("marked"));
     assert!(after.contains_key("plain"));
     // c7n's delete returns an empty list: no action file in pull mode.
-    assert!(!env.out.path().join("delete-marked/action-deletebucket").exists());
+    assert!(
+        !env.out
+            .path()
+            .join("delete-marked/action-deletebucket")
+            .exists()
+    );
 }
 
 #[tokio::test]
 async fn set_statements_adds_and_removes() {
     let env = setup().await;
     let add = parse_policy(policy!("require-https")).unwrap();
-    let r = engine(&env, false).run(&add, None, &Output::Dir(env.out.path().into())).await.unwrap();
-    assert!(r.resources.contains(&"with-policy".to_string()) && !r.resources.contains(&"website".to_string()));
+    let r = engine(&env, false)
+        .run(&add, None, &Output::Dir(env.out.path().into()))
+        .await
+        .unwrap();
+    assert!(
+        r.resources.contains(&"with-policy".to_string())
+            && !r.resources.contains(&"website".to_string())
+    );
     let after = snapshot(&env.s3, &env.moto.endpoint()).await.unwrap();
-    let sids: Vec<&Value> = after["with-policy"]["policy"]["Statement"].as_array().unwrap().iter().map(|s| &s["Sid"]).collect();
+    let sids: Vec<&Value> = after["with-policy"]["policy"]["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| &s["Sid"])
+        .collect();
     assert_eq!(sids, vec!["DenyHttp", "DenyInsecureTransport"]);
-    assert_eq!(after["plain"]["policy"]["Statement"][0]["Resource"], json!(["arn:aws:s3:::plain", "arn:aws:s3:::plain/*"]));
+    assert_eq!(
+        after["plain"]["policy"]["Statement"][0]["Resource"],
+        json!(["arn:aws:s3:::plain", "arn:aws:s3:::plain/*"])
+    );
     let remove = parse_policy(policy!("remove-deny-http")).unwrap();
-    let r = engine(&env, false).run(&remove, None, &Output::Dir(env.out.path().into())).await.unwrap();
+    let r = engine(&env, false)
+        .run(&remove, None, &Output::Dir(env.out.path().into()))
+        .await
+        .unwrap();
     assert_eq!(r.resources, vec!["with-policy"]);
     let after = snapshot(&env.s3, &env.moto.endpoint()).await.unwrap();
-    let sids: Vec<&Value> = after["with-policy"]["policy"]["Statement"].as_array().unwrap().iter().map(|s| &s["Sid"]).collect();
+    let sids: Vec<&Value> = after["with-policy"]["policy"]["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| &s["Sid"])
+        .collect();
     assert_eq!(sids, vec!["DenyInsecureTransport"]);
 }
 
 #[tokio::test]
 async fn output_to_s3_is_gzipped_in_hour_folders() {
     let env = setup().await;
-    env.s3.create_bucket().bucket("czero-output").send().await.unwrap();
+    env.s3
+        .create_bucket()
+        .bucket("czero-output")
+        .send()
+        .await
+        .unwrap();
     let p = parse_policy(policy!("createbucket")).unwrap();
     let ev = createbucket_event("plain");
     let out = Output::parse("s3://czero-output/runs").unwrap();
     let r = engine(&env, false).run(&p, Some(&ev), &out).await.unwrap();
-    assert!(r.output_location.starts_with("s3://czero-output/runs/s3-createbucket/"), "{}", r.output_location);
-    let list = env.s3.list_objects_v2().bucket("czero-output").prefix("runs/s3-createbucket/").send().await.unwrap();
-    let mut names: Vec<String> =
-        list.contents().iter().filter_map(|o| o.key()).map(|k| k.rsplit('/').next().unwrap_or_default().to_string()).collect();
+    assert!(
+        r.output_location
+            .starts_with("s3://czero-output/runs/s3-createbucket/"),
+        "{}",
+        r.output_location
+    );
+    let list = env
+        .s3
+        .list_objects_v2()
+        .bucket("czero-output")
+        .prefix("runs/s3-createbucket/")
+        .send()
+        .await
+        .unwrap();
+    let mut names: Vec<String> = list
+        .contents()
+        .iter()
+        .filter_map(|o| o.key())
+        .map(|k| k.rsplit('/').next().unwrap_or_default().to_string())
+        .collect();
     names.sort();
-    assert!(names.contains(&"resources.json.gz".to_string()), "{names:?}");
+    assert!(
+        names.contains(&"resources.json.gz".to_string()),
+        "{names:?}"
+    );
     assert!(names.contains(&"metadata.json.gz".to_string()), "{names:?}");
-    assert!(names.contains(&"custodian-run.log.gz".to_string()), "{names:?}");
-    assert!(names.contains(&"action-buckettag.gz".to_string()), "{names:?}");
+    assert!(
+        names.contains(&"custodian-run.log.gz".to_string()),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&"action-buckettag.gz".to_string()),
+        "{names:?}"
+    );
 }

@@ -7,7 +7,10 @@ use aws_sdk_sqs::Client;
 use std::time::Duration;
 
 fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
-    std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 async fn protect(http: &reqwest::Client, agent: Option<&str>, on: bool) {
@@ -17,7 +20,12 @@ async fn protect(http: &reqwest::Client, agent: Option<&str>, on: bool) {
     } else {
         serde_json::json!({"ProtectionEnabled": false})
     };
-    match http.put(format!("{agent}/task-protection/v1/state")).json(&body).send().await {
+    match http
+        .put(format!("{agent}/task-protection/v1/state"))
+        .json(&body)
+        .send()
+        .await
+    {
         Ok(r) if r.status().is_success() => {}
         Ok(r) => eprintln!("fake task: protection answered {}", r.status()),
         Err(e) => eprintln!("fake task: protection failed: {e}"),
@@ -37,7 +45,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut empty = 0;
     loop {
-        let receive = sqs.receive_message().queue_url(&queue).max_number_of_messages(10).wait_time_seconds(wait).send();
+        let receive = sqs
+            .receive_message()
+            .queue_url(&queue)
+            .max_number_of_messages(10)
+            .wait_time_seconds(wait)
+            .send();
         let out = tokio::select! {
             out = receive => out?,
             _ = term.recv() => return Ok(()),
@@ -56,7 +69,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         for m in messages {
             tokio::time::sleep(process).await;
             if let Some(handle) = m.receipt_handle() {
-                sqs.delete_message().queue_url(&queue).receipt_handle(handle).send().await?;
+                sqs.delete_message()
+                    .queue_url(&queue)
+                    .receipt_handle(handle)
+                    .send()
+                    .await?;
             }
         }
         protect(&http, agent.as_deref(), false).await;

@@ -209,7 +209,11 @@ fn protection(arn: &str, until_s: Option<f64>, clock: Clock) -> Response<Full<By
     )
 }
 
-async fn handle(book: &ProtectionBook, clock: Clock, req: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn handle(
+    book: &ProtectionBook,
+    clock: Clock,
+    req: Request<Incoming>,
+) -> Response<Full<Bytes>> {
     // /v3/<task-id>/task-protection/v1/state
     let path = req.uri().path().to_owned();
     let task_id = match path
@@ -218,7 +222,14 @@ async fn handle(book: &ProtectionBook, clock: Clock, req: Request<Incoming>) -> 
         .filter(|id| !id.is_empty() && !id.contains('/'))
     {
         Some(id) => id.to_owned(),
-        None => return error(StatusCode::NOT_FOUND, "", "NotFound", &format!("no route for {path}")),
+        None => {
+            return error(
+                StatusCode::NOT_FOUND,
+                "",
+                "NotFound",
+                &format!("no route for {path}"),
+            );
+        }
     };
     let Some(arn) = book.arn(&task_id) else {
         return error(
@@ -234,7 +245,12 @@ async fn handle(book: &ProtectionBook, clock: Clock, req: Request<Incoming>) -> 
             let body = match req.into_body().collect().await {
                 Ok(b) => b.to_bytes(),
                 Err(e) => {
-                    return error(StatusCode::BAD_REQUEST, &arn, "InvalidRequest", &e.to_string());
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        &arn,
+                        "InvalidRequest",
+                        &e.to_string(),
+                    );
                 }
             };
             let parsed: Value = match serde_json::from_slice(&body) {
@@ -276,12 +292,18 @@ async fn handle(book: &ProtectionBook, clock: Clock, req: Request<Incoming>) -> 
                     tracing::debug!(task = %task_id, enabled, ?minutes, "task scale-in protection set");
                     protection(&arn, until, clock)
                 }
-                Err(e @ ProtectionError::BadExpiry(_)) => {
-                    error(StatusCode::BAD_REQUEST, &arn, "InvalidParameterException", &e.to_string())
-                }
-                Err(e @ ProtectionError::UnknownTask(_)) => {
-                    error(StatusCode::NOT_FOUND, &arn, "ResourceNotFoundException", &e.to_string())
-                }
+                Err(e @ ProtectionError::BadExpiry(_)) => error(
+                    StatusCode::BAD_REQUEST,
+                    &arn,
+                    "InvalidParameterException",
+                    &e.to_string(),
+                ),
+                Err(e @ ProtectionError::UnknownTask(_)) => error(
+                    StatusCode::NOT_FOUND,
+                    &arn,
+                    "ResourceNotFoundException",
+                    &e.to_string(),
+                ),
             }
         }
         _ => error(

@@ -16,7 +16,11 @@ impl Clock {
     pub fn start(scale: f64) -> Self {
         Clock {
             start: Instant::now(),
-            scale: if scale.is_finite() && scale > 0.0 { scale } else { 1.0 },
+            scale: if scale.is_finite() && scale > 0.0 {
+                scale
+            } else {
+                1.0
+            },
         }
     }
 

@@ -66,17 +66,29 @@ pub struct Summary {
 }
 
 fn plural(n: usize, one: &str) -> String {
-    if n == 1 { format!("1 {one}") } else { format!("{n} {one}s") }
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {one}s")
+    }
 }
 
 fn describe(decision: &Decision) -> Option<String> {
     match decision {
         Decision::Quiet | Decision::Unchanged { .. } => None,
-        Decision::Scaled { policy, from, to } if to > from => {
-            Some(format!("Scale out to {} ({policy})", plural(*to as usize, "task")))
-        }
-        Decision::Scaled { policy, to, .. } => Some(format!("Scale in to {} ({policy})", plural(*to as usize, "task"))),
-        Decision::Blocked { policy, wanted, reason } => Some(format!(
+        Decision::Scaled { policy, from, to } if to > from => Some(format!(
+            "Scale out to {} ({policy})",
+            plural(*to as usize, "task")
+        )),
+        Decision::Scaled { policy, to, .. } => Some(format!(
+            "Scale in to {} ({policy})",
+            plural(*to as usize, "task")
+        )),
+        Decision::Blocked {
+            policy,
+            wanted,
+            reason,
+        } => Some(format!(
             "{policy} wants {wanted}: held by {}",
             match reason {
                 Blocked::ScaleOutCooldown => "scale-out cooldown",
@@ -120,7 +132,10 @@ fn describe_events(events: &[Event]) -> String {
         parts.push(format!("{} stopping (scale-in)", plural(stopping, "task")));
     }
     if killed > 0 {
-        parts.push(format!("{} killed after stop timeout", plural(killed, "task")));
+        parts.push(format!(
+            "{} killed after stop timeout",
+            plural(killed, "task")
+        ));
     }
     if started > 0 {
         let mut s = format!("{} starting", plural(started, "task"));
@@ -164,7 +179,9 @@ impl Recorder<'_> {
                         } else {
                             format!("Essential container in task exited ({exit})")
                         };
-                        self.emulator.record_stop(&self.opts.cluster, &arn, &reason).await
+                        self.emulator
+                            .record_stop(&self.opts.cluster, &arn, &reason)
+                            .await
                     }
                     None => Ok(()),
                 },
@@ -191,7 +208,9 @@ pub async fn run<L: TaskLauncher>(
 ) -> Result<Summary, LocalError> {
     let clock = Clock::start(opts.time_scale);
     let book = ProtectionBook::new();
-    let agent = AgentServer::start(book.clone(), clock).await.map_err(LocalError::Agent)?;
+    let agent = AgentServer::start(book.clone(), clock)
+        .await
+        .map_err(LocalError::Agent)?;
     let naming = TaskNaming {
         arn_prefix: format!("{}:task/{}", opts.arn_base, opts.cluster),
         agent_base: Some(format!("http://{}/v3", agent.addr())),
@@ -234,13 +253,24 @@ pub async fn run<L: TaskLauncher>(
         n => format!("{} queued", plural(n as usize, "message")),
     };
     timeline
-        .record(row(0.0, counts, desired, 0, format!("Start: {}", backlog_text(counts))))
+        .record(row(
+            0.0,
+            counts,
+            desired,
+            0,
+            format!("Start: {}", backlog_text(counts)),
+        ))
         .map_err(LocalError::Timeline)?;
 
-    let backlog_of = |c: QueueCounts| opts.setup.backlog.value(c.visible, c.not_visible, c.delayed);
+    let backlog_of = |c: QueueCounts| {
+        opts.setup
+            .backlog
+            .value(c.visible, c.not_visible, c.delayed)
+    };
     // The alarms use the period's Maximum: sample the queue several times per period and
     // keep the largest backlog seen, as CloudWatch would.
-    let sample_every = (period / SAMPLES_PER_PERIOD).max(clock.scale() * MIN_SAMPLE_INTERVAL.as_secs_f64());
+    let sample_every =
+        (period / SAMPLES_PER_PERIOD).max(clock.scale() * MIN_SAMPLE_INTERVAL.as_secs_f64());
     let mut next_sample = sample_every;
     let mut period_max = backlog_of(counts);
     let mut next_datapoint = 1u64;
@@ -274,7 +304,9 @@ pub async fn run<L: TaskLauncher>(
             period_max = backlog_of(counts);
             let decision = autoscaler.evaluate(at, value as f64, desired);
             if let Decision::Scaled { to, .. } = decision {
-                emulator.set_desired(&opts.cluster, &opts.service, to).await?;
+                emulator
+                    .set_desired(&opts.cluster, &opts.service, to)
+                    .await?;
                 desired = to;
                 desired_sequence.push(to);
             }
@@ -290,10 +322,19 @@ pub async fn run<L: TaskLauncher>(
             }
         }
         max_running = max_running.max(scheduler.running());
-        if !action.is_empty() || datapoint && timeline.rows().last().is_some_and(|r| {
-            r.queue_visible != counts.visible || r.queue_inflight != counts.not_visible || r.running as usize != scheduler.running()
-        }) {
-            let text = if action.is_empty() { backlog_text(counts) } else { action.join("; ") };
+        if !action.is_empty()
+            || datapoint
+                && timeline.rows().last().is_some_and(|r| {
+                    r.queue_visible != counts.visible
+                        || r.queue_inflight != counts.not_visible
+                        || r.running as usize != scheduler.running()
+                })
+        {
+            let text = if action.is_empty() {
+                backlog_text(counts)
+            } else {
+                action.join("; ")
+            };
             timeline
                 .record(row(now, counts, desired, scheduler.running(), text))
                 .map_err(LocalError::Timeline)?;
@@ -306,7 +347,13 @@ pub async fn run<L: TaskLauncher>(
             && counts.visible + counts.not_visible + counts.delayed == 0
         {
             timeline
-                .record(row(now, counts, desired, 0, "Idle: service at 0, queue empty".into()))
+                .record(row(
+                    now,
+                    counts,
+                    desired,
+                    0,
+                    "Idle: service at 0, queue empty".into(),
+                ))
                 .map_err(LocalError::Timeline)?;
             break;
         }
@@ -325,7 +372,13 @@ pub async fn run<L: TaskLauncher>(
     recorder.record(&events).await;
     if !events.is_empty() {
         timeline
-            .record(row(clock.now_s(), counts, desired, 0, format!("Shutdown: {}", describe_events(&events))))
+            .record(row(
+                clock.now_s(),
+                counts,
+                desired,
+                0,
+                format!("Shutdown: {}", describe_events(&events)),
+            ))
             .map_err(LocalError::Timeline)?;
     }
     drop(agent);

@@ -134,7 +134,12 @@ fn comparison(alarm: &MetricAlarm) -> Result<Comparison, DeployedError> {
         Some("GreaterThanOrEqualToThreshold") => Comparison::GreaterThanOrEqualToThreshold,
         Some("LessThanThreshold") => Comparison::LessThanThreshold,
         Some("LessThanOrEqualToThreshold") => Comparison::LessThanOrEqualToThreshold,
-        other => return Err(alarm_err(alarm, format!("ComparisonOperator {other:?} is not supported"))),
+        other => {
+            return Err(alarm_err(
+                alarm,
+                format!("ComparisonOperator {other:?} is not supported"),
+            ));
+        }
     })
 }
 
@@ -147,7 +152,10 @@ fn sqs_metric(
     into: &mut BacklogMetric,
 ) -> Result<String, DeployedError> {
     if namespace != Some("AWS/SQS") {
-        return Err(alarm_err(alarm, format!("metric namespace {namespace:?} is not AWS/SQS")));
+        return Err(alarm_err(
+            alarm,
+            format!("metric namespace {namespace:?} is not AWS/SQS"),
+        ));
     }
     match name {
         Some("ApproximateNumberOfMessagesVisible") => into.visible = true,
@@ -156,7 +164,9 @@ fn sqs_metric(
         other => {
             return Err(alarm_err(
                 alarm,
-                format!("metric {other:?} is not an SQS message count (ApproximateNumberOfMessages*)"),
+                format!(
+                    "metric {other:?} is not an SQS message count (ApproximateNumberOfMessages*)"
+                ),
             ));
         }
     }
@@ -185,19 +195,30 @@ fn alarm_metric(alarm: &MetricAlarm) -> Result<(BacklogMetric, String, u64), Dep
         let period = positive(alarm.period).ok_or_else(|| alarm_err(alarm, "Period is missing"))?;
         return Ok((backlog, queue, period));
     }
-    let returned: Vec<&MetricQuery> = alarm.metrics.iter().filter(|m| m.return_data != Some(false)).collect();
+    let returned: Vec<&MetricQuery> = alarm
+        .metrics
+        .iter()
+        .filter(|m| m.return_data != Some(false))
+        .collect();
     let [result] = returned.as_slice() else {
-        return Err(alarm_err(alarm, format!("{} metric queries return data; expected 1", returned.len())));
+        return Err(alarm_err(
+            alarm,
+            format!("{} metric queries return data; expected 1", returned.len()),
+        ));
     };
     // The result is either a metric itself or `a + b + …` over metric ids.
     let ids: Vec<String> = match &result.expression {
         None => vec![result.id.clone()],
         Some(expr) => {
             let ids: Vec<String> = expr.split('+').map(|s| s.trim().to_owned()).collect();
-            if ids.iter().any(|id| id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')) {
+            if ids.iter().any(|id| {
+                id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            }) {
                 return Err(alarm_err(
                     alarm,
-                    format!("metric math `{expr}` is not supported (expected a sum of metric ids, like `m1 + m2`)"),
+                    format!(
+                        "metric math `{expr}` is not supported (expected a sum of metric ids, like `m1 + m2`)"
+                    ),
                 ));
             }
             ids
@@ -211,7 +232,12 @@ fn alarm_metric(alarm: &MetricAlarm) -> Result<(BacklogMetric, String, u64), Dep
             .iter()
             .find(|m| &m.id == id)
             .and_then(|m| m.metric_stat.as_ref())
-            .ok_or_else(|| alarm_err(alarm, format!("metric math refers to `{id}`, which is not a metric")))?;
+            .ok_or_else(|| {
+                alarm_err(
+                    alarm,
+                    format!("metric math refers to `{id}`, which is not a metric"),
+                )
+            })?;
         let q = sqs_metric(
             alarm,
             stat.metric.namespace.as_deref(),
@@ -223,7 +249,8 @@ fn alarm_metric(alarm: &MetricAlarm) -> Result<(BacklogMetric, String, u64), Dep
             return Err(alarm_err(alarm, "metrics name different queues"));
         }
         queue = Some(q);
-        let p = positive(stat.period).ok_or_else(|| alarm_err(alarm, format!("metric `{id}` has no Period")))?;
+        let p = positive(stat.period)
+            .ok_or_else(|| alarm_err(alarm, format!("metric `{id}` has no Period")))?;
         if period.is_some_and(|prev| prev != p) {
             return Err(alarm_err(alarm, "metrics have different periods"));
         }
@@ -235,7 +262,10 @@ fn alarm_metric(alarm: &MetricAlarm) -> Result<(BacklogMetric, String, u64), Dep
     }
 }
 
-fn tiers(policy: &ScalingPolicy, config: &StepConfiguration) -> Result<Vec<StepTier>, DeployedError> {
+fn tiers(
+    policy: &ScalingPolicy,
+    config: &StepConfiguration,
+) -> Result<Vec<StepTier>, DeployedError> {
     let err = |message: String| DeployedError::Policy {
         policy: policy.policy_name.clone(),
         message,
@@ -255,8 +285,12 @@ fn tiers(policy: &ScalingPolicy, config: &StepConfiguration) -> Result<Vec<StepT
         .step_adjustments
         .iter()
         .map(|s| {
-            let capacity = u32::try_from(s.scaling_adjustment)
-                .map_err(|_| err(format!("ScalingAdjustment {} is negative", s.scaling_adjustment)))?;
+            let capacity = u32::try_from(s.scaling_adjustment).map_err(|_| {
+                err(format!(
+                    "ScalingAdjustment {} is negative",
+                    s.scaling_adjustment
+                ))
+            })?;
             Ok(StepTier {
                 lower: s.metric_interval_lower_bound,
                 upper: s.metric_interval_upper_bound,
@@ -282,7 +316,9 @@ pub fn assemble(
     let max_capacity = u32::try_from(target.max_capacity)
         .map_err(|_| target_err(format!("MaxCapacity {} is negative", target.max_capacity)))?;
     if min_capacity > max_capacity {
-        return Err(target_err(format!("MinCapacity {min_capacity} exceeds MaxCapacity {max_capacity}")));
+        return Err(target_err(format!(
+            "MinCapacity {min_capacity} exceeds MaxCapacity {max_capacity}"
+        )));
     }
 
     let mut out: Vec<StepPolicy> = Vec::new();
@@ -292,10 +328,13 @@ pub fn assemble(
             tracing::warn!(policy = %policy.policy_name, kind = %policy.policy_type, "only step scaling is played locally; policy ignored");
             continue;
         }
-        let config = policy.step_scaling_policy_configuration.as_ref().ok_or_else(|| DeployedError::Policy {
-            policy: policy.policy_name.clone(),
-            message: "StepScalingPolicyConfiguration is missing".into(),
-        })?;
+        let config = policy
+            .step_scaling_policy_configuration
+            .as_ref()
+            .ok_or_else(|| DeployedError::Policy {
+                policy: policy.policy_name.clone(),
+                message: "StepScalingPolicyConfiguration is missing".into(),
+            })?;
         let steps = tiers(policy, config)?;
         let cooldown_s = config
             .cooldown
@@ -303,7 +342,9 @@ pub fn assemble(
             .unwrap_or(DEFAULT_COOLDOWN_S);
         let invoking: Vec<&MetricAlarm> = alarms
             .iter()
-            .filter(|a| a.actions_enabled != Some(false) && a.alarm_actions.iter().any(|x| *x == policy.policy_arn))
+            .filter(|a| {
+                a.actions_enabled != Some(false) && a.alarm_actions.contains(&policy.policy_arn)
+            })
             .collect();
         if invoking.is_empty() {
             tracing::warn!(policy = %policy.policy_name, "no alarm invokes this policy; it never runs");
@@ -319,17 +360,23 @@ pub fn assemble(
             {
                 return Err(alarm_err(
                     alarm,
-                    format!("DatapointsToAlarm {m} of EvaluationPeriods {evaluation_periods} is not supported (only N of N)"),
+                    format!(
+                        "DatapointsToAlarm {m} of EvaluationPeriods {evaluation_periods} is not supported (only N of N)"
+                    ),
                 ));
             }
-            let threshold = alarm.threshold.ok_or_else(|| alarm_err(alarm, "Threshold is missing"))?;
+            let threshold = alarm
+                .threshold
+                .ok_or_else(|| alarm_err(alarm, "Threshold is missing"))?;
             let (backlog, queue, period_s) = alarm_metric(alarm)?;
             if let Some((b, q, p, first)) = &metric
                 && (*b != backlog || *q != queue || *p != period_s)
             {
                 return Err(alarm_err(
                     alarm,
-                    format!("its metric differs from alarm {first}'s; all scaling alarms must watch the same metric and period"),
+                    format!(
+                        "its metric differs from alarm {first}'s; all scaling alarms must watch the same metric and period"
+                    ),
                 ));
             }
             metric.get_or_insert((backlog, queue, period_s, alarm.alarm_name.clone()));
@@ -389,18 +436,28 @@ mod tests {
 
     fn fixtures() -> (ScalableTarget, Vec<ScalingPolicy>, Vec<MetricAlarm>) {
         let t: DescribeScalableTargets =
-            serde_json::from_str(include_str!("../fixtures/describe-scalable-targets.json")).unwrap();
+            serde_json::from_str(include_str!("../fixtures/describe-scalable-targets.json"))
+                .unwrap();
         let p: DescribeScalingPolicies =
-            serde_json::from_str(include_str!("../fixtures/describe-scaling-policies.json")).unwrap();
-        let a: DescribeAlarms = serde_json::from_str(include_str!("../fixtures/describe-alarms.json")).unwrap();
-        (t.scalable_targets[0].clone(), p.scaling_policies, a.metric_alarms)
+            serde_json::from_str(include_str!("../fixtures/describe-scaling-policies.json"))
+                .unwrap();
+        let a: DescribeAlarms =
+            serde_json::from_str(include_str!("../fixtures/describe-alarms.json")).unwrap();
+        (
+            t.scalable_targets[0].clone(),
+            p.scaling_policies,
+            a.metric_alarms,
+        )
     }
 
     #[test]
     fn terraform_stack_gives_the_standard_policies() {
         let (t, p, a) = fixtures();
         let setup = assemble(&t, &p, &a).unwrap();
-        assert_eq!((setup.min_capacity, setup.max_capacity, setup.period_s), (0, 10, 60));
+        assert_eq!(
+            (setup.min_capacity, setup.max_capacity, setup.period_s),
+            (0, 10, 60)
+        );
         assert_eq!(setup.backlog, BacklogMetric::VISIBLE_AND_IN_FLIGHT);
         assert_eq!(setup.queue_name.as_deref(), Some("custodian-jobs"));
         // Same tiers, cooldowns and alarms as the model's standard pair; only names differ.
@@ -420,7 +477,14 @@ mod tests {
         p.truncate(1);
         let setup = assemble(&t, &p, &a).unwrap();
         let policy = &setup.policies[0];
-        assert_eq!(policy.tiers[1], StepTier { lower: Some(6.0), upper: Some(11.0), capacity: 2 });
+        assert_eq!(
+            policy.tiers[1],
+            StepTier {
+                lower: Some(6.0),
+                upper: Some(11.0),
+                capacity: 2
+            }
+        );
         assert_eq!(policy.capacity_for(15.0), Some(1)); // offset 5
         assert_eq!(policy.capacity_for(16.0), Some(2)); // offset 6
         assert_eq!(policy.capacity_for(10.0), Some(1)); // offset 0: first step, lower inclusive
@@ -433,12 +497,22 @@ mod tests {
             alarm.metrics.clear();
             alarm.namespace = Some("AWS/SQS".into());
             alarm.metric_name = Some("ApproximateNumberOfMessagesVisible".into());
-            alarm.dimensions = vec![Dimension { name: "QueueName".into(), value: "q1".into() }];
+            alarm.dimensions = vec![Dimension {
+                name: "QueueName".into(),
+                value: "q1".into(),
+            }];
             alarm.period = Some(60);
         }
         a.truncate(2);
         let setup = assemble(&t, &p, &a).unwrap();
-        assert_eq!(setup.backlog, BacklogMetric { visible: true, not_visible: false, delayed: false });
+        assert_eq!(
+            setup.backlog,
+            BacklogMetric {
+                visible: true,
+                not_visible: false,
+                delayed: false
+            }
+        );
         assert_eq!(setup.queue_name.as_deref(), Some("q1"));
     }
 
@@ -452,18 +526,38 @@ mod tests {
         if let Some(c) = p2[0].step_scaling_policy_configuration.as_mut() {
             c.adjustment_type = Some("ChangeInCapacity".into());
         }
-        check(&p2, &a, "policy custodian-worker-scale-out: AdjustmentType Some(\"ChangeInCapacity\") is not supported (only ExactCapacity)");
+        check(
+            &p2,
+            &a,
+            "policy custodian-worker-scale-out: AdjustmentType Some(\"ChangeInCapacity\") is not supported (only ExactCapacity)",
+        );
         let mut a2 = a.clone();
         a2[1].datapoints_to_alarm = Some(3);
-        check(&p, &a2, "alarm custodian-worker-scale-in: DatapointsToAlarm 3 of EvaluationPeriods 5 is not supported (only N of N)");
+        check(
+            &p,
+            &a2,
+            "alarm custodian-worker-scale-in: DatapointsToAlarm 3 of EvaluationPeriods 5 is not supported (only N of N)",
+        );
         let mut a3 = a.clone();
         a3[0].metrics[0].expression = Some("m1 * 2".into());
-        check(&p, &a3, "alarm custodian-worker-scale-out: metric math `m1 * 2` is not supported (expected a sum of metric ids, like `m1 + m2`)");
-        check(&p, &a[2..], "no step scaling policy of service/custodian-cluster/custodian-worker is invoked by an alarm: nothing to evaluate");
+        check(
+            &p,
+            &a3,
+            "alarm custodian-worker-scale-out: metric math `m1 * 2` is not supported (expected a sum of metric ids, like `m1 + m2`)",
+        );
+        check(
+            &p,
+            &a[2..],
+            "no step scaling policy of service/custodian-cluster/custodian-worker is invoked by an alarm: nothing to evaluate",
+        );
         let mut a4 = a.clone();
         a4[1].metrics[1].metric_stat.as_mut().unwrap().period = Some(300);
         a4[1].metrics[2].metric_stat.as_mut().unwrap().period = Some(300);
-        check(&p, &a4, "alarm custodian-worker-scale-in: its metric differs from alarm custodian-worker-scale-out's; all scaling alarms must watch the same metric and period");
+        check(
+            &p,
+            &a4,
+            "alarm custodian-worker-scale-in: its metric differs from alarm custodian-worker-scale-out's; all scaling alarms must watch the same metric and period",
+        );
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Every call to the emulator (moto, LocalStack or AWS itself): reading what is deployed,
 //! the queue's counts, and writing the service's desired count and task records.
 
-use crate::deployed::{self, Dimension, MetricAlarm, MetricQuery, ScalableTarget, ScalingPolicy, StepAdjustment};
+use crate::deployed::{
+    self, Dimension, MetricAlarm, MetricQuery, ScalableTarget, ScalingPolicy, StepAdjustment,
+};
 use crate::setup::ScalingSetup;
 use aws_config::SdkConfig;
 use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace};
@@ -85,7 +87,11 @@ impl Emulator {
     }
 
     /// Reads the scalable target, its step policies and the alarms that invoke them.
-    pub async fn read_setup(&self, cluster: &str, service: &str) -> Result<ScalingSetup, EmulatorError> {
+    pub async fn read_setup(
+        &self,
+        cluster: &str,
+        service: &str,
+    ) -> Result<ScalingSetup, EmulatorError> {
         let rid = resource_id(cluster, service);
         let targets = self
             .aas
@@ -172,10 +178,12 @@ impl Emulator {
             .send()
             .await
             .map_err(call_err("GetQueueUrl"))?;
-        out.queue_url().map(str::to_owned).ok_or(EmulatorError::Call {
-            call: "GetQueueUrl",
-            message: format!("no URL returned for queue {name}"),
-        })
+        out.queue_url()
+            .map(str::to_owned)
+            .ok_or(EmulatorError::Call {
+                call: "GetQueueUrl",
+                message: format!("no URL returned for queue {name}"),
+            })
     }
 
     pub async fn queue_counts(&self, url: &str) -> Result<QueueCounts, EmulatorError> {
@@ -202,7 +210,11 @@ impl Emulator {
         })
     }
 
-    pub async fn service(&self, cluster: &str, service: &str) -> Result<ServiceInfo, EmulatorError> {
+    pub async fn service(
+        &self,
+        cluster: &str,
+        service: &str,
+    ) -> Result<ServiceInfo, EmulatorError> {
         let out = self
             .ecs
             .describe_services()
@@ -211,10 +223,13 @@ impl Emulator {
             .send()
             .await
             .map_err(call_err("DescribeServices"))?;
-        let s = out.services().first().ok_or_else(|| EmulatorError::NoService {
-            cluster: cluster.to_owned(),
-            service: service.to_owned(),
-        })?;
+        let s = out
+            .services()
+            .first()
+            .ok_or_else(|| EmulatorError::NoService {
+                cluster: cluster.to_owned(),
+                service: service.to_owned(),
+            })?;
         Ok(ServiceInfo {
             desired: u32::try_from(s.desired_count()).unwrap_or(0),
             running: u32::try_from(s.running_count()).unwrap_or(0),
@@ -224,7 +239,12 @@ impl Emulator {
     }
 
     /// `UpdateService --desired-count`: what Application Auto Scaling does to scale.
-    pub async fn set_desired(&self, cluster: &str, service: &str, desired: u32) -> Result<(), EmulatorError> {
+    pub async fn set_desired(
+        &self,
+        cluster: &str,
+        service: &str,
+        desired: u32,
+    ) -> Result<(), EmulatorError> {
         self.ecs
             .update_service()
             .cluster(cluster)
@@ -282,7 +302,12 @@ impl Emulator {
     }
 
     /// Records a stopped task (`StopTask` with the reason ECS would give).
-    pub async fn record_stop(&self, cluster: &str, task_arn: &str, reason: &str) -> Result<(), EmulatorError> {
+    pub async fn record_stop(
+        &self,
+        cluster: &str,
+        task_arn: &str,
+        reason: &str,
+    ) -> Result<(), EmulatorError> {
         self.ecs
             .stop_task()
             .cluster(cluster)

@@ -177,11 +177,14 @@ impl TaskLauncher for ProcessLauncher {
             id: id.to_owned(),
             message: format!("pid {pid} out of range"),
         })?;
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM)
-            .map_err(|e| LaunchError::Signal {
-                id: id.to_owned(),
-                message: e.to_string(),
-            })
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .map_err(|e| LaunchError::Signal {
+            id: id.to_owned(),
+            message: e.to_string(),
+        })
     }
 
     fn kill(&mut self, id: &str) -> Result<(), LaunchError> {
@@ -259,7 +262,15 @@ impl TaskLauncher for DockerLauncher {
         let (out, err) = outputs(self.log_dir.as_deref(), &spec.id)?;
         let name = format!("czero-task-{}", spec.id);
         let mut cmd = Command::new(&self.docker);
-        cmd.args(["run", "--rm", "--init", "--network", "host", "--name", &name]);
+        cmd.args([
+            "run",
+            "--rm",
+            "--init",
+            "--network",
+            "host",
+            "--name",
+            &name,
+        ]);
         // `-e NAME` takes the value from the client's environment, so values never show
         // up in `ps`.
         for (k, v) in self.env.iter().chain(spec.env.iter()) {
@@ -313,7 +324,10 @@ impl Drop for DockerLauncher {
 pub async fn docker_image_available(image: &str) -> bool {
     let ok = |args: &[&str]| {
         let mut cmd = Command::new("docker");
-        cmd.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
         async move { matches!(cmd.status().await, Ok(s) if s.success()) }
     };
     ok(&["info"]).await && ok(&["image", "inspect", image]).await

@@ -17,14 +17,27 @@ pub const DEFAULT_STOP_TIMEOUT_S: f64 = 30.0;
 /// What the scheduler did in one pass, in order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
-    Started { id: String, relaunch: bool },
-    StartFailed { error: String },
+    Started {
+        id: String,
+        relaunch: bool,
+    },
+    StartFailed {
+        error: String,
+    },
     /// A task ended; `stopped` when it was stopping because of scale-in.
-    Exited { id: String, exit: TaskExit, stopped: bool },
+    Exited {
+        id: String,
+        exit: TaskExit,
+        stopped: bool,
+    },
     /// SIGTERM sent for scale-in.
-    Stopping { id: String },
+    Stopping {
+        id: String,
+    },
     /// Still alive after the stop timeout: SIGKILL sent.
-    Killed { id: String },
+    Killed {
+        id: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -66,7 +79,12 @@ pub struct Scheduler<L> {
 }
 
 impl<L: TaskLauncher> Scheduler<L> {
-    pub fn new(launcher: L, book: Arc<ProtectionBook>, naming: TaskNaming, stop_timeout_s: f64) -> Self {
+    pub fn new(
+        launcher: L,
+        book: Arc<ProtectionBook>,
+        naming: TaskNaming,
+        stop_timeout_s: f64,
+    ) -> Self {
         Scheduler {
             launcher,
             book,
@@ -100,7 +118,10 @@ impl<L: TaskLauncher> Scheduler<L> {
 
     /// Tasks alive and not stopping: what the desired count is compared with.
     pub fn active(&self) -> usize {
-        self.tasks.iter().filter(|t| t.state == TaskState::Running).count()
+        self.tasks
+            .iter()
+            .filter(|t| t.state == TaskState::Running)
+            .count()
     }
 
     /// Starts that replaced a task which had exited by itself.
@@ -123,7 +144,9 @@ impl<L: TaskLauncher> Scheduler<L> {
         let active = self.active();
         if desired > active {
             let missing = desired - active;
-            self.unreplaced_exits = self.unreplaced_exits.min(u32::try_from(missing).unwrap_or(u32::MAX));
+            self.unreplaced_exits = self
+                .unreplaced_exits
+                .min(u32::try_from(missing).unwrap_or(u32::MAX));
             for _ in 0..missing {
                 match self.start_one(now_s) {
                     Ok(id) => {
@@ -167,14 +190,22 @@ impl<L: TaskLauncher> Scheduler<L> {
 
     fn escalate(&mut self, now_s: f64, events: &mut Vec<Event>) {
         for task in &mut self.tasks {
-            if let TaskState::Stopping { since_s, killed: false } = task.state
+            if let TaskState::Stopping {
+                since_s,
+                killed: false,
+            } = task.state
                 && now_s >= since_s + self.stop_timeout_s
             {
                 if let Err(e) = self.launcher.kill(&task.id) {
                     tracing::warn!(task = %task.id, error = %e, "SIGKILL failed");
                 }
-                task.state = TaskState::Stopping { since_s, killed: true };
-                events.push(Event::Killed { id: task.id.clone() });
+                task.state = TaskState::Stopping {
+                    since_s,
+                    killed: true,
+                };
+                events.push(Event::Killed {
+                    id: task.id.clone(),
+                });
             }
         }
     }
@@ -213,7 +244,8 @@ impl<L: TaskLauncher> Scheduler<L> {
         // nearly done. Protected tasks are never candidates.
         let mut candidates: Vec<usize> = (0..self.tasks.len())
             .filter(|&i| {
-                self.tasks[i].state == TaskState::Running && !self.book.is_protected(&self.tasks[i].id, now_s)
+                self.tasks[i].state == TaskState::Running
+                    && !self.book.is_protected(&self.tasks[i].id, now_s)
             })
             .collect();
         candidates.sort_by_key(|&i| std::cmp::Reverse(self.tasks[i].seq));
@@ -226,7 +258,9 @@ impl<L: TaskLauncher> Scheduler<L> {
                 since_s: now_s,
                 killed: false,
             };
-            events.push(Event::Stopping { id: task.id.clone() });
+            events.push(Event::Stopping {
+                id: task.id.clone(),
+            });
         }
     }
 
@@ -244,7 +278,9 @@ impl<L: TaskLauncher> Scheduler<L> {
                     since_s: now_s,
                     killed: false,
                 };
-                events.push(Event::Stopping { id: task.id.clone() });
+                events.push(Event::Stopping {
+                    id: task.id.clone(),
+                });
             }
         }
         events
@@ -300,7 +336,10 @@ mod tests {
             arn_prefix: "arn:aws:ecs:us-east-1:123456789012:task/custodian-cluster".into(),
             agent_base: Some("http://127.0.0.1:9/v3".into()),
         };
-        (Scheduler::new(Fake::default(), book.clone(), naming, 30.0), book)
+        (
+            Scheduler::new(Fake::default(), book.clone(), naming, 30.0),
+            book,
+        )
     }
 
     fn ids(s: &Scheduler<Fake>) -> Vec<String> {
@@ -312,11 +351,29 @@ mod tests {
         let (mut s, book) = scheduler();
         let events = s.reconcile(0.0, 3);
         assert_eq!(events.len(), 3);
-        assert!(events.iter().all(|e| matches!(e, Event::Started { relaunch: false, .. })));
+        assert!(events.iter().all(|e| matches!(
+            e,
+            Event::Started {
+                relaunch: false,
+                ..
+            }
+        )));
         let spec = &s.launcher().started[0];
         assert_eq!(spec.id.len(), 32);
-        assert_eq!(spec.arn, format!("arn:aws:ecs:us-east-1:123456789012:task/custodian-cluster/{}", spec.id));
-        assert_eq!(spec.env, vec![("ECS_AGENT_URI".to_owned(), format!("http://127.0.0.1:9/v3/{}", spec.id))]);
+        assert_eq!(
+            spec.arn,
+            format!(
+                "arn:aws:ecs:us-east-1:123456789012:task/custodian-cluster/{}",
+                spec.id
+            )
+        );
+        assert_eq!(
+            spec.env,
+            vec![(
+                "ECS_AGENT_URI".to_owned(),
+                format!("http://127.0.0.1:9/v3/{}", spec.id)
+            )]
+        );
         // Registered with the agent, unprotected.
         assert_eq!(book.set(&spec.id, true, Some(1), 0.0), Ok(Some(60.0)));
         assert_eq!(s.reconcile(1.0, 3), vec![]);
@@ -328,10 +385,19 @@ mod tests {
         let (mut s, book) = scheduler();
         s.reconcile(0.0, 2);
         let first = ids(&s)[0].clone();
-        s.launcher_mut().exits.push((first.clone(), TaskExit::Code(0)));
+        s.launcher_mut()
+            .exits
+            .push((first.clone(), TaskExit::Code(0)));
         let events = s.reconcile(5.0, 2);
         assert_eq!(events.len(), 2);
-        assert_eq!(events[0], Event::Exited { id: first.clone(), exit: TaskExit::Code(0), stopped: false });
+        assert_eq!(
+            events[0],
+            Event::Exited {
+                id: first.clone(),
+                exit: TaskExit::Code(0),
+                stopped: false
+            }
+        );
         assert!(matches!(events[1], Event::Started { relaunch: true, .. }));
         assert_eq!((s.relaunches(), s.starts(), s.running()), (1, 3, 2));
         // The exited task is forgotten by the agent endpoint.
@@ -350,7 +416,13 @@ mod tests {
         assert_eq!((s.relaunches(), s.running()), (0, 1));
         // A later scale-out is a fresh start, not a relaunch.
         let events = s.reconcile(6.0, 2);
-        assert!(matches!(events[0], Event::Started { relaunch: false, .. }));
+        assert!(matches!(
+            events[0],
+            Event::Started {
+                relaunch: false,
+                ..
+            }
+        ));
         assert_eq!(s.relaunches(), 0);
     }
 
@@ -364,24 +436,50 @@ mod tests {
         // The newest task (c) is busy and protected for 2 minutes.
         book.set(&c, true, Some(2), 10.0).unwrap();
         let events = s.reconcile(20.0, 1);
-        assert_eq!(events, vec![Event::Stopping { id: b.clone() }, Event::Stopping { id: a.clone() }]);
+        assert_eq!(
+            events,
+            vec![
+                Event::Stopping { id: b.clone() },
+                Event::Stopping { id: a.clone() }
+            ]
+        );
         assert_eq!(s.launcher().terminated, vec![b.clone(), a.clone()]);
         assert_eq!((s.running(), s.active()), (3, 1));
 
         // Scale to 0: the protected task is still spared.
         assert_eq!(s.reconcile(21.0, 0), vec![]);
         // The stop timeout (30 s) passes for a and b: SIGKILL. c stays protected until 130.
-        assert_eq!(s.reconcile(129.0, 0), vec![Event::Killed { id: a.clone() }, Event::Killed { id: b.clone() }]);
+        assert_eq!(
+            s.reconcile(129.0, 0),
+            vec![
+                Event::Killed { id: a.clone() },
+                Event::Killed { id: b.clone() }
+            ]
+        );
         assert_eq!(s.launcher().killed, vec![a.clone(), b.clone()]);
         // Protection has expired: now c is stopped too.
-        assert_eq!(s.reconcile(131.0, 0), vec![Event::Stopping { id: c.clone() }]);
-        s.launcher_mut().exits = vec![(a.clone(), TaskExit::Signal(9)), (c.clone(), TaskExit::Code(0))];
+        assert_eq!(
+            s.reconcile(131.0, 0),
+            vec![Event::Stopping { id: c.clone() }]
+        );
+        s.launcher_mut().exits = vec![
+            (a.clone(), TaskExit::Signal(9)),
+            (c.clone(), TaskExit::Code(0)),
+        ];
         let events = s.reconcile(132.0, 0);
         assert_eq!(
             events,
             vec![
-                Event::Exited { id: a, exit: TaskExit::Signal(9), stopped: true },
-                Event::Exited { id: c, exit: TaskExit::Code(0), stopped: true },
+                Event::Exited {
+                    id: a,
+                    exit: TaskExit::Signal(9),
+                    stopped: true
+                },
+                Event::Exited {
+                    id: c,
+                    exit: TaskExit::Code(0),
+                    stopped: true
+                },
             ]
         );
         assert_eq!((s.running(), s.relaunches()), (1, 0));
@@ -404,7 +502,9 @@ mod tests {
         s.launcher_mut().fail_next_start = true;
         let events = s.reconcile(0.0, 2);
         assert_eq!(events.len(), 1);
-        assert!(matches!(&events[0], Event::StartFailed { error } if error.contains("no capacity")));
+        assert!(
+            matches!(&events[0], Event::StartFailed { error } if error.contains("no capacity"))
+        );
         assert_eq!(s.running(), 0);
         assert_eq!(s.reconcile(1.0, 2).len(), 2);
         assert_eq!(s.running(), 2);

@@ -136,7 +136,9 @@ pub fn load_config(path: &Path) -> Result<ScalingSetup, ConfigError> {
         path: name.clone(),
         source,
     })?;
-    let is_toml = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("toml"));
+    let is_toml = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("toml"));
     parse_config(&name, &text, is_toml)
 }
 
@@ -185,7 +187,9 @@ pub fn parse_config(name: &str, text: &str, is_toml: bool) -> Result<ScalingSetu
     let mut setup = ScalingSetup::from_params(&params);
     if let Some(policies) = file.policies {
         if policies.is_empty() {
-            return Err(invalid("policies is empty: omit it for the standard pair".into()));
+            return Err(invalid(
+                "policies is empty: omit it for the standard pair".into(),
+            ));
         }
         let period = policies[0].alarm.period_s;
         if let Some(p) = policies.iter().find(|p| p.alarm.period_s != period) {
@@ -195,7 +199,9 @@ pub fn parse_config(name: &str, text: &str, is_toml: bool) -> Result<ScalingSetu
             )));
         }
         if period == 0 {
-            return Err(invalid("policies: alarm period_s must be at least 1".into()));
+            return Err(invalid(
+                "policies: alarm period_s must be at least 1".into(),
+            ));
         }
         setup.period_s = period;
         setup.policies = policies;
@@ -222,10 +228,17 @@ mod tests {
         let s = parse_config("scaling.toml", text, true).unwrap();
         assert_eq!((s.min_capacity, s.max_capacity, s.period_s), (0, 3, 30));
         assert_eq!(s.policies.len(), 2);
-        assert_eq!(s.policies[0].alarm.comparison, Comparison::GreaterThanThreshold);
+        assert_eq!(
+            s.policies[0].alarm.comparison,
+            Comparison::GreaterThanThreshold
+        );
         assert_eq!(
             s.policies[0].tiers[1],
-            StepTier { lower: Some(3.0), upper: None, capacity: 3 }
+            StepTier {
+                lower: Some(3.0),
+                upper: None,
+                capacity: 3
+            }
         );
         assert_eq!(s.policies[0].capacity_for(2.0), Some(1));
         assert_eq!(s.policies[1].capacity_for(0.0), Some(0));
@@ -233,8 +246,12 @@ mod tests {
 
     #[test]
     fn json_params_only() {
-        let s = parse_config("c.json", r#"{"params": {"max_capacity": 4, "scale_in_evaluation_periods": 2}}"#, false)
-            .unwrap();
+        let s = parse_config(
+            "c.json",
+            r#"{"params": {"max_capacity": 4, "scale_in_evaluation_periods": 2}}"#,
+            false,
+        )
+        .unwrap();
         assert_eq!(s.max_capacity, 4);
         assert_eq!(s.policies[1].alarm.evaluation_periods, 2);
         assert_eq!(s.policies[0].tiers.last().map(|t| t.capacity), Some(4));
@@ -245,14 +262,26 @@ mod tests {
         let e = parse_config("c.toml", "[params]\nmax_capcity = 3\n", true).unwrap_err();
         assert!(e.to_string().starts_with("c.toml: "), "{e}");
         assert!(e.to_string().contains("max_capcity"), "{e}");
-        let e = parse_config("c.json", r#"{"params": {"min_capacity": 5, "max_capacity": 2}}"#, false).unwrap_err();
-        assert_eq!(e.to_string(), "c.json: params.min_capacity (5) exceeds params.max_capacity (2)");
+        let e = parse_config(
+            "c.json",
+            r#"{"params": {"min_capacity": 5, "max_capacity": 2}}"#,
+            false,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "c.json: params.min_capacity (5) exceeds params.max_capacity (2)"
+        );
     }
 
     #[test]
     fn backlog_metric_sums_selected_attributes() {
         assert_eq!(BacklogMetric::VISIBLE_AND_IN_FLIGHT.value(3, 4, 5), 7);
-        let visible_only = BacklogMetric { visible: true, not_visible: false, delayed: false };
+        let visible_only = BacklogMetric {
+            visible: true,
+            not_visible: false,
+            delayed: false,
+        };
         assert_eq!(visible_only.value(3, 4, 5), 3);
     }
 }

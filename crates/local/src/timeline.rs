@@ -54,7 +54,9 @@ pub struct Timeline {
 
 impl std::fmt::Debug for Timeline {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Timeline").field("rows", &self.rows.len()).finish()
+        f.debug_struct("Timeline")
+            .field("rows", &self.rows.len())
+            .finish()
     }
 }
 
@@ -119,13 +121,26 @@ mod tests {
     use super::*;
 
     fn row(t: f64, q: u64, d: u32, r: u32, action: &str) -> Row {
-        Row { t, queue_visible: q, queue_inflight: 0, desired: d, running: r, action: action.into() }
+        Row {
+            t,
+            queue_visible: q,
+            queue_inflight: 0,
+            desired: d,
+            running: r,
+            action: action.into(),
+        }
     }
 
     #[test]
     fn table_matches_the_design_document_layout() {
-        assert_eq!(table_line(&row(0.0, 25, 0, 0, "25 events arrive")), "0:00:00 |  25   |    0    |    0    | 25 events arrive");
-        assert_eq!(table_line(&row(60.0, 25, 5, 0, "Scale to 5 tasks")), "0:01:00 |  25   |    5    |    0    | Scale to 5 tasks");
+        assert_eq!(
+            table_line(&row(0.0, 25, 0, 0, "25 events arrive")),
+            "0:00:00 |  25   |    0    |    0    | 25 events arrive"
+        );
+        assert_eq!(
+            table_line(&row(60.0, 25, 5, 0, "Scale to 5 tasks")),
+            "0:01:00 |  25   |    5    |    0    | Scale to 5 tasks"
+        );
         assert_eq!(clock_text(3725.4), "1:02:05");
     }
 
@@ -153,7 +168,12 @@ mod tests {
 
     #[test]
     fn desired_sequence_keeps_changes_only() {
-        let rows = [row(0.0, 25, 0, 0, ""), row(60.0, 25, 5, 0, ""), row(61.0, 20, 5, 5, ""), row(400.0, 0, 0, 0, "")];
+        let rows = [
+            row(0.0, 25, 0, 0, ""),
+            row(60.0, 25, 5, 0, ""),
+            row(61.0, 20, 5, 5, ""),
+            row(400.0, 0, 0, 0, ""),
+        ];
         assert_eq!(desired_sequence(&rows), vec![0, 5, 0]);
     }
 }

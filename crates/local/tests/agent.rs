@@ -1,5 +1,8 @@
 //! The task-protection endpoint over real HTTP, with the worker's request and response shapes.
 
+// Test helpers outside #[test] functions may panic on failure too.
+#![allow(clippy::unwrap_used)]
+
 use czero_local::agent::{AgentServer, ProtectionBook};
 use czero_local::clock::Clock;
 use serde_json::{Value, json};
@@ -9,12 +12,20 @@ async fn server() -> (AgentServer, std::sync::Arc<ProtectionBook>, Clock) {
     // 60×: one simulated minute is one real second.
     let clock = Clock::start(60.0);
     let server = AgentServer::start(book.clone(), clock).await.unwrap();
-    book.register("abc123", "arn:aws:ecs:us-east-1:123456789012:task/custodian-cluster/abc123");
+    book.register(
+        "abc123",
+        "arn:aws:ecs:us-east-1:123456789012:task/custodian-cluster/abc123",
+    );
     (server, book, clock)
 }
 
 async fn put(url: &str, body: Value) -> (u16, Value) {
-    let resp = reqwest::Client::new().put(url).json(&body).send().await.unwrap();
+    let resp = reqwest::Client::new()
+        .put(url)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     let status = resp.status().as_u16();
     (status, resp.json().await.unwrap())
 }
@@ -26,11 +37,18 @@ async fn protect_and_unprotect_like_the_ecs_agent() {
     assert!(url.starts_with("http://127.0.0.1:"));
     assert!(url.ends_with("/v3/abc123/task-protection/v1/state"));
 
-    let (status, body) = put(&url, json!({"ProtectionEnabled": true, "ExpiresInMinutes": 5})).await;
+    let (status, body) = put(
+        &url,
+        json!({"ProtectionEnabled": true, "ExpiresInMinutes": 5}),
+    )
+    .await;
     assert_eq!(status, 200);
     let p = &body["protection"];
     assert_eq!(p["ProtectionEnabled"], json!(true));
-    assert_eq!(p["TaskArn"], json!("arn:aws:ecs:us-east-1:123456789012:task/custodian-cluster/abc123"));
+    assert_eq!(
+        p["TaskArn"],
+        json!("arn:aws:ecs:us-east-1:123456789012:task/custodian-cluster/abc123")
+    );
     // 5 simulated minutes at 60× end about 5 real seconds from now.
     let exp = chrono::DateTime::parse_from_rfc3339(p["ExpirationDate"].as_str().unwrap()).unwrap();
     let left = (exp.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_milliseconds();
@@ -60,17 +78,27 @@ async fn default_expiry_is_two_hours() {
     let (status, _) = put(&url, json!({"ProtectionEnabled": true})).await;
     assert_eq!(status, 200);
     let until = book.protected_until("abc123", clock.now_s()).unwrap();
-    assert!((until - clock.now_s() - 7200.0).abs() < 5.0, "until {until}");
+    assert!(
+        (until - clock.now_s() - 7200.0).abs() < 5.0,
+        "until {until}"
+    );
 }
 
 #[tokio::test]
 async fn bad_requests_get_agent_style_errors() {
     let (server, _, _) = server().await;
     let url = format!("{}/task-protection/v1/state", server.task_uri("abc123"));
-    let (status, body) = put(&url, json!({"ProtectionEnabled": true, "ExpiresInMinutes": 0})).await;
+    let (status, body) = put(
+        &url,
+        json!({"ProtectionEnabled": true, "ExpiresInMinutes": 0}),
+    )
+    .await;
     assert_eq!(status, 400);
     assert_eq!(body["error"]["Code"], json!("InvalidParameterException"));
-    assert_eq!(body["error"]["Message"], json!("ExpiresInMinutes must be between 1 and 2880, got 0"));
+    assert_eq!(
+        body["error"]["Message"],
+        json!("ExpiresInMinutes must be between 1 and 2880, got 0")
+    );
 
     let (status, body) = put(&url, json!({"ExpiresInMinutes": 3})).await;
     assert_eq!(status, 400);
@@ -81,6 +109,8 @@ async fn bad_requests_get_agent_style_errors() {
     assert_eq!(status, 404);
     assert_eq!(body["error"]["Code"], json!("ResourceNotFoundException"));
 
-    let resp = reqwest::get(format!("http://{}/v3/abc123/other", server.addr())).await.unwrap();
+    let resp = reqwest::get(format!("http://{}/v3/abc123/other", server.addr()))
+        .await
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 404);
 }

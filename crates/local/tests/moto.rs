@@ -3,12 +3,17 @@
 //! through the SDK, a burst of 25 jobs, and stand-in worker processes
 //! (`examples/fake_task.rs`) that consume them. Time runs 30× faster.
 
+// Test helpers outside #[test] functions may panic on failure too.
+#![allow(clippy::unwrap_used)]
+
 use anyhow::{Context, Result};
 use aws_sdk_applicationautoscaling::types::{
-    AdjustmentType, MetricAggregationType, PolicyType, ScalableDimension, ServiceNamespace, StepAdjustment,
-    StepScalingPolicyConfiguration,
+    AdjustmentType, MetricAggregationType, PolicyType, ScalableDimension, ServiceNamespace,
+    StepAdjustment, StepScalingPolicyConfiguration,
 };
-use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, Metric, MetricDataQuery, MetricStat};
+use aws_sdk_cloudwatch::types::{
+    ComparisonOperator, Dimension, Metric, MetricDataQuery, MetricStat,
+};
 use czero_local::{Emulator, LocalOptions, ProcessLauncher, Timeline, desired_sequence};
 use czero_scaling::aws::{ScalingParams, scale_in_policy, scale_out_policy, scale_out_tiers};
 use czero_scaling::sim::{SimConfig, simulate};
@@ -37,7 +42,10 @@ async fn ec2(endpoint: &str, params: &[(&str, &str)], tag: &str) -> Result<Strin
         .text()
         .await?;
     let open = format!("<{tag}>");
-    let start = body.find(&open).with_context(|| format!("no {tag} in {body}"))? + open.len();
+    let start = body
+        .find(&open)
+        .with_context(|| format!("no {tag} in {body}"))?
+        + open.len();
     let end = body[start..].find('<').context("unterminated tag")? + start;
     Ok(body[start..end].to_owned())
 }
@@ -46,22 +54,40 @@ async fn ec2(endpoint: &str, params: &[(&str, &str)], tag: &str) -> Result<Strin
 async fn deploy(moto: &czero_testkit::Moto, params: &ScalingParams) -> Result<String> {
     let config = moto.sdk_config();
     let endpoint = moto.endpoint();
-    let vpc = ec2(&endpoint, &[("Action", "CreateVpc"), ("CidrBlock", "10.0.0.0/16")], "vpcId").await?;
+    let vpc = ec2(
+        &endpoint,
+        &[("Action", "CreateVpc"), ("CidrBlock", "10.0.0.0/16")],
+        "vpcId",
+    )
+    .await?;
     let subnet = ec2(
         &endpoint,
-        &[("Action", "CreateSubnet"), ("VpcId", &vpc), ("CidrBlock", "10.0.1.0/24")],
+        &[
+            ("Action", "CreateSubnet"),
+            ("VpcId", &vpc),
+            ("CidrBlock", "10.0.1.0/24"),
+        ],
         "subnetId",
     )
     .await?;
     let sg = ec2(
         &endpoint,
-        &[("Action", "CreateSecurityGroup"), ("VpcId", &vpc), ("GroupName", "worker"), ("GroupDescription", "worker")],
+        &[
+            ("Action", "CreateSecurityGroup"),
+            ("VpcId", &vpc),
+            ("GroupName", "worker"),
+            ("GroupDescription", "worker"),
+        ],
         "groupId",
     )
     .await?;
 
     let sqs = aws_sdk_sqs::Client::new(&config);
-    let dlq = sqs.create_queue().queue_name(format!("{QUEUE}-dlq")).send().await?;
+    let dlq = sqs
+        .create_queue()
+        .queue_name(format!("{QUEUE}-dlq"))
+        .send()
+        .await?;
     let dlq_arn = sqs
         .get_queue_attributes()
         .queue_url(dlq.queue_url().context("dlq url")?)
@@ -69,12 +95,18 @@ async fn deploy(moto: &czero_testkit::Moto, params: &ScalingParams) -> Result<St
         .send()
         .await?
         .attributes()
-        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn).cloned())
+        .and_then(|a| {
+            a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                .cloned()
+        })
         .context("dlq arn")?;
     let queue = sqs
         .create_queue()
         .queue_name(QUEUE)
-        .attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, "300")
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+            "300",
+        )
         .attributes(
             aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy,
             format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"3"}}"#),
@@ -101,7 +133,10 @@ async fn deploy(moto: &czero_testkit::Moto, params: &ScalingParams) -> Result<St
         )
         .send()
         .await?;
-    let td_arn = td.task_definition().and_then(|t| t.task_definition_arn()).context("td arn")?;
+    let td_arn = td
+        .task_definition()
+        .and_then(|t| t.task_definition_arn())
+        .context("td arn")?;
     ecs.create_service()
         .cluster(CLUSTER)
         .service_name(SERVICE)
@@ -186,7 +221,9 @@ async fn deploy(moto: &czero_testkit::Moto, params: &ScalingParams) -> Result<St
                             Metric::builder()
                                 .namespace("AWS/SQS")
                                 .metric_name(name)
-                                .dimensions(Dimension::builder().name("QueueName").value(QUEUE).build())
+                                .dimensions(
+                                    Dimension::builder().name("QueueName").value(QUEUE).build(),
+                                )
                                 .build(),
                         )
                         .period(i32::try_from(params.period_s).unwrap_or(60))
@@ -219,13 +256,20 @@ async fn deploy(moto: &czero_testkit::Moto, params: &ScalingParams) -> Result<St
 }
 
 fn logs() {
-    let _ = tracing_subscriber::fmt().with_env_filter("czero_local=debug").with_test_writer().try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("czero_local=debug")
+        .with_test_writer()
+        .try_init();
 }
 
 async fn send_jobs(moto: &czero_testkit::Moto, queue_url: &str, n: usize) -> Result<()> {
     let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config());
     for i in 0..n {
-        sqs.send_message().queue_url(queue_url).message_body(format!(r#"{{"job":{i}}}"#)).send().await?;
+        sqs.send_message()
+            .queue_url(queue_url)
+            .message_body(format!(r#"{{"job":{i}}}"#))
+            .send()
+            .await?;
     }
     Ok(())
 }
@@ -233,18 +277,38 @@ async fn send_jobs(moto: &czero_testkit::Moto, queue_url: &str, n: usize) -> Res
 /// `target/<profile>/examples/fake_task`, built by cargo along with the tests.
 fn fake_task() -> PathBuf {
     let exe = std::env::current_exe().unwrap_or_default();
-    let profile_dir = exe.parent().and_then(|deps| deps.parent()).map(PathBuf::from).unwrap_or_default();
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(PathBuf::from)
+        .unwrap_or_default();
     let path = profile_dir.join("examples/fake_task");
-    assert!(path.exists(), "{} is missing: build with `cargo test` or `cargo nextest run`", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: build with `cargo test` or `cargo nextest run`",
+        path.display()
+    );
     path
 }
 
-fn task_env(moto: &czero_testkit::Moto, queue_url: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut env: Vec<(String, String)> = moto.env().into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+fn task_env(
+    moto: &czero_testkit::Moto,
+    queue_url: &str,
+    extra: &[(&str, &str)],
+) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = moto
+        .env()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
     env.push(("SQS_QUEUE_URL".into(), queue_url.to_owned()));
     env.push(("WAIT_TIME_SECONDS".into(), "1".into()));
     env.push(("PROCESS_MS".into(), "10".into()));
-    env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    env.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
     env
 }
 
@@ -291,7 +355,10 @@ async fn reads_the_deployed_policies_from_the_emulator() -> Result<()> {
     deploy(&moto, &params).await?;
     let emulator = Emulator::new(&moto.sdk_config());
     let setup = emulator.read_setup(CLUSTER, SERVICE).await?;
-    assert_eq!((setup.min_capacity, setup.max_capacity, setup.period_s), (0, 10, 60));
+    assert_eq!(
+        (setup.min_capacity, setup.max_capacity, setup.period_s),
+        (0, 10, 60)
+    );
     assert_eq!(setup.queue_name.as_deref(), Some(QUEUE));
     let mut out = scale_out_policy(&params);
     out.name = format!("{SERVICE}-scale-out");
@@ -316,7 +383,14 @@ async fn burst_of_25_matches_the_simulator_and_shows_in_describe_services() -> R
     let timeline_path = dir.path().join("timeline.jsonl");
     let mut timeline = Timeline::new(Some(Box::new(std::fs::File::create(&timeline_path)?)), None);
     let launcher = ProcessLauncher::new(fake_task(), Vec::new(), task_env(&moto, &queue_url, &[]));
-    let summary = czero_local::run(&emulator, launcher, &options(&queue_url, setup), &mut timeline, std::future::pending()).await?;
+    let summary = czero_local::run(
+        &emulator,
+        launcher,
+        &options(&queue_url, setup),
+        &mut timeline,
+        std::future::pending(),
+    )
+    .await?;
     watcher.abort();
     // The run may end between two polls: read the final state once more.
     let last = emulator.service(CLUSTER, SERVICE).await?;
@@ -349,15 +423,39 @@ async fn burst_of_25_matches_the_simulator_and_shows_in_describe_services() -> R
     }
 
     assert_eq!(sim_sequence, vec![0, 5, 0], "simulator");
-    assert_eq!(summary.desired_sequence, sim_sequence, "control plane vs simulator; rows: {:#?}", summary.rows);
+    assert_eq!(
+        summary.desired_sequence, sim_sequence,
+        "control plane vs simulator; rows: {:#?}",
+        summary.rows
+    );
     assert_eq!(desired_sequence(&summary.rows), sim_sequence);
-    assert_eq!(*seen.lock().unwrap(), vec![0, 5, 0], "describe-services desiredCount");
-    assert_eq!((summary.starts, summary.relaunches, summary.max_running), (5, 0, 5));
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![0, 5, 0],
+        "describe-services desiredCount"
+    );
+    assert_eq!(
+        (summary.starts, summary.relaunches, summary.max_running),
+        (5, 0, 5)
+    );
 
     // Scale-in after five empty one-minute datapoints, as the simulator says.
-    let zero_at = summary.rows.iter().find(|r| r.desired == 0 && r.t > 0.0).map(|r| r.t).context("no scale-in")?;
-    let sim_zero_at = sim.timeline.iter().skip_while(|r| r.desired == 0).find(|r| r.desired == 0).map(|r| r.t_s);
-    assert!((419.0..=450.0).contains(&zero_at), "scale-in at {zero_at} s");
+    let zero_at = summary
+        .rows
+        .iter()
+        .find(|r| r.desired == 0 && r.t > 0.0)
+        .map(|r| r.t)
+        .context("no scale-in")?;
+    let sim_zero_at = sim
+        .timeline
+        .iter()
+        .skip_while(|r| r.desired == 0)
+        .find(|r| r.desired == 0)
+        .map(|r| r.t_s);
+    assert!(
+        (419.0..=450.0).contains(&zero_at),
+        "scale-in at {zero_at} s"
+    );
     assert_eq!(sim_zero_at, Some(420));
 
     // Every job was done and the queue is empty.
@@ -366,7 +464,10 @@ async fn burst_of_25_matches_the_simulator_and_shows_in_describe_services() -> R
 
     // The timeline file holds the same rows as JSON lines.
     let text = std::fs::read_to_string(&timeline_path)?;
-    let rows: Vec<czero_local::Row> = text.lines().map(serde_json::from_str).collect::<Result<_, _>>()?;
+    let rows: Vec<czero_local::Row> = text
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
     assert_eq!(rows, summary.rows);
     assert_eq!(rows[0].queue_visible, 25);
 
@@ -386,14 +487,30 @@ async fn idle_exit_inside_a_service_causes_relaunches() -> Result<()> {
     let emulator = Emulator::new(&moto.sdk_config());
     let setup = emulator.read_setup(CLUSTER, SERVICE).await?;
     send_jobs(&moto, &queue_url, 7).await?;
-    let env = task_env(&moto, &queue_url, &[("IDLE_EXIT", "true"), ("MAX_EMPTY_RECEIVES", "1")]);
+    let env = task_env(
+        &moto,
+        &queue_url,
+        &[("IDLE_EXIT", "true"), ("MAX_EMPTY_RECEIVES", "1")],
+    );
     let launcher = ProcessLauncher::new(fake_task(), Vec::new(), env);
     let mut timeline = Timeline::in_memory();
-    let summary = czero_local::run(&emulator, launcher, &options(&queue_url, setup), &mut timeline, std::future::pending()).await?;
+    let summary = czero_local::run(
+        &emulator,
+        launcher,
+        &options(&queue_url, setup),
+        &mut timeline,
+        std::future::pending(),
+    )
+    .await?;
     assert_eq!(summary.desired_sequence, vec![0, 2, 0]);
     // Each task idles out about once per real second (30 simulated) for the 5 minutes
     // before scale-in; every exit is replaced.
-    assert!(summary.relaunches >= 4, "relaunches: {}; rows: {:#?}", summary.relaunches, summary.rows);
+    assert!(
+        summary.relaunches >= 4,
+        "relaunches: {}; rows: {:#?}",
+        summary.relaunches,
+        summary.rows
+    );
     assert_eq!(summary.starts, 2 + summary.relaunches);
     assert!(summary.rows.iter().any(|r| r.action.contains("relaunched")));
     Ok(())

@@ -225,7 +225,7 @@ pub(crate) fn schema_keys(name: &str) -> Option<&'static [&'static str]> {
         ],
         "delete-global-grants" => &["grantees"],
         "toggle-versioning" => &["enabled"],
-        "tag" => &["tags", "key", "value", "tag", "msg"],
+        "tag" => &["tags", "key", "value", "tag"],
         "remove-tag" | "unmark" | "untag" => &["tags"],
         "mark-for-op" => &["tag", "msg", "days", "hours", "tz", "op"],
         "set-statements" => &["remove", "statements"],

@@ -6,6 +6,16 @@
 //! event into the resource ids it names. It does no I/O: fetching and acting on resources is
 //! `czero-engine`'s job. Features that are valid c7n but not run natively are listed in
 //! [`Policy::unsupported`] so the engine can hand such a policy to the `custodian` CLI.
+//!
+//! Semantics follow c7n 0.9.53 and are checked against it (the tests run c7n's own classes
+//! through the project's Python). Known, deliberate differences:
+//! - YAML: PyYAML reads YAML 1.1; we read YAML 1.2 with serde_yaml and then turn plain
+//!   `yes/no/on/off` values into booleans as PyYAML does. Duplicate keys are an error here
+//!   (PyYAML keeps the last); YAML timestamps stay strings.
+//! - `vars:` is, as in c7n, a place for YAML anchors (`&name` / `*name`, merge keys `<<`);
+//!   nothing is substituted from it.
+//! - An empty `policies:` list and regexes with lookaround or backreferences are rejected.
+//! - Naive dates are read as UTC; dateutil's fuzzier guesses are not parsed.
 
 mod actions;
 mod dates;

@@ -1027,7 +1027,7 @@ fn action_types(cx: &mut Ctx, name: &str, d: &Map<String, Value>, ap: &str) {
             );
         }
         "tag" => {
-            for k in ["key", "tag", "msg"] {
+            for k in ["key", "tag"] {
                 cx.string(d, k, ap);
             }
             if d.get("key").is_some_and(|v| !v.is_null() && v != "")

@@ -658,6 +658,14 @@ pub(crate) fn build(
     {
         errs.push((String::new(), "missing `value` in value filter".into()));
     }
+    // c7n registers JMESPath functions `split` and `from_json`; the jmespath crate lacks them.
+    for k in ["key", "value_path"] {
+        if let Some(Value::String(e)) = data.get(k)
+            && (e.contains("split(") || e.contains("from_json("))
+        {
+            unsupported.push((k.into(), "JMESPath function split/from_json".into()));
+        }
+    }
     if data.contains_key("value_from") {
         unsupported.push(("value_from".into(), "value_from".into()));
     }

@@ -8,7 +8,7 @@ const PUT_ACL: &str = include_str!("../fixtures/events/cloudtrail-putbucketacl.j
 const HUB: &str = include_str!("../fixtures/events/securityhub-imported-s3.json");
 
 fn ev(s: &str) -> Value {
-    serde_json::from_str(s).unwrap()
+    serde_json::from_str(s).expect("valid test data")
 }
 
 fn policy_with_mode(mode: &Value) -> czero_policy::Policy {

@@ -301,3 +301,12 @@ fn example_policies_validate_and_run_natively() {
         ]
     );
 }
+
+#[test]
+fn c7n_only_jmespath_functions_go_to_the_fallback() {
+    let doc = r#"{"policies": [{"name": "p", "resource": "s3", "filters": [{"type": "value", "key": "split('-', Name)[0]", "value": "prod"}]}]}"#;
+    let p = parse_str("j.yml", doc).unwrap().policies.remove(0);
+    assert_eq!(p.unsupported.len(), 1);
+    assert_eq!(p.unsupported[0].kind, FeatureKind::Other);
+    assert_eq!(p.unsupported[0].path, "policies[0].filters[0].key");
+}

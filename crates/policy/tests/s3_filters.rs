@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 const BUCKET: &str = include_str!("../fixtures/s3/bucket-augmented.json");
 
 fn bucket(patch: Value) -> Value {
-    let mut b: Value = serde_json::from_str(BUCKET).unwrap();
+    let mut b: Value = serde_json::from_str(BUCKET).expect("valid test data");
     if let (Value::Object(m), Value::Object(p)) = (&mut b, patch) {
         for (k, v) in p {
             m.insert(k, v);

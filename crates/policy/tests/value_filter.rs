@@ -534,6 +534,467 @@ const CASES: &[(&str, &str, &str)] = &[
         r#"{"Tags": [{"Key": " owner_name ", "Value": "bob"}]}"#,
         "true",
     ),
+    // more quirks: lone `{type: value}`, special values vs ops, Python truthiness
+    (r#"{"type": "value"}"#, r#"{"type": "value"}"#, "true"),
+    (
+        r#"{"type": "value", "key": "n", "value": "present", "op": "eq"}"#,
+        r#"{"n": 0}"#,
+        "true",
+    ),
+    (
+        r#"{"type": "value", "key": "n", "value": "absent", "op": "ne"}"#,
+        r#"{"n": 0}"#,
+        "true",
+    ),
+    (
+        r#"{"type": "value", "key": "n", "value": "empty"}"#,
+        r#"{"n": 0}"#,
+        "true",
+    ),
+    (
+        r#"{"type": "value", "key": "n", "value": "empty"}"#,
+        r#"{"n": {}}"#,
+        "true",
+    ),
+    (
+        r#"{"type": "value", "key": "n", "value": "empty"}"#,
+        r#"{"n": [0]}"#,
+        "false",
+    ),
+    (
+        r#"{"type": "value", "key": "n", "value": "not-null"}"#,
+        r#"{"n": false}"#,
+        "false",
+    ),
+    (
+        r#"{"type": "value", "key": "n", "value": "not-null"}"#,
+        r#"{"n": "x"}"#,
+        "true",
+    ),
+    (
+        r#"{"type": "value", "key": "n", "value": "present"}"#,
+        r#"{"n": null}"#,
+        "false",
+    ),
+    (
+        r#"{"type": "value", "key": "n", "value": "absent"}"#,
+        r#"{"n": null}"#,
+        "true",
+    ),
+    (r#"{"n": "absent"}"#, r#"{"m": 1}"#, "true"),
+    (r#"{"n": [1, 2]}"#, r#"{"n": [2, 1]}"#, "false"),
+    (r#"{"n": true}"#, r#"{"n": 1}"#, "true"),
+    (r#"{"n": 0}"#, r#"{"n": false}"#, "true"),
+    (r#"{"n": 0.5}"#, r#"{"n": 0.5}"#, "true"),
+    (
+        r#"{"type": "value", "key": "s", "value": "a", "op": "gt"}"#,
+        r#"{"s": null}"#,
+        "false",
+    ),
+    (
+        r#"{"type": "value", "key": "s", "value": null, "op": "gt"}"#,
+        r#"{"s": 1}"#,
+        "false",
+    ),
+    (
+        r#"{"type": "value", "key": "l", "value": [1], "op": "gt"}"#,
+        r#"{"l": [1, 0]}"#,
+        "true",
+    ),
+    (
+        r#"{"type": "value", "key": "l", "value": ["a"], "op": "gt"}"#,
+        r#"{"l": [1]}"#,
+        "false",
+    ),
+    (
+        r#"{"type": "value", "key": "d", "value": {"a": 1}, "op": "gt"}"#,
+        r#"{"d": {"a": 2}}"#,
+        "false",
+    ),
+    (
+        r#"{"type": "value", "key": "s", "value": "é", "op": "gt"}"#,
+        r#"{"s": "z"}"#,
+        "false",
+    ),
+    (
+        r#"{"type": "value", "key": "s", "value": ["a"], "op": "contains"}"#,
+        r#"{"s": [["a"]]}"#,
+        "true",
+    ),
+    (
+        r#"{"type": "value", "key": "s", "value": 1, "op": "in"}"#,
+        r#"{"s": 1}"#,
+        "false",
+    ),
+    (
+        r#"{"type": "value", "key": "s", "value": 1, "op": "not-in"}"#,
+        r#"{"s": 1}"#,
+        "false",
+    ),
+    (
+        r#"{"type": "value", "key": "s", "value": {"k": 1}, "op": "in"}"#,
+        r#"{"s": ["k"]}"#,
+        "false",
+    ),
+    (
+        r#"{"type": "value", "key": "s", "value": [[1, 2]], "op": "in"}"#,
+        r#"{"s": [1, 2]}"#,
+        "true",
+    ),
+    (
+        r#"{"type": "value", "key": "s", "value": "abc", "op": "difference"}"#,
+        r#"{"s": "abcd"}"#,
+        "true",
+    ),
+    (
+        r#"{"type": "value", "key": "s", "value": {"a": 1}, "op": "intersect"}"#,
+        r#"{"s": ["a"]}"#,
+        "true",
+    ),
+    (
+        r#"{"type": "value", "key": "s", "value": [1], "op": "intersect"}"#,
+        r#"{"s": 1}"#,
+        "false",
+    ),
+    (
+        r#"{"type": "value", "key": "s", "value": "A.C", "op": "regex"}"#,
+        r#"{"s": "abc"}"#,
+        "true",
+    ),
+    (
+        r#"{"type": "value", "key": "s", "value": "a|b", "op": "regex"}"#,
+        r#"{"s": "b"}"#,
+        "true",
+    ),
+    (
+        r#"{"type": "value", "key": "s", "value": "(?i)X", "op": "regex-case"}"#,
+        r#"{"s": "x"}"#,
+        "true",
+    ),
+    (
+        r#"{"type": "value", "key": "s", "value": "\\Aab\\Z", "op": "regex"}"#,
+        r#"{"s": "ab"}"#,
+        "true",
+    ),
+    (
+        r#"{"type": "value", "key": "s", "value": "[]a]", "op": "regex"}"#,
+        r#"{"s": "]"}"#,
+        "true",
+    ),
+    (
+        r#"{"type": "value", "key": "s", "value": "[[]", "op": "regex"}"#,
+        r#"{"s": "["}"#,
+        "true",
+    ),
+    (
+        r#"{"type": "value", "key": "s", "value": "x", "op": "regex"}"#,
+        r#"{}"#,
+        "false",
+    ),
+    (
+        r#"{"type": "value", "key": "s", "value": "[!a]*", "op": "glob"}"#,
+        r#"{"s": "bcd"}"#,
+        "true",
+    ),
+    (
+        r#"{"type": "value", "key": "s", "value": "[!a]*", "op": "glob"}"#,
+        r#"{"s": "abc"}"#,
+        "false",
+    ),
+    (
+        r#"{"type": "value", "key": "s", "value": "a.b", "op": "glob"}"#,
+        r#"{"s": "axb"}"#,
+        "false",
+    ),
+    (
+        r#"{"type": "value", "key": "s", "value": "*.log", "op": "glob"}"#,
+        r#"{"s": "x\ny.log"}"#,
+        "true",
+    ),
+    (
+        r#"{"type": "value", "key": "n", "value": 2.5, "op": "mod"}"#,
+        r#"{"n": 5}"#,
+        "false",
+    ),
+    (
+        r#"{"type": "value", "key": "n", "value": 2, "op": "mod"}"#,
+        r#"{"n": "3"}"#,
+        "false",
+    ),
+    (
+        r#"{"type": "value", "key": "n", "value_type": "integer", "op": "eq", "value": 0}"#,
+        r#"{"n": true}"#,
+        "true",
+    ),
+    (
+        r#"{"type": "value", "key": "n", "value_type": "integer", "op": "eq", "value": -3}"#,
+        r#"{"n": " -3"}"#,
+        "true",
+    ),
+    (
+        r#"{"type": "value", "key": "n", "value_type": "integer", "op": "eq", "value": 1000}"#,
+        r#"{"n": "1_000"}"#,
+        "true",
+    ),
+    (
+        r#"{"type": "value", "key": "n", "value_type": "integer", "op": "eq", "value": 12}"#,
+        r#"{"n": 12}"#,
+        "true",
+    ),
+    (
+        r#"{"type": "value", "key": "n", "value_type": "float", "op": "eq", "value": 12}"#,
+        r#"{"n": 12}"#,
+        "true",
+    ),
+    (
+        r#"{"type": "value", "key": "n", "value_type": "float", "op": "gt", "value": 1000}"#,
+        r#"{"n": "1e4"}"#,
+        "true",
+    ),
+    (
+        r#"{"type": "value", "key": "n", "value_type": "size", "op": "eq", "value": 1}"#,
+        r#"{"n": {"a": 1}}"#,
+        "true",
+    ),
+    (
+        r#"{"type": "value", "key": "n", "value_type": "size", "op": "eq", "value": 0}"#,
+        r#"{}"#,
+        "true",
+    ),
+    (
+        r#"{"type": "value", "key": "n", "value_type": "unique_size", "op": "eq", "value": 0}"#,
+        r#"{"n": [{"a": 1}]}"#,
+        "true",
+    ),
+    (
+        r#"{"type": "value", "key": "n", "value_type": "unique_size", "op": "eq", "value": 2}"#,
+        r#"{"n": [1, 1.0, true, 2]}"#,
+        "true",
+    ),
+    (
+        r#"{"type": "value", "key": "s", "value_type": "normalize", "value": "ab", "op": "eq"}"#,
+        r#"{"s": "\tAB\n"}"#,
+        "true",
+    ),
+    (
+        r#"{"type": "value", "key": "s", "value_type": "normalize", "value": "AB", "op": "eq"}"#,
+        r#"{"s": "ab"}"#,
+        "false",
+    ),
+    (
+        r#"{"type": "value", "key": "s", "value_type": "normalize", "value": 5}"#,
+        r#"{"s": 5}"#,
+        "true",
+    ),
+    (
+        r#"{"type": "value", "key": "d", "value_type": "age", "op": "gt", "value": 0.5}"#,
+        r#"{"d": "2020-02-29 12:00:00"}"#,
+        "true",
+    ),
+    (
+        r#"{"type": "value", "key": "d", "value_type": "age", "op": "gt", "value": 30}"#,
+        r#"{"d": "Tue, 02 Jan 2018 03:04:05 GMT"}"#,
+        "true",
+    ),
+    (
+        r#"{"type": "value", "key": "d", "value_type": "age", "op": "gt", "value": 30}"#,
+        r#"{"d": "1500000000"}"#,
+        "true",
+    ),
+    (
+        r#"{"type": "value", "key": "d", "value_type": "age", "op": "gt", "value": 30}"#,
+        r#"{"d": 1500000000.5}"#,
+        "true",
+    ),
+    (
+        r#"{"type": "value", "key": "d", "value_type": "age", "op": "gt", "value": 30}"#,
+        r#"{"d": 12}"#,
+        "false",
+    ),
+    (
+        r#"{"type": "value", "key": "d", "value_type": "age", "op": "eq", "value": 30}"#,
+        r#"{"d": "junk"}"#,
+        "false",
+    ),
+    (
+        r#"{"type": "value", "key": "d", "value_type": "age", "value": "absent"}"#,
+        r#"{}"#,
+        "error",
+    ),
+    (
+        r#"{"type": "value", "key": "d", "value_type": "expiration", "op": "gt", "value": 0}"#,
+        r#"{"d": "2999-12-31T23:59:59+05:00"}"#,
+        "true",
+    ),
+    (
+        r#"{"type": "value", "key": "d", "value_type": "date", "op": "eq", "value": "2020-01-01T00:00:00Z"}"#,
+        r#"{"d": "2020-01-01"}"#,
+        "true",
+    ),
+    (
+        r#"{"type": "value", "key": "d", "value_type": "date", "op": "lt", "value": "2020-01-01T00:00:00+01:00"}"#,
+        r#"{"d": "2019-12-31T23:30:00Z"}"#,
+        "false",
+    ),
+    (
+        r#"{"type": "value", "key": "d", "value_type": "date", "op": "gt", "value": "2020-01-01"}"#,
+        r#"{"d": 1600000000000}"#,
+        "true",
+    ),
+    (
+        r#"{"type": "value", "key": "c", "value_type": "cidr", "op": "eq", "value": "10.0.0.1"}"#,
+        r#"{"c": "10.0.0.1"}"#,
+        "true",
+    ),
+    (
+        r#"{"type": "value", "key": "c", "value_type": "cidr", "op": "in", "value": "10.0.0.0/8"}"#,
+        r#"{"c": "::1"}"#,
+        "false",
+    ),
+    (
+        r#"{"type": "value", "key": "c", "value_type": "cidr", "op": "in", "value": "10.0.0.0/8"}"#,
+        r#"{"c": "bogus"}"#,
+        "false",
+    ),
+    (
+        r#"{"type": "value", "key": "c", "value_type": "cidr", "op": "eq", "value": "::/0"}"#,
+        r#"{"c": "::/0"}"#,
+        "true",
+    ),
+    (
+        r#"{"type": "value", "key": "c", "value_type": "cidr", "op": "in", "value": ["10.0.0.1", "10.0.0.2"]}"#,
+        r#"{"c": "10.0.0.2"}"#,
+        "true",
+    ),
+    (
+        r#"{"type": "value", "key": "c", "value_type": "cidr", "op": "gt", "value": "10.0.0.0/16"}"#,
+        r#"{"c": "10.1.0.0/16"}"#,
+        "true",
+    ),
+    (
+        r#"{"type": "value", "key": "c", "value_type": "cidr_size", "op": "eq", "value": 24}"#,
+        r#"{"c": "10.0.0.0/24"}"#,
+        "true",
+    ),
+    (
+        r#"{"type": "value", "key": "c", "value_type": "cidr_size", "op": "eq", "value": 32}"#,
+        r#"{"c": "10.0.0.1"}"#,
+        "error",
+    ),
+    (
+        r#"{"type": "value", "key": "v", "value_type": "version", "op": "eq", "value": "1.0"}"#,
+        r#"{"v": "1.0"}"#,
+        "true",
+    ),
+    (
+        r#"{"type": "value", "key": "v", "value_type": "version", "op": "gt", "value": "1.2"}"#,
+        r#"{"v": "1.10"}"#,
+        "true",
+    ),
+    (
+        r#"{"type": "value", "key": "v", "value_type": "version", "op": "gt", "value": "1.2"}"#,
+        r#"{"v": "1.2a"}"#,
+        "true",
+    ),
+    (
+        r#"{"type": "value", "key": "v", "value_type": "version", "op": "lt", "value": "5.7.12"}"#,
+        r#"{"v": "5.6.40-log"}"#,
+        "true",
+    ),
+    (
+        r#"{"type": "value", "key": "v", "value_type": "version", "op": "gt", "value": "1"}"#,
+        r#"{"v": 2}"#,
+        "error",
+    ),
+    (
+        r#"{"type": "value", "key": "n", "value_type": "swap", "op": "contains", "value": [1, 2]}"#,
+        r#"{"n": 1}"#,
+        "true",
+    ),
+    (
+        r#"{"type": "value", "key": "tag:A", "value_regex": "^v(\\d+)$", "op": "eq", "value": "12"}"#,
+        r#"{"Tags": [{"Key": "A", "Value": "v12"}]}"#,
+        "true",
+    ),
+    (
+        r#"{"type": "value", "key": "tag:A", "value_regex": "^v(\\d+)$", "value_type": "integer", "op": "gt", "value": 10}"#,
+        r#"{"Tags": [{"Key": "A", "Value": "v12"}]}"#,
+        "true",
+    ),
+    (
+        r#"{"type": "value", "key": "n", "value_regex": "(\\d+)", "value": "absent"}"#,
+        r#"{"n": 12}"#,
+        "true",
+    ),
+    // Only the resource's tag keys are transformed, not the policy's key.
+    (
+        r#"{"type": "value", "key": "tag:A", "tag_key_transforms": ["lower"], "value": "x"}"#,
+        r#"{"Tags": [{"Key": "a", "Value": "x"}, {"Key": "A", "Value": "y"}]}"#,
+        "false",
+    ),
+    (
+        r#"{"type": "value", "key": "tag:a", "tag_key_transforms": ["lower"], "value": "x"}"#,
+        r#"{"Tags": [{"Key": "A", "Value": "x"}]}"#,
+        "true",
+    ),
+    (
+        r#"{"type": "value", "key": "tag:Ab Cd", "tag_key_transforms": ["capitalize"], "value": "x"}"#,
+        r#"{"Tags": [{"Key": "aB cD", "Value": "x"}]}"#,
+        "false",
+    ),
+    (
+        r#"{"type": "value", "key": "tag:Ab cd", "tag_key_transforms": ["capitalize"], "value": "x"}"#,
+        r#"{"Tags": [{"Key": "aB CD", "Value": "x"}]}"#,
+        "true",
+    ),
+    (
+        r#"{"type": "value", "key": "tag:A", "value": "x"}"#,
+        r#"{"labels": {"A": "x"}}"#,
+        "true",
+    ),
+    (
+        r#"{"type": "value", "key": "tag:A", "value": "x"}"#,
+        r#"{"tags": {"A": "x"}}"#,
+        "true",
+    ),
+    (
+        r#"{"type": "value", "key": "tag:A", "value": "absent"}"#,
+        r#"{"tags": null}"#,
+        "true",
+    ),
+    (
+        r#"{"type": "value", "key": "tag:A", "value": "x"}"#,
+        r#"{"Tags": [{"Key": "A"}]}"#,
+        "false",
+    ),
+    (
+        r#"{"type": "value", "key": "length(l)", "value": 2}"#,
+        r#"{"l": [1, 2]}"#,
+        "true",
+    ),
+    (
+        r#"{"type": "value", "key": "l[?k=='a'].v | [0]", "value": 1}"#,
+        r#"{"l": [{"k": "a", "v": 1}]}"#,
+        "true",
+    ),
+    (
+        r#"{"type": "value", "key": "a", "value_path": "b", "op": "eq"}"#,
+        r#"{"a": [1], "b": [1]}"#,
+        "true",
+    ),
+    (
+        r#"{"type": "value", "key": "a", "value_path": "b", "op": "intersect"}"#,
+        r#"{"a": [1, 2], "b": [2]}"#,
+        "true",
+    ),
+    (r#"{"or": []}"#, r#"{"a": 1}"#, "false"),
+    (r#"{"and": []}"#, r#"{"a": 1}"#, "true"),
+    (r#"{"not": []}"#, r#"{"a": 1}"#, "false"),
+    (
+        r#"{"and": [{"or": [{"a": 1}, {"a": 2}]}, {"not": [{"b": 1}]}]}"#,
+        r#"{"a": 2, "b": 2}"#,
+        "true",
+    ),
     // blocks
     (r#"{"or": [{"a": 1}, {"b": 2}]}"#, r#"{"b": 2}"#, "true"),
     (r#"{"and": [{"a": 1}, {"b": 2}]}"#, r#"{"b": 2}"#, "false"),
@@ -567,7 +1028,7 @@ fn czero(filter: &str, resource: &Value) -> String {
 }
 
 fn check_filter(filter: &str, resource: &str, expected: &str) {
-    let r: Value = serde_json::from_str(resource).unwrap();
+    let r: Value = serde_json::from_str(resource).expect("valid test data");
     assert_eq!(czero(filter, &r), expected, "filter {filter} on {resource}");
 }
 

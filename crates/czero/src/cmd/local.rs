@@ -122,10 +122,26 @@ struct Prepared {
 
 async fn prepare(args: &Args) -> Result<Prepared> {
     if !(args.time_scale.is_finite() && args.time_scale > 0.0) {
-        bail!("option --time-scale: must be a positive number, got {}", args.time_scale);
+        bail!(
+            "option --time-scale: must be a positive number, got {}",
+            args.time_scale
+        );
     }
-    let config = czero_local::emulator::sdk_config(args.endpoint.as_deref(), args.region.as_deref()).await;
-    let region = config.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
+    // Against an emulator with no region configured, us-east-1 (instead of asking IMDS).
+    let env_region = std::env::var("AWS_REGION")
+        .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
+        .ok();
+    let region = args
+        .region
+        .clone()
+        .or(env_region)
+        .or_else(|| args.endpoint.as_ref().map(|_| "us-east-1".to_owned()));
+    let config =
+        czero_local::emulator::sdk_config(args.endpoint.as_deref(), region.as_deref()).await;
+    let region = config
+        .region()
+        .map(|r| r.to_string())
+        .unwrap_or_else(|| "us-east-1".into());
     let emulator = Emulator::new(&config);
     let setup = match &args.config {
         Some(path) => czero_local::load_config(path)?,
@@ -151,6 +167,10 @@ async fn prepare(args: &Args) -> Result<Prepared> {
     if let Some(e) = &args.endpoint {
         env.push(("AWS_ENDPOINT_URL".into(), e.clone()));
     }
+    // Tasks talk to the same region as the control plane.
+    if !env.iter().any(|(k, _)| k == "AWS_REGION") {
+        env.push(("AWS_REGION".into(), region.clone()));
+    }
     env.push(("SQS_QUEUE_URL".into(), queue_url.clone()));
     for kv in &args.task_env {
         let (k, v) = kv
@@ -172,7 +192,12 @@ async fn prepare(args: &Args) -> Result<Prepared> {
         record_tasks: args.record_tasks,
         arn_base: format!("arn:aws:ecs:{region}:123456789012"),
     };
-    Ok(Prepared { emulator, opts, env, worker })
+    Ok(Prepared {
+        emulator,
+        opts,
+        env,
+        worker,
+    })
 }
 
 async fn execute(args: Args) -> Result<ExitCode> {
@@ -189,18 +214,33 @@ async fn execute(args: Args) -> Result<ExitCode> {
         ))),
         None => None,
     };
-    let table: Option<Box<dyn std::io::Write + Send>> =
-        if args.no_table { None } else { Some(Box::new(std::io::stderr())) };
+    let table: Option<Box<dyn std::io::Write + Send>> = if args.no_table {
+        None
+    } else {
+        Some(Box::new(std::io::stderr()))
+    };
     let mut timeline = Timeline::new(json, table);
     if let Some(dir) = &args.task_logs {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
+    // Ctrl-C or SIGTERM: stop the tasks before exiting, never leave workers behind.
     let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
     };
     let summary = match p.worker {
         Worker::Bin(bin) => {
-            let launcher = ProcessLauncher::new(bin, Vec::new(), p.env).with_log_dir(args.task_logs.clone());
+            let launcher =
+                ProcessLauncher::new(bin, Vec::new(), p.env).with_log_dir(args.task_logs.clone());
             czero_local::run(&p.emulator, launcher, &p.opts, &mut timeline, shutdown).await?
         }
         Worker::Image(image) => {
@@ -208,7 +248,11 @@ async fn execute(args: Args) -> Result<ExitCode> {
             czero_local::run(&p.emulator, launcher, &p.opts, &mut timeline, shutdown).await?
         }
     };
-    let seq: Vec<String> = summary.desired_sequence.iter().map(u32::to_string).collect();
+    let seq: Vec<String> = summary
+        .desired_sequence
+        .iter()
+        .map(u32::to_string)
+        .collect();
     eprintln!(
         "desired counts: {}; tasks started: {}, relaunched: {}; simulated time {:.0} s",
         seq.join(" → "),
@@ -227,7 +271,10 @@ pub fn run(args: Args) -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .try_init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("czero local: starting the async runtime: {e}");

@@ -41,18 +41,27 @@ fn load(args: &Args) -> Result<Loaded> {
     let event = match &args.event {
         None => None,
         Some(p) => {
-            let text = std::fs::read_to_string(p).with_context(|| format!("reading event {}", p.display()))?;
-            Some(serde_json::from_str(&text).with_context(|| format!("event {} is not JSON", p.display()))?)
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("reading event {}", p.display()))?;
+            Some(
+                serde_json::from_str(&text)
+                    .with_context(|| format!("event {} is not JSON", p.display()))?,
+            )
         }
     };
     let mut policies = Vec::new();
     for f in &args.files {
-        let text = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
         let file = czero_policy::parse_str(&f.display().to_string(), &text)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         policies.extend(file.policies);
     }
-    Ok(Loaded { output, event, policies })
+    Ok(Loaded {
+        output,
+        event,
+        policies,
+    })
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -70,7 +79,10 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: starting the async runtime: {e}");
@@ -92,7 +104,10 @@ async fn run_all(args: Args, loaded: Loaded) -> ExitCode {
     );
     let mut failed = false;
     for policy in &loaded.policies {
-        match engine.run(policy, loaded.event.as_ref(), &loaded.output).await {
+        match engine
+            .run(policy, loaded.event.as_ref(), &loaded.output)
+            .await
+        {
             Ok(r) => {
                 let actions: Vec<String> = r
                     .actions
@@ -137,5 +152,9 @@ async fn run_all(args: Args, loaded: Loaded) -> ExitCode {
             }
         }
     }
-    if failed { ExitCode::from(1) } else { ExitCode::SUCCESS }
+    if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }

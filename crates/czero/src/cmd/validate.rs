@@ -61,3 +61,49 @@ pub fn run(args: Args) -> ExitCode {
         ExitCode::from(1)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    }
+
+    #[test]
+    fn shipped_policies_are_valid() {
+        let dir = root().join("policies");
+        let mut n = 0;
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "yml") {
+                let (lines, ok) = check_file(&p).unwrap();
+                assert!(ok, "{}: {lines:?}", p.display());
+                n += 1;
+            }
+        }
+        assert!(n >= 5, "expected the example policies in {}", dir.display());
+    }
+
+    #[test]
+    fn errors_and_notes_are_printed_with_positions() {
+        let bad = root().join("crates/policy/fixtures/bad/many-errors.yml");
+        let (lines, ok) = check_file(&bad).unwrap();
+        assert!(!ok);
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert!(
+            lines[0]
+                .ends_with("many-errors.yml:7:9: policies[0].filters[0].op: invalid op `bogus`"),
+            "{lines:?}"
+        );
+        let good = root().join("crates/policy/fixtures/good/notify-fallback.yml");
+        let (lines, ok) = check_file(&good).unwrap();
+        assert!(ok);
+        assert!(
+            lines.iter().any(|l| l.ends_with(
+                "notify-fallback.yml:8: note: policy `notify-owner` uses action `notify`, which runs through the custodian fallback"
+            )),
+            "{lines:?}"
+        );
+    }
+}

@@ -31,7 +31,10 @@ pub const NATIVE: [(&str, &str); 10] = [
 ];
 
 pub fn class_name(action_type: &str) -> Option<&'static str> {
-    NATIVE.iter().find(|(t, _)| *t == action_type).map(|(_, c)| *c)
+    NATIVE
+        .iter()
+        .find(|(t, _)| *t == action_type)
+        .map(|(_, c)| *c)
 }
 
 /// An action's `type` and data, from the policy's raw `actions` entry (a string or a map).
@@ -39,7 +42,11 @@ pub fn action_data(raw: &Value) -> (String, Map<String, Value>) {
     match raw {
         Value::String(s) => (s.clone(), Map::new()),
         Value::Object(m) => {
-            let t = m.get("type").and_then(Value::as_str).unwrap_or_default().to_string();
+            let t = m
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
             (t, m.clone())
         }
         _ => (String::new(), Map::new()),
@@ -75,7 +82,11 @@ pub async fn run(
         }
         "remove-tag" | "unmark" => {
             let remove: Vec<String> = match data.get("tags").and_then(Value::as_array) {
-                Some(a) => a.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+                Some(a) => a
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect(),
                 None => vec![DEFAULT_TAG.to_string()],
             };
             modify_bucket_tags(s3, bucket, &[], &remove).await
@@ -99,20 +110,39 @@ pub async fn run(
 }
 
 fn local_error(op: &'static str, bucket: &str, message: String) -> ApiError {
-    ApiError { operation: op, bucket: bucket.to_string(), code: None, status: None, message, retryable: false, body: None }
+    ApiError {
+        operation: op,
+        bucket: bucket.to_string(),
+        code: None,
+        status: None,
+        message,
+        retryable: false,
+        body: None,
+    }
 }
 
 async fn set_bucket_encryption(s3: &S3, data: &Map<String, Value>, bucket: &Value) -> Outcome {
     let name = bucket_name(bucket);
     let client = s3.bucket_client(bucket);
     if !data.get("enabled").and_then(Value::as_bool).unwrap_or(true) {
-        s3.call("DeleteBucketEncryption", &name, client.delete_bucket_encryption().bucket(&name).send())
-            .await?;
+        s3.call(
+            "DeleteBucketEncryption",
+            &name,
+            client.delete_bucket_encryption().bucket(&name).send(),
+        )
+        .await?;
         return Ok(None);
     }
-    let algo = data.get("crypto").and_then(Value::as_str).unwrap_or("AES256");
-    let bucket_key = data.get("bucket-key").and_then(Value::as_bool).unwrap_or(true);
-    let mut default = ServerSideEncryptionByDefault::builder().sse_algorithm(ServerSideEncryption::from(algo));
+    let algo = data
+        .get("crypto")
+        .and_then(Value::as_str)
+        .unwrap_or("AES256");
+    let bucket_key = data
+        .get("bucket-key")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
+    let mut default =
+        ServerSideEncryptionByDefault::builder().sse_algorithm(ServerSideEncryption::from(algo));
     if algo == "aws:kms" {
         // c7n resolves `key` through kms:DescribeKey and uses the key ARN; a key given as a
         // key ARN is already that ARN. Aliases and bare ids need KMS, which this engine does
@@ -146,7 +176,11 @@ async fn set_bucket_encryption(s3: &S3, data: &Map<String, Value>, bucket: &Valu
     s3.call(
         "PutBucketEncryption",
         &name,
-        client.put_bucket_encryption().bucket(&name).server_side_encryption_configuration(config).send(),
+        client
+            .put_bucket_encryption()
+            .bucket(&name)
+            .server_side_encryption_configuration(config)
+            .send(),
     )
     .await?;
     Ok(None)
@@ -159,7 +193,11 @@ async fn set_public_block(s3: &S3, data: &Map<String, Value>, bucket: &Value) ->
         Some(Value::Object(m)) => m.clone(),
         _ => {
             match s3
-                .call("GetPublicAccessBlock", &name, client.get_public_access_block().bucket(&name).send())
+                .call(
+                    "GetPublicAccessBlock",
+                    &name,
+                    client.get_public_access_block().bucket(&name).send(),
+                )
                 .await
             {
                 Ok(o) => match super::shapes::public_access_block(&o) {
@@ -176,7 +214,11 @@ async fn set_public_block(s3: &S3, data: &Map<String, Value>, bucket: &Value) ->
             }
         }
     };
-    let key_set: Vec<&str> = PUBLIC_BLOCK_KEYS.iter().copied().filter(|k| data.contains_key(*k)).collect();
+    let key_set: Vec<&str> = PUBLIC_BLOCK_KEYS
+        .iter()
+        .copied()
+        .filter(|k| data.contains_key(*k))
+        .collect();
     if key_set.is_empty() {
         let state = data.get("state").and_then(Value::as_bool).unwrap_or(true);
         for k in PUBLIC_BLOCK_KEYS {
@@ -197,7 +239,11 @@ async fn set_public_block(s3: &S3, data: &Map<String, Value>, bucket: &Value) ->
     s3.call(
         "PutPublicAccessBlock",
         &name,
-        client.put_public_access_block().bucket(&name).public_access_block_configuration(pab).send(),
+        client
+            .put_public_access_block()
+            .bucket(&name)
+            .public_access_block_configuration(pab)
+            .send(),
     )
     .await?;
     Ok(None)
@@ -217,13 +263,21 @@ fn truthy(v: Option<&Value>) -> bool {
 async fn delete_global_grants(s3: &S3, data: &Map<String, Value>, bucket: &Value) -> Outcome {
     let name = bucket_name(bucket);
     let grantees: Vec<String> = match data.get("grantees").and_then(Value::as_array) {
-        Some(a) => a.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+        Some(a) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect(),
         None => vec![AUTH_ALL.to_string(), GLOBAL_ALL.to_string()],
     };
     let Some(acl) = bucket.get("Acl").filter(|a| truthy(Some(a))) else {
         return Ok(None);
     };
-    let grants = acl.get("Grants").and_then(Value::as_array).cloned().unwrap_or_default();
+    let grants = acl
+        .get("Grants")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if grants.is_empty() {
         return Ok(None);
     }
@@ -234,14 +288,22 @@ async fn delete_global_grants(s3: &S3, data: &Map<String, Value>, bucket: &Value
             continue;
         };
         let uri = grantee.get("URI").and_then(Value::as_str);
-        let perm = g.get("Permission").and_then(Value::as_str).unwrap_or_default();
-        let remove = uri.is_some_and(|u| grantees.iter().any(|x| x == u)) && !(perm == "READ" && website);
+        let perm = g
+            .get("Permission")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let remove =
+            uri.is_some_and(|u| grantees.iter().any(|x| x == u)) && !(perm == "READ" && website);
         if remove {
             continue;
         }
         let s = |k: &str| grantee.get(k).and_then(Value::as_str).map(str::to_string);
         // get_bucket_acl does not say the grantee type in every SDK; c7n derives it.
-        let ty = if uri.is_some() { Type::Group } else { Type::CanonicalUser };
+        let ty = if uri.is_some() {
+            Type::Group
+        } else {
+            Type::CanonicalUser
+        };
         let gr = Grantee::builder()
             .set_display_name(s("DisplayName"))
             .set_email_address(s("EmailAddress"))
@@ -250,17 +312,35 @@ async fn delete_global_grants(s3: &S3, data: &Map<String, Value>, bucket: &Value
             .r#type(ty)
             .build()
             .map_err(|e| local_error("PutBucketAcl", &name, e.to_string()))?;
-        new_grants.push(Grant::builder().grantee(gr).permission(Permission::from(perm)).build());
+        new_grants.push(
+            Grant::builder()
+                .grantee(gr)
+                .permission(Permission::from(perm))
+                .build(),
+        );
     }
     let owner = acl.get("Owner").cloned().unwrap_or(json!({}));
     let os = |k: &str| owner.get(k).and_then(Value::as_str).map(str::to_string);
     let policy = AccessControlPolicy::builder()
-        .owner(Owner::builder().set_display_name(os("DisplayName")).set_id(os("ID")).build())
+        .owner(
+            Owner::builder()
+                .set_display_name(os("DisplayName"))
+                .set_id(os("ID"))
+                .build(),
+        )
         .set_grants(Some(new_grants))
         .build();
     let client = s3.bucket_client(bucket);
     match s3
-        .call("PutBucketAcl", &name, client.put_bucket_acl().bucket(&name).access_control_policy(policy).send())
+        .call(
+            "PutBucketAcl",
+            &name,
+            client
+                .put_bucket_acl()
+                .bucket(&name)
+                .access_control_policy(policy)
+                .send(),
+        )
         .await
     {
         Ok(_) => Ok(Some(bucket.clone())),
@@ -278,7 +358,11 @@ async fn toggle_versioning(s3: &S3, data: &Map<String, Value>, bucket: &mut Valu
     {
         m.insert("Versioning".into(), json!({"Status": "Suspended"}));
     }
-    let status = bucket["Versioning"].get("Status").and_then(Value::as_str).unwrap_or_default().to_string();
+    let status = bucket["Versioning"]
+        .get("Status")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     let target = match (enabled, status.as_str()) {
         (true, "Suspended") => BucketVersioningStatus::Enabled,
         (false, "Enabled") => BucketVersioningStatus::Suspended,
@@ -287,7 +371,15 @@ async fn toggle_versioning(s3: &S3, data: &Map<String, Value>, bucket: &mut Valu
     let client = s3.bucket_client(bucket);
     let cfg = VersioningConfiguration::builder().status(target).build();
     match s3
-        .call("PutBucketVersioning", &name, client.put_bucket_versioning().bucket(&name).versioning_configuration(cfg).send())
+        .call(
+            "PutBucketVersioning",
+            &name,
+            client
+                .put_bucket_versioning()
+                .bucket(&name)
+                .versioning_configuration(cfg)
+                .send(),
+        )
         .await
     {
         Ok(_) => Ok(None),
@@ -338,8 +430,15 @@ fn value_string(v: &Value) -> String {
 
 /// mark-for-op's tag: `{op}@{action_date}` with c7n's defaults (tag `maid_status`, op
 /// `stop`, days 0, hours 0, UTC).
-pub fn mark_for_op_tag(data: &Map<String, Value>, now: chrono::DateTime<chrono::Utc>) -> (String, String) {
-    let tag = data.get("tag").and_then(Value::as_str).unwrap_or(DEFAULT_TAG).to_string();
+pub fn mark_for_op_tag(
+    data: &Map<String, Value>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> (String, String) {
+    let tag = data
+        .get("tag")
+        .and_then(Value::as_str)
+        .unwrap_or(DEFAULT_TAG)
+        .to_string();
     let msg = data
         .get("msg")
         .and_then(Value::as_str)
@@ -359,7 +458,12 @@ pub fn mark_for_op_tag(data: &Map<String, Value>, now: chrono::DateTime<chrono::
 
 /// c7n's `modify_bucket_tags`: re-read the tags, put the new ones first, keep the others
 /// unless removed, and write the whole set.
-async fn modify_bucket_tags(s3: &S3, bucket: &mut Value, add: &[(String, String)], remove: &[String]) -> Outcome {
+async fn modify_bucket_tags(
+    s3: &S3,
+    bucket: &mut Value,
+    add: &[(String, String)],
+    remove: &[String],
+) -> Outcome {
     let name = bucket_name(bucket);
     let denied = bucket
         .get("c7n:DeniedMethods")
@@ -370,16 +474,31 @@ async fn modify_bucket_tags(s3: &S3, bucket: &mut Value, add: &[(String, String)
         return Ok(None);
     }
     let client = s3.bucket_client(bucket);
-    let current: Vec<(String, String)> =
-        match s3.call("GetBucketTagging", &name, client.get_bucket_tagging().bucket(&name).send()).await {
-            Ok(o) => o.tag_set().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect(),
-            Err(e) if e.code.as_deref() == Some("NoSuchTagSet") => Vec::new(),
-            Err(e) => return Err(e),
-        };
+    let current: Vec<(String, String)> = match s3
+        .call(
+            "GetBucketTagging",
+            &name,
+            client.get_bucket_tagging().bucket(&name).send(),
+        )
+        .await
+    {
+        Ok(o) => o
+            .tag_set()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect(),
+        Err(e) if e.code.as_deref() == Some("NoSuchTagSet") => Vec::new(),
+        Err(e) => return Err(e),
+    };
     if let Value::Object(m) = bucket {
         m.insert(
             "Tags".into(),
-            Value::Array(current.iter().map(|(k, v)| json!({"Key": k, "Value": v})).collect()),
+            Value::Array(
+                current
+                    .iter()
+                    .map(|(k, v)| json!({"Key": k, "Value": v}))
+                    .collect(),
+            ),
         );
     }
     let mut merged: Vec<(String, String)> = add.to_vec();
@@ -391,7 +510,11 @@ async fn modify_bucket_tags(s3: &S3, bucket: &mut Value, add: &[(String, String)
     let mut tag_set = Vec::new();
     for (k, v) in &merged {
         tag_set.push(
-            Tag::builder().key(k).value(v).build().map_err(|e| local_error("PutBucketTagging", &name, e.to_string()))?,
+            Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .map_err(|e| local_error("PutBucketTagging", &name, e.to_string()))?,
         );
     }
     let tagging = Tagging::builder()
@@ -399,7 +522,15 @@ async fn modify_bucket_tags(s3: &S3, bucket: &mut Value, add: &[(String, String)
         .build()
         .map_err(|e| local_error("PutBucketTagging", &name, e.to_string()))?;
     if let Err(e) = s3
-        .call("PutBucketTagging", &name, client.put_bucket_tagging().bucket(&name).tagging(tagging).send())
+        .call(
+            "PutBucketTagging",
+            &name,
+            client
+                .put_bucket_tagging()
+                .bucket(&name)
+                .tagging(tagging)
+                .send(),
+        )
         .await
     {
         // c7n logs a failed PutBucketTagging and carries on.
@@ -431,16 +562,34 @@ fn format_value(v: &Value, vars: &[(&str, String)]) -> Value {
             Value::String(out)
         }
         Value::Array(a) => Value::Array(a.iter().map(|x| format_value(x, vars)).collect()),
-        Value::Object(m) => Value::Object(m.iter().map(|(k, x)| (k.clone(), format_value(x, vars))).collect()),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, x)| (k.clone(), format_value(x, vars)))
+                .collect(),
+        ),
         other => other.clone(),
     }
 }
 
-async fn set_statements(s3: &S3, data: &Map<String, Value>, bucket: &Value, args: &FormatArgs) -> Outcome {
+async fn set_statements(
+    s3: &S3,
+    data: &Map<String, Value>,
+    bucket: &Value,
+    args: &FormatArgs,
+) -> Outcome {
     let name = bucket_name(bucket);
-    let text = bucket.get("Policy").and_then(Value::as_str).filter(|s| !s.is_empty()).unwrap_or("{}");
-    let mut policy: Value = serde_json::from_str(text)
-        .map_err(|e| local_error("PutBucketPolicy", &name, format!("bucket policy is not JSON: {e}")))?;
+    let text = bucket
+        .get("Policy")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .unwrap_or("{}");
+    let mut policy: Value = serde_json::from_str(text).map_err(|e| {
+        local_error(
+            "PutBucketPolicy",
+            &name,
+            format!("bucket policy is not JSON: {e}"),
+        )
+    })?;
     if !policy.is_object() {
         policy = json!({});
     }
@@ -451,7 +600,11 @@ async fn set_statements(s3: &S3, data: &Map<String, Value>, bucket: &Value, args
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
-    let mut statements: Vec<Value> = policy.get("Statement").and_then(Value::as_array).cloned().unwrap_or_default();
+    let mut statements: Vec<Value> = policy
+        .get("Statement")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let mut found = Vec::new();
     statements.retain(|s| {
         let hit = match &remove {
@@ -470,7 +623,12 @@ async fn set_statements(s3: &S3, data: &Map<String, Value>, bucket: &Value, args
     }
     // process_bucket_add
     let vars = [
-        ("account_id", args.account_id.clone().unwrap_or_else(|| "{account_id}".into())),
+        (
+            "account_id",
+            args.account_id
+                .clone()
+                .unwrap_or_else(|| "{account_id}".into()),
+        ),
         ("region", args.region.clone()),
         ("bucket_name", name.clone()),
         ("bucket_region", bucket_region(bucket)),
@@ -480,8 +638,17 @@ async fn set_statements(s3: &S3, data: &Map<String, Value>, bucket: &Value, args
         .filter(|(k, _)| *k != "account_id" || args.account_id.is_some())
         .collect();
     let mut targets: Vec<(String, Value)> = Vec::new();
-    for s in data.get("statements").and_then(Value::as_array).cloned().unwrap_or_default() {
-        let sid = s.get("Sid").and_then(Value::as_str).unwrap_or_default().to_string();
+    for s in data
+        .get("statements")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+    {
+        let sid = s
+            .get("Sid")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         let s = format_value(&s, &vars);
         match targets.iter_mut().find(|(k, _)| *k == sid) {
             Some(t) => t.1 = s,
@@ -493,7 +660,9 @@ async fn set_statements(s3: &S3, data: &Map<String, Value>, bucket: &Value, args
     }
     let existing: Vec<Value> = policy["Statement"].as_array().cloned().unwrap_or_default();
     for s in &existing {
-        let Some(sid) = s.get("Sid").and_then(Value::as_str) else { continue };
+        let Some(sid) = s.get("Sid").and_then(Value::as_str) else {
+            continue;
+        };
         if let Some(pos) = targets.iter().position(|(k, v)| k == sid && v == s) {
             targets.remove(pos);
         }
@@ -508,10 +677,24 @@ async fn set_statements(s3: &S3, data: &Map<String, Value>, bucket: &Value, args
     let client = s3.bucket_client(bucket);
     let text = serde_json::to_string(&policy).unwrap_or_default();
     if statements.is_empty() && !found.is_empty() && !modified {
-        s3.call("DeleteBucketPolicy", &name, client.delete_bucket_policy().bucket(&name).send()).await?;
+        s3.call(
+            "DeleteBucketPolicy",
+            &name,
+            client.delete_bucket_policy().bucket(&name).send(),
+        )
+        .await?;
         return Ok(Some(json!({"Name": name, "Policy": text})));
     }
-    s3.call("PutBucketPolicy", &name, client.put_bucket_policy().bucket(&name).policy(&text).send()).await?;
+    s3.call(
+        "PutBucketPolicy",
+        &name,
+        client
+            .put_bucket_policy()
+            .bucket(&name)
+            .policy(&text)
+            .send(),
+    )
+    .await?;
     Ok(Some(json!({"Name": name, "Policy": text})))
 }
 
@@ -527,17 +710,31 @@ async fn delete_bucket(s3: &S3, data: &Map<String, Value>, bucket: &Value) -> Ou
         .and_then(Value::as_str)
         .unwrap_or_default();
     let versioned = status == "Enabled" || status == "Suspended";
-    if data.get("remove-contents").and_then(Value::as_bool).unwrap_or(true) {
+    if data
+        .get("remove-contents")
+        .and_then(Value::as_bool)
+        .unwrap_or(true)
+    {
         if !bucket.get("Replication").unwrap_or(&Value::Null).is_null() {
-            s3.call("DeleteBucketReplication", &name, client.delete_bucket_replication().bucket(&name).send())
-                .await?;
+            s3.call(
+                "DeleteBucketReplication",
+                &name,
+                client.delete_bucket_replication().bucket(&name).send(),
+            )
+            .await?;
         }
         if versioned && status == "Enabled" {
-            let cfg = VersioningConfiguration::builder().status(BucketVersioningStatus::Suspended).build();
+            let cfg = VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Suspended)
+                .build();
             s3.call(
                 "PutBucketVersioning",
                 &name,
-                client.put_bucket_versioning().bucket(&name).versioning_configuration(cfg).send(),
+                client
+                    .put_bucket_versioning()
+                    .bucket(&name)
+                    .versioning_configuration(cfg)
+                    .send(),
             )
             .await?;
         }
@@ -576,7 +773,14 @@ async fn delete_bucket(s3: &S3, data: &Map<String, Value>, bucket: &Value) -> Ou
         }
         empty_bucket(s3, &client, &name, versioned).await?;
     }
-    match s3.call("DeleteBucket", &name, client.delete_bucket().bucket(&name).send()).await {
+    match s3
+        .call(
+            "DeleteBucket",
+            &name,
+            client.delete_bucket().bucket(&name).send(),
+        )
+        .await
+    {
         Ok(_) => Ok(None),
         Err(e) if e.code.as_deref() == Some("BucketNotEmpty") => {
             tracing::error!(bucket = %name, "error while deleting bucket, bucket not empty");
@@ -586,7 +790,12 @@ async fn delete_bucket(s3: &S3, data: &Map<String, Value>, bucket: &Value) -> Ou
     }
 }
 
-async fn empty_bucket(s3: &S3, client: &aws_sdk_s3::Client, name: &str, versioned: bool) -> Result<(), ApiError> {
+async fn empty_bucket(
+    s3: &S3,
+    client: &aws_sdk_s3::Client,
+    name: &str,
+    versioned: bool,
+) -> Result<(), ApiError> {
     let mut marker: (Option<String>, Option<String>) = (None, None);
     loop {
         let mut ids = Vec::new();
@@ -605,36 +814,66 @@ async fn empty_bucket(s3: &S3, client: &aws_sdk_s3::Client, name: &str, versione
                 )
                 .await?;
             for v in page.versions() {
-                ids.push((v.key().unwrap_or_default().to_string(), v.version_id().map(str::to_string)));
+                ids.push((
+                    v.key().unwrap_or_default().to_string(),
+                    v.version_id().map(str::to_string),
+                ));
             }
             for d in page.delete_markers() {
-                ids.push((d.key().unwrap_or_default().to_string(), d.version_id().map(str::to_string)));
+                ids.push((
+                    d.key().unwrap_or_default().to_string(),
+                    d.version_id().map(str::to_string),
+                ));
             }
             truncated = page.is_truncated() == Some(true);
-            marker = (page.next_key_marker().map(str::to_string), page.next_version_id_marker().map(str::to_string));
+            marker = (
+                page.next_key_marker().map(str::to_string),
+                page.next_version_id_marker().map(str::to_string),
+            );
         } else {
             let page = s3
-                .call("ListObjects", name, client.list_objects().bucket(name).set_marker(marker.0.clone()).send())
+                .call(
+                    "ListObjects",
+                    name,
+                    client
+                        .list_objects()
+                        .bucket(name)
+                        .set_marker(marker.0.clone())
+                        .send(),
+                )
                 .await?;
             for o in page.contents() {
                 ids.push((o.key().unwrap_or_default().to_string(), None));
             }
             truncated = page.is_truncated() == Some(true);
-            marker.0 = page
-                .next_marker()
-                .map(str::to_string)
-                .or_else(|| page.contents().last().and_then(|o| o.key()).map(str::to_string));
+            marker.0 = page.next_marker().map(str::to_string).or_else(|| {
+                page.contents()
+                    .last()
+                    .and_then(|o| o.key())
+                    .map(str::to_string)
+            });
         }
         for chunk in ids.chunks(1000) {
             let objects: Vec<ObjectIdentifier> = chunk
                 .iter()
-                .filter_map(|(k, v)| ObjectIdentifier::builder().key(k).set_version_id(v.clone()).build().ok())
+                .filter_map(|(k, v)| {
+                    ObjectIdentifier::builder()
+                        .key(k)
+                        .set_version_id(v.clone())
+                        .build()
+                        .ok()
+                })
                 .collect();
             let delete = Delete::builder()
                 .set_objects(Some(objects))
                 .build()
                 .map_err(|e| local_error("DeleteObjects", name, e.to_string()))?;
-            s3.call("DeleteObjects", name, client.delete_objects().bucket(name).delete(delete).send()).await?;
+            s3.call(
+                "DeleteObjects",
+                name,
+                client.delete_objects().bucket(name).delete(delete).send(),
+            )
+            .await?;
         }
         if !truncated {
             return Ok(());
@@ -655,9 +894,18 @@ mod tests {
 
     #[test]
     fn tag_spec_follows_c7n_precedence() {
-        assert_eq!(tag_spec(&data(json!({"key": "Owner", "value": "sec"}))), vec![("Owner".into(), "sec".into())]);
-        assert_eq!(tag_spec(&data(json!({"tag": "Owner", "msg": "x"}))), vec![("Owner".into(), "x".into())]);
-        assert_eq!(tag_spec(&data(json!({"value": "x"}))), vec![(DEFAULT_TAG.into(), "x".into())]);
+        assert_eq!(
+            tag_spec(&data(json!({"key": "Owner", "value": "sec"}))),
+            vec![("Owner".into(), "sec".into())]
+        );
+        assert_eq!(
+            tag_spec(&data(json!({"tag": "Owner", "msg": "x"}))),
+            vec![("Owner".into(), "x".into())]
+        );
+        assert_eq!(
+            tag_spec(&data(json!({"value": "x"}))),
+            vec![(DEFAULT_TAG.into(), "x".into())]
+        );
         assert_eq!(
             tag_spec(&data(json!({"tags": {"A": "1", "B": 2}}))),
             vec![("A".into(), "1".into()), ("B".into(), "2".into())]
@@ -666,21 +914,35 @@ mod tests {
 
     #[test]
     fn mark_for_op_formats_like_c7n() {
-        let now = chrono::DateTime::parse_from_rfc3339("2026-01-30T10:00:00Z").map(|d| d.to_utc()).unwrap();
+        let now = chrono::DateTime::parse_from_rfc3339("2026-01-30T10:00:00Z")
+            .map(|d| d.to_utc())
+            .unwrap();
         assert_eq!(
             mark_for_op_tag(&data(json!({"op": "delete", "days": 4})), now),
-            (DEFAULT_TAG.into(), "Resource does not meet policy: delete@2026/02/03".into())
+            (
+                DEFAULT_TAG.into(),
+                "Resource does not meet policy: delete@2026/02/03".into()
+            )
         );
         assert_eq!(
             mark_for_op_tag(&data(json!({"op": "notify", "hours": 2, "tag": "t"})), now),
-            ("t".into(), "Resource does not meet policy: notify@2026/01/30 1200 UTC".into())
+            (
+                "t".into(),
+                "Resource does not meet policy: notify@2026/01/30 1200 UTC".into()
+            )
         );
     }
 
     #[test]
     fn format_leaves_unknown_names_alone() {
         let vars = [("bucket_name", "b".to_string())];
-        assert_eq!(format_value(&json!("arn:aws:s3:::{bucket_name}/*"), &vars), json!("arn:aws:s3:::b/*"));
-        assert_eq!(format_value(&json!("{account_id}:{bucket_name}"), &vars), json!("{account_id}:{bucket_name}"));
+        assert_eq!(
+            format_value(&json!("arn:aws:s3:::{bucket_name}/*"), &vars),
+            json!("arn:aws:s3:::b/*")
+        );
+        assert_eq!(
+            format_value(&json!("{account_id}:{bucket_name}"), &vars),
+            json!("{account_id}:{bucket_name}")
+        );
     }
 }

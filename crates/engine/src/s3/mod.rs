@@ -59,7 +59,11 @@ pub struct ApiError {
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "s3 {} on bucket {}: {}", self.operation, self.bucket, self.message)
+        write!(
+            f,
+            "s3 {} on bucket {}: {}",
+            self.operation, self.bucket, self.message
+        )
     }
 }
 
@@ -90,15 +94,27 @@ impl ApiError {
         };
         // Keep the body of a 200 the SDK could not parse (see `is_empty_document`).
         let body = match (&err, status) {
-            (SdkError::ResponseError(r), Some(200)) => {
-                r.raw().body().bytes().map(|b| String::from_utf8_lossy(b).into_owned())
-            }
-            (SdkError::ServiceError(r), Some(200)) => {
-                r.raw().body().bytes().map(|b| String::from_utf8_lossy(b).into_owned())
-            }
+            (SdkError::ResponseError(r), Some(200)) => r
+                .raw()
+                .body()
+                .bytes()
+                .map(|b| String::from_utf8_lossy(b).into_owned()),
+            (SdkError::ServiceError(r), Some(200)) => r
+                .raw()
+                .body()
+                .bytes()
+                .map(|b| String::from_utf8_lossy(b).into_owned()),
             _ => None,
         };
-        ApiError { operation, bucket: bucket.to_string(), code, status, message, retryable, body }
+        ApiError {
+            operation,
+            bucket: bucket.to_string(),
+            code,
+            status,
+            message,
+            retryable,
+            body,
+        }
     }
 
     /// c7n: `code.startswith("NoSuch") or "NotFound" in code` gives the default value.
@@ -130,7 +146,9 @@ pub struct S3 {
 
 impl std::fmt::Debug for S3 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("S3").field("default_region", &self.default_region).finish()
+        f.debug_struct("S3")
+            .field("default_region", &self.default_region)
+            .finish()
     }
 }
 
@@ -165,7 +183,10 @@ impl S3 {
 
     /// The same clients, counting calls into a fresh counter (one per run).
     pub(crate) fn with_calls(&self, calls: Calls) -> Self {
-        S3 { calls, ..self.clone() }
+        S3 {
+            calls,
+            ..self.clone()
+        }
     }
 
     pub fn default_region(&self) -> &str {
@@ -179,7 +200,12 @@ impl S3 {
         };
         map.entry(region.to_string())
             .or_insert_with(|| {
-                Client::from_conf(self.base.clone().region(Region::new(region.to_string())).build())
+                Client::from_conf(
+                    self.base
+                        .clone()
+                        .region(Region::new(region.to_string()))
+                        .build(),
+                )
             })
             .clone()
     }
@@ -201,7 +227,8 @@ impl S3 {
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
         self.calls.count(operation);
-        fut.await.map_err(|e| ApiError::from_sdk(operation, bucket, e))
+        fut.await
+            .map_err(|e| ApiError::from_sdk(operation, bucket, e))
     }
 
     /// ListBuckets (following continuation tokens): `{Name, CreationDate}` per bucket.
@@ -214,7 +241,10 @@ impl S3 {
                 .call(
                     "ListBuckets",
                     "*",
-                    client.list_buckets().set_continuation_token(token.clone()).send(),
+                    client
+                        .list_buckets()
+                        .set_continuation_token(token.clone())
+                        .send(),
                 )
                 .await?;
             for b in resp.buckets() {
@@ -271,7 +301,11 @@ impl S3 {
         let mut denied: Vec<String> = Vec::new();
 
         let loc = self
-            .call("GetBucketLocation", &name, client.get_bucket_location().bucket(&name).send())
+            .call(
+                "GetBucketLocation",
+                &name,
+                client.get_bucket_location().bucket(&name).send(),
+            )
             .await;
         match loc {
             Ok(o) => {
@@ -299,14 +333,26 @@ impl S3 {
         let mut futs: Vec<std::pin::Pin<Box<dyn Future<Output = Got> + Send + '_>>> = Vec::new();
         if want("Tags") {
             futs.push(Box::pin(async move {
-                let r = self.call("GetBucketTagging", n, c.get_bucket_tagging().bucket(n).send());
-                ("Tags", "get_bucket_tagging", r.await.map(|o| shapes::tag_set(o.tag_set())))
+                let r = self.call(
+                    "GetBucketTagging",
+                    n,
+                    c.get_bucket_tagging().bucket(n).send(),
+                );
+                (
+                    "Tags",
+                    "get_bucket_tagging",
+                    r.await.map(|o| shapes::tag_set(o.tag_set())),
+                )
             }));
         }
         if want("Policy") {
             futs.push(Box::pin(async move {
                 let r = self.call("GetBucketPolicy", n, c.get_bucket_policy().bucket(n).send());
-                ("Policy", "get_bucket_policy", r.await.map(|o| json!(o.policy())))
+                (
+                    "Policy",
+                    "get_bucket_policy",
+                    r.await.map(|o| json!(o.policy())),
+                )
             }));
         }
         if want("Acl") {
@@ -317,28 +363,58 @@ impl S3 {
         }
         if want("Replication") {
             futs.push(Box::pin(async move {
-                let r =
-                    self.call("GetBucketReplication", n, c.get_bucket_replication().bucket(n).send());
-                ("Replication", "get_bucket_replication", r.await.map(|o| shapes::replication(&o)))
+                let r = self.call(
+                    "GetBucketReplication",
+                    n,
+                    c.get_bucket_replication().bucket(n).send(),
+                );
+                (
+                    "Replication",
+                    "get_bucket_replication",
+                    r.await.map(|o| shapes::replication(&o)),
+                )
             }));
         }
         if want("Versioning") {
             futs.push(Box::pin(async move {
-                let r =
-                    self.call("GetBucketVersioning", n, c.get_bucket_versioning().bucket(n).send());
-                ("Versioning", "get_bucket_versioning", r.await.map(|o| shapes::versioning(&o)))
+                let r = self.call(
+                    "GetBucketVersioning",
+                    n,
+                    c.get_bucket_versioning().bucket(n).send(),
+                );
+                (
+                    "Versioning",
+                    "get_bucket_versioning",
+                    r.await.map(|o| shapes::versioning(&o)),
+                )
             }));
         }
         if want("Website") {
             futs.push(Box::pin(async move {
-                let r = self.call("GetBucketWebsite", n, c.get_bucket_website().bucket(n).send());
-                ("Website", "get_bucket_website", r.await.map(|o| shapes::website(&o)))
+                let r = self.call(
+                    "GetBucketWebsite",
+                    n,
+                    c.get_bucket_website().bucket(n).send(),
+                );
+                (
+                    "Website",
+                    "get_bucket_website",
+                    r.await.map(|o| shapes::website(&o)),
+                )
             }));
         }
         if want("Logging") {
             futs.push(Box::pin(async move {
-                let r = self.call("GetBucketLogging", n, c.get_bucket_logging().bucket(n).send());
-                ("Logging", "get_bucket_logging", r.await.map(|o| shapes::logging(&o)))
+                let r = self.call(
+                    "GetBucketLogging",
+                    n,
+                    c.get_bucket_logging().bucket(n).send(),
+                );
+                (
+                    "Logging",
+                    "get_bucket_logging",
+                    r.await.map(|o| shapes::logging(&o)),
+                )
             }));
         }
         if want("Notification") {
@@ -371,14 +447,30 @@ impl S3 {
         }
         if extras.bucket_encryption {
             futs.push(Box::pin(async move {
-                let r = self.call("GetBucketEncryption", n, c.get_bucket_encryption().bucket(n).send());
-                (ENCRYPTION_KEY, "GetBucketEncryption", r.await.map(|o| shapes::encryption(&o)))
+                let r = self.call(
+                    "GetBucketEncryption",
+                    n,
+                    c.get_bucket_encryption().bucket(n).send(),
+                );
+                (
+                    ENCRYPTION_KEY,
+                    "GetBucketEncryption",
+                    r.await.map(|o| shapes::encryption(&o)),
+                )
             }));
         }
         if extras.public_access_block {
             futs.push(Box::pin(async move {
-                let r = self.call("GetPublicAccessBlock", n, c.get_public_access_block().bucket(n).send());
-                (PUBLIC_BLOCK_KEY, "GetPublicAccessBlock", r.await.map(|o| shapes::public_access_block(&o)))
+                let r = self.call(
+                    "GetPublicAccessBlock",
+                    n,
+                    c.get_public_access_block().bucket(n).send(),
+                );
+                (
+                    PUBLIC_BLOCK_KEY,
+                    "GetPublicAccessBlock",
+                    r.await.map(|o| shapes::public_access_block(&o)),
+                )
             }));
         }
         let results = futures::future::join_all(futs).await;
@@ -398,7 +490,10 @@ impl S3 {
                 // and `<NotificationConfiguration>`. Read versioning from the body as boto3
                 // would; an unreadable notification document counts as empty.
                 Err(e) if e.is_empty_document() && key == "Versioning" => {
-                    got.insert(key, versioning_from_body(e.body.as_deref().unwrap_or_default()));
+                    got.insert(
+                        key,
+                        versioning_from_body(e.body.as_deref().unwrap_or_default()),
+                    );
                 }
                 Err(e) if e.is_empty_document() && key == "Notification" => {
                     tracing::warn!(bucket = %name, "unparseable notification configuration: treated as empty");
@@ -465,8 +560,12 @@ pub struct Extras {
 
 pub const ENCRYPTION_KEY: &str = "c7n:bucket-encryption";
 pub const PUBLIC_BLOCK_KEY: &str = "c7n:PublicAccessBlock";
-pub const PUBLIC_BLOCK_KEYS: [&str; 4] =
-    ["BlockPublicPolicy", "BlockPublicAcls", "IgnorePublicAcls", "RestrictPublicBuckets"];
+pub const PUBLIC_BLOCK_KEYS: [&str; 4] = [
+    "BlockPublicPolicy",
+    "BlockPublicAcls",
+    "IgnorePublicAcls",
+    "RestrictPublicBuckets",
+];
 
 /// The values c7n stores when a call answers NoSuch*/NotFound.
 fn default_for(key: &str) -> Value {
@@ -493,12 +592,19 @@ fn set(bucket: &mut Value, key: &str, v: Value) {
 }
 
 pub fn bucket_name(bucket: &Value) -> String {
-    bucket.get("Name").and_then(Value::as_str).unwrap_or_default().to_string()
+    bucket
+        .get("Name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// c7n's `get_region`: LocationConstraint `EU` → eu-west-1, null/absent → us-east-1.
 pub fn bucket_region(bucket: &Value) -> String {
-    match bucket.get("Location").and_then(|l| l.get("LocationConstraint")).and_then(Value::as_str)
+    match bucket
+        .get("Location")
+        .and_then(|l| l.get("LocationConstraint"))
+        .and_then(Value::as_str)
     {
         None | Some("") => "us-east-1".to_string(),
         Some("EU") => "eu-west-1".to_string(),
@@ -529,7 +635,10 @@ mod tests {
             (json!({}), "us-east-1"),
             (json!({"LocationConstraint": null}), "us-east-1"),
             (json!({"LocationConstraint": "EU"}), "eu-west-1"),
-            (json!({"LocationConstraint": "eu-central-1"}), "eu-central-1"),
+            (
+                json!({"LocationConstraint": "eu-central-1"}),
+                "eu-central-1",
+            ),
         ] {
             assert_eq!(bucket_region(&json!({"Name": "b", "Location": loc})), want);
         }
@@ -540,14 +649,20 @@ mod tests {
     fn versioning_is_read_from_any_root() {
         let moto = r#"<?xml version="1.0"?><GetBucketVersioningResponse xmlns="x"><Status>Enabled</Status></GetBucketVersioningResponse>"#;
         assert_eq!(versioning_from_body(moto), json!({"Status": "Enabled"}));
-        assert_eq!(versioning_from_body(r#"<GetBucketVersioningResponse xmlns="x"/>"#), json!({}));
+        assert_eq!(
+            versioning_from_body(r#"<GetBucketVersioningResponse xmlns="x"/>"#),
+            json!({})
+        );
     }
 
     #[test]
     fn augment_keys_always_include_location_and_tags() {
         assert_eq!(augment_keys(None).len(), 10);
         let sel = vec!["Website".to_string()];
-        assert_eq!(augment_keys(Some(&sel)), vec!["Location", "Tags", "Website"]);
+        assert_eq!(
+            augment_keys(Some(&sel)),
+            vec!["Location", "Tags", "Website"]
+        );
         assert_eq!(augment_keys(Some(&[])), vec!["Location", "Tags"]);
     }
 }

@@ -98,7 +98,10 @@ fn grant(g: &types::Grant) -> Value {
 pub fn acl(o: &GetBucketAclOutput) -> Value {
     Obj::new()
         .opt("Owner", o.owner().map(owner))
-        .set("Grants", Value::Array(o.grants().iter().map(grant).collect()))
+        .set(
+            "Grants",
+            Value::Array(o.grants().iter().map(grant).collect()),
+        )
         .done()
 }
 
@@ -139,7 +142,9 @@ pub fn replication(o: &GetBucketReplicationOutput) -> Value {
                     .opt(
                         "EncryptionConfiguration",
                         d.encryption_configuration().map(|e| {
-                            Obj::new().opt("ReplicaKmsKeyID", e.replica_kms_key_id()).done()
+                            Obj::new()
+                                .opt("ReplicaKmsKeyID", e.replica_kms_key_id())
+                                .done()
                         }),
                     )
                     .done()
@@ -159,7 +164,9 @@ pub fn replication(o: &GetBucketReplicationOutput) -> Value {
                 .opt(
                     "DeleteMarkerReplication",
                     r.delete_marker_replication().map(|d| {
-                        Obj::new().opt("Status", d.status().map(|s| s.as_str())).done()
+                        Obj::new()
+                            .opt("Status", d.status().map(|s| s.as_str()))
+                            .done()
                     }),
                 )
                 .done()
@@ -195,7 +202,10 @@ pub fn website(o: &GetBucketWebsiteOutput) -> Value {
                     "Condition",
                     r.condition().map(|c| {
                         Obj::new()
-                            .opt("HttpErrorCodeReturnedEquals", c.http_error_code_returned_equals())
+                            .opt(
+                                "HttpErrorCodeReturnedEquals",
+                                c.http_error_code_returned_equals(),
+                            )
                             .opt("KeyPrefixEquals", c.key_prefix_equals())
                             .done()
                     }),
@@ -214,8 +224,14 @@ pub fn website(o: &GetBucketWebsiteOutput) -> Value {
                     .done()
             }),
         )
-        .opt("IndexDocument", o.index_document().map(|d| json!({ "Suffix": d.suffix() })))
-        .opt("ErrorDocument", o.error_document().map(|d| json!({ "Key": d.key() })))
+        .opt(
+            "IndexDocument",
+            o.index_document().map(|d| json!({ "Suffix": d.suffix() })),
+        )
+        .opt(
+            "ErrorDocument",
+            o.error_document().map(|d| json!({ "Key": d.key() })),
+        )
         .list("RoutingRules", rules)
         .done()
 }
@@ -303,7 +319,10 @@ pub fn notification(o: &GetBucketNotificationConfigurationOutput) -> Value {
         .list("TopicConfigurations", topics)
         .list("QueueConfigurations", queues)
         .list("LambdaFunctionConfigurations", lambdas)
-        .opt("EventBridgeConfiguration", o.event_bridge_configuration().map(|_| json!({})))
+        .opt(
+            "EventBridgeConfiguration",
+            o.event_bridge_configuration().map(|_| json!({})),
+        )
         .done()
 }
 
@@ -365,7 +384,10 @@ pub fn lifecycle(o: &GetBucketLifecycleConfigurationOutput) -> Value {
                         Obj::new()
                             .opt("Date", e.date().map(iso))
                             .opt("Days", e.days())
-                            .opt("ExpiredObjectDeleteMarker", e.expired_object_delete_marker())
+                            .opt(
+                                "ExpiredObjectDeleteMarker",
+                                e.expired_object_delete_marker(),
+                            )
                             .done()
                     }),
                 )
@@ -398,7 +420,8 @@ pub fn lifecycle(o: &GetBucketLifecycleConfigurationOutput) -> Value {
     Obj::new()
         .opt(
             "TransitionDefaultMinimumObjectSize",
-            o.transition_default_minimum_object_size().map(|s| s.as_str()),
+            o.transition_default_minimum_object_size()
+                .map(|s| s.as_str()),
         )
         .set("Rules", Value::Array(rules))
         .done()

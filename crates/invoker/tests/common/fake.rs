@@ -1,0 +1,110 @@
+//! An in-memory [`Aws`] for handler tests and the benchmark: objects with ETags, a queue
+//! that records messages, a service with a desired count, and injectable failures.
+
+use czero_invoker::aws::{Aws, AwsError, BatchOutcome, Fetched, OutMessage};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+#[derive(Debug, Default)]
+pub struct Fake {
+    pub objects: Mutex<HashMap<String, (Vec<u8>, String)>>,
+    pub puts: Mutex<Vec<(String, String, Vec<u8>)>>,
+    pub sent: Mutex<Vec<OutMessage>>,
+    pub desired: Mutex<i32>,
+    pub updates: Mutex<Vec<i32>>,
+    pub gets: AtomicUsize,
+    pub not_modified: AtomicUsize,
+    pub fail_send: Mutex<Option<AwsError>>,
+    pub fail_describe: Mutex<Option<AwsError>>,
+}
+
+#[allow(dead_code)]
+impl Fake {
+    pub fn with_object(self, bucket: &str, key: &str, body: &[u8], etag: &str) -> Fake {
+        self.set_object(bucket, key, body, etag);
+        self
+    }
+
+    pub fn set_object(&self, bucket: &str, key: &str, body: &[u8], etag: &str) {
+        self.objects
+            .lock()
+            .unwrap()
+            .insert(format!("{bucket}/{key}"), (body.to_vec(), etag.to_owned()));
+    }
+
+    pub fn sent(&self) -> Vec<OutMessage> {
+        self.sent.lock().unwrap().clone()
+    }
+
+    pub fn clear(&self) {
+        self.sent.lock().unwrap().clear();
+    }
+}
+
+fn err(op: &'static str, message: &str, retryable: bool, not_found: bool) -> AwsError {
+    AwsError {
+        op,
+        message: message.into(),
+        retryable,
+        not_found,
+    }
+}
+
+impl Aws for Fake {
+    async fn get_object(&self, bucket: &str, key: &str, if_none_match: Option<&str>) -> Result<Fetched, AwsError> {
+        self.gets.fetch_add(1, Ordering::Relaxed);
+        let objects = self.objects.lock().unwrap();
+        let Some((body, etag)) = objects.get(&format!("{bucket}/{key}")) else {
+            return Err(err("s3:GetObject", "NoSuchKey: The specified key does not exist.", false, true));
+        };
+        if if_none_match == Some(etag.as_str()) {
+            self.not_modified.fetch_add(1, Ordering::Relaxed);
+            return Ok(Fetched::NotModified);
+        }
+        Ok(Fetched::Object {
+            body: body.clone(),
+            etag: Some(etag.clone()),
+        })
+    }
+
+    async fn put_object(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), AwsError> {
+        self.puts.lock().unwrap().push((bucket.into(), key.into(), body));
+        Ok(())
+    }
+
+    async fn send_message(&self, _queue_url: &str, msg: &OutMessage) -> Result<String, AwsError> {
+        if let Some(e) = self.fail_send.lock().unwrap().clone() {
+            return Err(e);
+        }
+        let mut sent = self.sent.lock().unwrap();
+        sent.push(msg.clone());
+        Ok(format!("msg-{}", sent.len()))
+    }
+
+    async fn send_message_batch(&self, _queue_url: &str, msgs: &[OutMessage]) -> Result<BatchOutcome, AwsError> {
+        if let Some(e) = self.fail_send.lock().unwrap().clone() {
+            return Err(e);
+        }
+        let mut sent = self.sent.lock().unwrap();
+        let mut out = BatchOutcome::default();
+        for m in msgs {
+            sent.push(m.clone());
+            out.sent.push((m.id.clone(), format!("msg-{}", sent.len())));
+        }
+        Ok(out)
+    }
+
+    async fn desired_count(&self, _cluster: &str, _service: &str) -> Result<i32, AwsError> {
+        if let Some(e) = self.fail_describe.lock().unwrap().clone() {
+            return Err(e);
+        }
+        Ok(*self.desired.lock().unwrap())
+    }
+
+    async fn set_desired_count(&self, _cluster: &str, _service: &str, desired: i32) -> Result<(), AwsError> {
+        self.updates.lock().unwrap().push(desired);
+        *self.desired.lock().unwrap() = desired;
+        Ok(())
+    }
+}

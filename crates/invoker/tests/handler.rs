@@ -1,0 +1,344 @@
+//! The handler end to end over the in-memory fake: every fixture, selection and precedence,
+//! skips, the mapping cache, claim checks, fast wake and error classification.
+
+mod common;
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use common::fake::Fake;
+use czero_invoker::aws::AwsError;
+use czero_invoker::config::{Config, Wake};
+use czero_invoker::event::{self, Kind, Parsed, Severity};
+use czero_invoker::handler::{Invoker, Outcome};
+use czero_invoker::wake::WakeOutcome;
+use czero_job::{Envelope, attributes};
+use lambda_runtime::{Context, LambdaEvent};
+use pretty_assertions::assert_eq;
+use serde_json::Value;
+
+const CREATE: &str = include_str!("../fixtures/cloudtrail-createbucket.json");
+const ACL_XACCT: &str = include_str!("../fixtures/cloudtrail-putbucketacl-cross-account.json");
+const FAILED: &str = include_str!("../fixtures/cloudtrail-createbucket-failed.json");
+const HUB: &str = include_str!("../fixtures/securityhub-multi-resource.json");
+const GD_S3: &str = include_str!("../fixtures/guardduty-s3-public.json");
+const GD_EC2: &str = include_str!("../fixtures/guardduty-ec2-cross-account.json");
+const CONFIG: &str = include_str!("../fixtures/config-compliance.json");
+const EC2: &str = include_str!("../fixtures/ec2-state-change.json");
+const PRECEDENCE: &str = include_str!("../fixtures/mapping-precedence.json");
+const EXAMPLE_MAPPING: &str = include_str!("../../../config/policy-mappings.json");
+
+const BUCKET: &str = "czero-policies";
+const MAPPING_KEY: &str = "config/policy-mappings.json";
+
+fn config() -> Config {
+    Config {
+        queue_url: "https://sqs.us-east-1.amazonaws.com/123456789012/czero-jobs".into(),
+        policy_bucket: BUCKET.into(),
+        mapping_key: MAPPING_KEY.into(),
+        default_policy_key: "policies/s3-createbucket.yml".into(),
+        claim_check_bucket: BUCKET.into(),
+        wake: None,
+    }
+}
+
+fn invoker(mapping: &str) -> Invoker<Fake> {
+    let fake = Fake::default().with_object(BUCKET, MAPPING_KEY, mapping.as_bytes(), "\"etag-1\"");
+    Invoker::new(fake, config())
+}
+
+fn lambda_event(json: &str) -> LambdaEvent<EventBridgeEvent<Value>> {
+    LambdaEvent {
+        payload: serde_json::from_str(json).unwrap(),
+        context: Context::default(),
+    }
+}
+
+async fn run(inv: &Invoker<Fake>, json: &str) -> Outcome {
+    inv.handle(lambda_event(json)).await.unwrap()
+}
+
+fn queued(o: &Outcome) -> (&czero_job::Job, &[String], bool) {
+    match o {
+        Outcome::Queued { job, rules, defaulted, .. } => (job, rules, *defaulted),
+        Outcome::Skipped { reason, .. } => panic!("skipped: {reason}"),
+    }
+}
+
+fn keys(job: &czero_job::Job) -> Vec<&str> {
+    job.policies.iter().map(|p| p.key.as_str()).collect()
+}
+
+fn parsed(json: &str) -> czero_invoker::event::SecurityEvent {
+    match event::parse_bytes(json.as_bytes()).unwrap() {
+        Parsed::Event(e) => *e,
+        Parsed::Skip(s) => panic!("skipped: {s}"),
+    }
+}
+
+#[test]
+fn fixtures_parse_into_kinds_and_resource_ids() {
+    let cases: &[(&str, Kind, &[&str])] = &[
+        (CREATE, Kind::CloudTrail, &["team-analytics-raw-2026"]),
+        (ACL_XACCT, Kind::CloudTrail, &["marketing-site-assets"]),
+        (
+            HUB,
+            Kind::SecurityHub,
+            &["arn:aws:s3:::partner-uploads-prod", "arn:aws:s3:::partner-uploads-staging"],
+        ),
+        (GD_S3, Kind::GuardDuty, &["customer-exports", "ASIAEXAMPLE3"]),
+        (GD_EC2, Kind::GuardDuty, &["i-0f1e2d3c4b5a69788"]),
+        (CONFIG, Kind::Config, &["finance-reports-archive"]),
+    ];
+    for (json, kind, ids) in cases {
+        let e = parsed(json);
+        assert_eq!(e.kind, *kind);
+        assert_eq!(e.resource_ids, ids.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        // The raw event is kept whole for the worker.
+        assert_eq!(e.raw, serde_json::from_str::<Value>(json).unwrap());
+    }
+}
+
+#[test]
+fn cross_account_findings_match_on_the_resource_account() {
+    let hub = parsed(HUB);
+    assert_eq!(hub.account, "111122223333");
+    assert_eq!(hub.accounts, vec!["444455556666", "111122223333"]);
+    assert_eq!(hub.severity, Some(Severity::Critical));
+    assert_eq!(hub.resource_types, vec!["AwsS3Bucket"]);
+    assert_eq!(hub.finding_types.len(), 2);
+    let gd = parsed(GD_EC2);
+    assert_eq!(gd.accounts, vec!["777788889999", "111122223333"]);
+    assert_eq!(gd.severity, Some(Severity::High));
+    assert_eq!(parsed(GD_S3).severity, Some(Severity::Low));
+}
+
+#[test]
+fn skips_are_reported_not_errors() {
+    for (json, reason) in [
+        (EC2, "unsupported event kind: source `aws.ec2`"),
+        (FAILED, "CreateBucket failed with BucketAlreadyExists"),
+    ] {
+        match event::parse_bytes(json.as_bytes()).unwrap() {
+            Parsed::Skip(s) => assert!(s.to_string().contains(reason), "{s}"),
+            Parsed::Event(e) => panic!("not skipped: {e:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn example_mapping_routes_each_fixture() {
+    let inv = invoker(EXAMPLE_MAPPING);
+    let cases: &[(&str, &[&str], bool)] = &[
+        (CREATE, &["policies/s3-createbucket.yml"], false),
+        (ACL_XACCT, &["policies/s3-global-grants.yml"], false),
+        (
+            HUB,
+            &["policies/s3-hub-finding-public.yml", "policies/s3-policy-statements.yml"],
+            false,
+        ),
+        (GD_S3, &["policies/s3-audit-tags.yml", "policies/s3-policy-statements.yml"], false),
+        (GD_EC2, &["policies/s3-createbucket.yml"], true),
+        (CONFIG, &["policies/s3-unencrypted-mark.yml"], false),
+    ];
+    for (json, want, defaulted) in cases {
+        let out = run(&inv, json).await;
+        let (job, _, d) = queued(&out);
+        assert_eq!(keys(job), *want);
+        assert_eq!(d, *defaulted);
+    }
+    assert_eq!(inv.aws.sent().len(), cases.len());
+}
+
+#[test]
+fn example_mapping_names_only_policies_that_exist() {
+    let m = czero_invoker::mapping::Mapping::parse("config/policy-mappings.json", EXAMPLE_MAPPING.as_bytes()).unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    for r in &m.rules {
+        for p in &r.policies {
+            assert!(root.join(p).exists(), "rule {} names missing {p}", r.name);
+        }
+    }
+}
+
+#[tokio::test]
+async fn precedence_collects_in_order_and_stops() {
+    let inv = invoker(PRECEDENCE);
+    // Security Hub, account 444455556666 in us-east-1, CRITICAL: the account rule first, then
+    // hub-critical (duplicate baseline dropped), whose stop hides hub-any.
+    let (job, rules, _) = queued(&run(&inv, HUB).await).clone();
+    assert_eq!(rules, ["prod-account-first", "hub-critical"]);
+    assert_eq!(keys(job), ["policies/prod/baseline.yml", "policies/s3-hub-finding-public.yml"]);
+    // CreateBucket: no resource type on CloudTrail events, so create-bucket does not match.
+    let o = run(&inv, CREATE).await;
+    let (job, rules, _) = queued(&o);
+    assert_eq!(rules, ["any-s3-call"]);
+    assert_eq!(keys(job), ["policies/s3-createbucket.yml"]);
+    // PutBucketAcl: glob and regex rules both match; duplicates keep the first position.
+    let o = run(&inv, ACL_XACCT).await;
+    let (job, rules, _) = queued(&o);
+    assert_eq!(rules, ["any-s3-call", "acl-call"]);
+    assert_eq!(keys(job), ["policies/s3-createbucket.yml", "policies/s3-global-grants.yml"]);
+    // GuardDuty cross-account HIGH in the member account 777788889999.
+    let o = run(&inv, GD_EC2).await;
+    assert_eq!(keys(queued(&o).0), ["policies/ec2/isolate.yml"]);
+    // GuardDuty LOW: nothing matches, the default runs.
+    let o = run(&inv, GD_S3).await;
+    let (job, rules, defaulted) = queued(&o);
+    assert!(rules.is_empty() && defaulted);
+    assert_eq!(keys(job), ["policies/s3-createbucket.yml"]);
+    let o = run(&inv, CONFIG).await;
+    assert_eq!(keys(queued(&o).0), ["policies/s3-unencrypted-mark.yml"]);
+}
+
+#[tokio::test]
+async fn the_message_is_the_job_with_its_attributes() {
+    let inv = invoker(EXAMPLE_MAPPING);
+    let mut ev = lambda_event(HUB);
+    ev.context.xray_trace_id = Some("Root=1-5759e988-bd862e3fe1be46a994272793".into());
+    let out = inv.handle(ev).await.unwrap();
+    let (job, _, _) = queued(&out);
+    let sent = inv.aws.sent();
+    assert_eq!(sent.len(), 1);
+    let Envelope::Inline { job: on_queue } = Envelope::decode(&sent[0].body).unwrap() else {
+        panic!("expected inline")
+    };
+    assert_eq!(&on_queue, job);
+    assert_eq!(on_queue.event_id, "3c5e9b2a-6d7f-4e81-a2b3-c4d5e6f70819");
+    assert_eq!(on_queue.account, "111122223333");
+    assert_eq!(on_queue.trace_id.as_deref(), Some("Root=1-5759e988-bd862e3fe1be46a994272793"));
+    let attrs: Vec<(&str, &str)> = sent[0].attributes.iter().map(|a| (a.name, a.value.as_str())).collect();
+    assert_eq!(
+        attrs,
+        [
+            (attributes::VERSION, "1"),
+            (attributes::EVENT_SOURCE, "aws.securityhub"),
+            (attributes::POLICY_COUNT, "2"),
+            (attributes::TRACE_ID, "Root=1-5759e988-bd862e3fe1be46a994272793"),
+        ]
+    );
+    // Same event, same job id: a retried invocation is recognisable downstream.
+    let again = run(&inv, HUB).await;
+    assert_eq!(queued(&again).0.job_id, job.job_id);
+    assert_eq!(job.job_id.len(), 32);
+}
+
+#[tokio::test]
+async fn skipped_events_send_nothing_and_are_counted() {
+    let inv = invoker(EXAMPLE_MAPPING);
+    for json in [EC2, FAILED] {
+        assert!(matches!(run(&inv, json).await, Outcome::Skipped { .. }));
+    }
+    assert!(inv.aws.sent().is_empty());
+    assert_eq!(inv.counters.skipped.load(std::sync::atomic::Ordering::Relaxed), 2);
+    // Skips do not even read the mapping.
+    assert_eq!(inv.aws.gets.load(std::sync::atomic::Ordering::Relaxed), 0);
+}
+
+#[tokio::test]
+async fn the_mapping_is_cached_and_refreshed_by_etag() {
+    let inv = invoker(EXAMPLE_MAPPING);
+    run(&inv, CREATE).await;
+    run(&inv, CREATE).await;
+    assert_eq!(inv.aws.not_modified.load(std::sync::atomic::Ordering::Relaxed), 1);
+    // A new mapping (new ETag) is picked up on the next invocation.
+    inv.aws.set_object(BUCKET, MAPPING_KEY, PRECEDENCE.as_bytes(), "\"etag-2\"");
+    let o = run(&inv, CREATE).await;
+    assert_eq!(queued(&o).1, ["any-s3-call"]);
+    // An invalid new mapping fails the invocation (retryable) naming the rule.
+    inv.aws.set_object(
+        BUCKET,
+        MAPPING_KEY,
+        br#"{"version":1,"rules":[{"name":"bad","policies":["config/x.yml"]}]}"#,
+        "\"etag-3\"",
+    );
+    let err = inv.handle(lambda_event(CREATE)).await.unwrap_err();
+    assert_eq!(err.error_type, "czero.Retryable.InvalidMapping");
+    assert!(err.error_message.contains("rule 0 (`bad`)"), "{}", err.error_message);
+}
+
+#[tokio::test]
+async fn a_missing_mapping_is_a_retryable_error() {
+    let inv = Invoker::new(Fake::default(), config());
+    let err = inv.handle(lambda_event(CREATE)).await.unwrap_err();
+    assert_eq!(err.error_type, "czero.Retryable.MappingFetch");
+    assert!(err.error_message.contains("s3://czero-policies/config/policy-mappings.json"));
+}
+
+#[tokio::test]
+async fn large_jobs_go_through_the_claim_check() {
+    let inv = invoker(EXAMPLE_MAPPING);
+    let mut ev: Value = serde_json::from_str(CREATE).unwrap();
+    ev["detail"]["requestParameters"]["padding"] = Value::String("x".repeat(300 * 1024));
+    let out = run(&inv, &ev.to_string()).await;
+    let Outcome::Queued { job, queued, .. } = &out else { panic!("skipped") };
+    let key = format!("jobs/{}.json", job.job_id);
+    assert_eq!(queued.claim_check.as_deref(), Some(format!("s3://{BUCKET}/{key}").as_str()));
+    let puts = inv.aws.puts.lock().unwrap().clone();
+    assert_eq!(puts.len(), 1);
+    assert_eq!((puts[0].0.as_str(), puts[0].1.as_str()), (BUCKET, key.as_str()));
+    assert_eq!(&czero_job::decode_job(&puts[0].2).unwrap(), job.as_ref());
+    let sent = inv.aws.sent();
+    assert!(sent[0].body.len() < 1024);
+    assert!(matches!(Envelope::decode(&sent[0].body).unwrap(), Envelope::ClaimCheck { .. }));
+    assert!(sent[0].attributes.iter().any(|a| a.name == attributes::CLAIM_CHECK));
+}
+
+#[tokio::test]
+async fn send_failures_fail_the_invocation_with_their_class() {
+    let inv = invoker(EXAMPLE_MAPPING);
+    for (retryable, ty) in [(true, "czero.Retryable.Queue"), (false, "czero.Permanent.Queue")] {
+        *inv.aws.fail_send.lock().unwrap() = Some(AwsError {
+            op: "sqs:SendMessage",
+            message: "boom".into(),
+            retryable,
+            not_found: false,
+        });
+        let err = inv.handle(lambda_event(CREATE)).await.unwrap_err();
+        assert_eq!(err.error_type, ty);
+        assert!(err.error_message.contains("sqs:SendMessage: boom"), "{}", err.error_message);
+    }
+    assert_eq!(inv.counters.queued.load(std::sync::atomic::Ordering::Relaxed), 0);
+}
+
+#[tokio::test]
+async fn fast_wake_raises_a_service_at_zero_only() {
+    let fake = Fake::default().with_object(BUCKET, MAPPING_KEY, EXAMPLE_MAPPING.as_bytes(), "\"e\"");
+    let mut cfg = config();
+    cfg.wake = Some(Wake {
+        cluster: "czero".into(),
+        service: "worker".into(),
+    });
+    let inv = Invoker::new(fake, cfg);
+    let wake_of = |o: Outcome| match o {
+        Outcome::Queued { wake, .. } => wake,
+        Outcome::Skipped { .. } => panic!("skipped"),
+    };
+    assert_eq!(wake_of(run(&inv, CREATE).await), WakeOutcome::Woken);
+    assert_eq!(wake_of(run(&inv, CREATE).await), WakeOutcome::AlreadyRunning { desired: 1 });
+    assert_eq!(*inv.aws.updates.lock().unwrap(), [1]);
+    // A failing wake is reported but does not fail the invocation: the job is queued.
+    *inv.aws.fail_describe.lock().unwrap() = Some(AwsError {
+        op: "ecs:DescribeServices",
+        message: "ThrottlingException: Rate exceeded".into(),
+        retryable: true,
+        not_found: false,
+    });
+    let w = wake_of(run(&inv, CREATE).await);
+    assert!(matches!(w, WakeOutcome::Failed { ref error } if error.contains("Rate exceeded")), "{w:?}");
+    assert_eq!(inv.aws.sent().len(), 3);
+}
+
+#[tokio::test]
+async fn many_events_go_out_in_batches_of_ten() {
+    let inv = invoker(EXAMPLE_MAPPING);
+    let mut events = Vec::new();
+    for i in 0..23 {
+        let mut v: Value = serde_json::from_str(CREATE).unwrap();
+        v["id"] = Value::String(format!("evt-{i}"));
+        events.push(event::parse_value(v).unwrap());
+    }
+    events.push(event::parse_bytes(EC2.as_bytes()).unwrap());
+    let outs = inv.process_many(events).await.unwrap();
+    assert_eq!(outs.len(), 24);
+    assert_eq!(inv.aws.sent().len(), 23);
+    assert_eq!(outs.iter().filter(|o| matches!(o, Outcome::Skipped { .. })).count(), 1);
+}
