@@ -235,10 +235,7 @@ pub async fn play(
     };
 
     let (watched, driven) = tokio::join!(
-        async {
-            let r = watcher.await;
-            r
-        },
+        watcher,
         async {
             let r = driver.await;
             // One last observation after the control plane has stopped.

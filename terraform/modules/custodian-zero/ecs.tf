@@ -12,8 +12,8 @@ locals {
       DLQ_URL             = aws_sqs_queue.dlq.url
       POLICY_BUCKET       = aws_s3_bucket.policy.id
       OUTPUT_BUCKET       = aws_s3_bucket.output.id
-      MAX_EMPTY_RECEIVES  = tostring(var.worker_max_empty_receives)
-      WAIT_TIME_SECONDS   = tostring(var.worker_wait_time_seconds)
+      MAX_EMPTY_RECEIVES  = tostring(var.max_empty_receives)
+      WAIT_TIME_SECONDS   = tostring(var.wait_time_seconds)
       IDLE_EXIT           = tostring(var.worker_idle_exit)
       JOB_TIMEOUT_SECONDS = tostring(var.worker_job_timeout_seconds)
       # The receive asks for the queue's own visibility timeout, so the two cannot drift.

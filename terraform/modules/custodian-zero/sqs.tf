@@ -17,7 +17,7 @@ resource "aws_sqs_queue" "this" {
   name                       = var.queue_name
   visibility_timeout_seconds = local.queue_visibility_timeout
   message_retention_seconds  = var.queue_message_retention_seconds
-  receive_wait_time_seconds  = var.worker_wait_time_seconds
+  receive_wait_time_seconds  = var.wait_time_seconds
 
   sqs_managed_sse_enabled           = var.queue_kms_key_arn == null ? true : null
   kms_master_key_id                 = var.queue_kms_key_arn

@@ -374,25 +374,25 @@ variable "worker_user" {
   }
 }
 
-variable "worker_max_empty_receives" {
+variable "max_empty_receives" {
   description = "Worker env MAX_EMPTY_RECEIVES: consecutive empty long polls before an idle worker exits (only when worker_idle_exit is true)"
   type        = number
   default     = 3
 
   validation {
-    condition     = var.worker_max_empty_receives >= 1 && var.worker_max_empty_receives <= 100 && floor(var.worker_max_empty_receives) == var.worker_max_empty_receives
-    error_message = "worker_max_empty_receives must be a whole number from 1 to 100."
+    condition     = var.max_empty_receives >= 1 && var.max_empty_receives <= 100 && floor(var.max_empty_receives) == var.max_empty_receives
+    error_message = "max_empty_receives must be a whole number from 1 to 100."
   }
 }
 
-variable "worker_wait_time_seconds" {
+variable "wait_time_seconds" {
   description = "Worker env WAIT_TIME_SECONDS: SQS long-poll duration"
   type        = number
   default     = 20
 
   validation {
-    condition     = var.worker_wait_time_seconds >= 0 && var.worker_wait_time_seconds <= 20 && floor(var.worker_wait_time_seconds) == var.worker_wait_time_seconds
-    error_message = "worker_wait_time_seconds must be a whole number from 0 to 20 (the SQS maximum)."
+    condition     = var.wait_time_seconds >= 0 && var.wait_time_seconds <= 20 && floor(var.wait_time_seconds) == var.wait_time_seconds
+    error_message = "wait_time_seconds must be a whole number from 0 to 20 (the SQS maximum)."
   }
 }
 
