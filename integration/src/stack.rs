@@ -225,10 +225,19 @@ impl Stack {
     }
 
     /// The worker's environment: what Terraform put in the task definition, with the long
-    /// poll shortened so a time-scaled run takes seconds.
+    /// poll shortened and the job and visibility timeouts time-scaled like the control plane,
+    /// so that a killed worker's jobs reappear in seconds, as minutes would pass on AWS.
     fn worker_task_env(&self, opts: &ControlPlane) -> BTreeMap<String, String> {
         let mut env = self.out.worker_env.clone();
         env.insert("WAIT_TIME_SECONDS".into(), opts.wait_time_seconds.to_string());
+        for (key, default, floor) in [
+            ("JOB_TIMEOUT_SECONDS", 300.0, 2.0),
+            ("VISIBILITY_TIMEOUT_SECONDS", 360.0, 4.0),
+        ] {
+            let aws: f64 = env.get(key).and_then(|v| v.parse().ok()).unwrap_or(default);
+            let scaled = (aws / opts.time_scale).ceil().max(floor);
+            env.insert(key.into(), (scaled as u64).to_string());
+        }
         env.insert("LOG_FORMAT".into(), "json".into());
         env
     }

@@ -14,6 +14,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Do exactly what the invoker Lambda does with one EventBridge event.
+    Invoke(cmd::invoke::Args),
     /// Run policies natively (c7n output layout), like `custodian run`.
     Run(cmd::run::Args),
     /// Validate policy files; print every error as FILE:LINE:COL and fallback notes.
@@ -27,6 +29,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Invoke(args) => cmd::invoke::run(args),
         Command::Run(args) => cmd::run::run(args),
         Command::Validate(args) => cmd::validate::run(args),
         Command::Local(args) => cmd::local::run(args),

@@ -123,7 +123,10 @@ pub enum EngineError {
     CustodianMissing { policy: String, feature: String },
     /// An AWS call failed after the SDK's retries.
     #[error("policy {policy}: {error}")]
-    Aws { policy: String, error: s3::ApiError },
+    Aws {
+        policy: String,
+        error: Box<s3::ApiError>,
+    },
     /// Some action calls failed (the run went on, as c7n does per bucket).
     #[error("policy {policy}: action {action} failed on {failed} resource(s), first: {first}")]
     Action {

@@ -247,7 +247,7 @@ impl Engine {
         let name = policy.name.clone();
         let aws_err = |error: s3::ApiError| EngineError::Aws {
             policy: name.clone(),
-            error,
+            error: Box::new(error),
         };
         let mut metrics = Metrics::default();
         let event_mode = matches!(scope, Scope::Ids(_));

@@ -120,9 +120,10 @@ fn read_resources(dir: &Path, policy: &str) -> Vec<Value> {
 
 /// A resource document without the keys the two sides legitimately differ on.
 fn comparable(mut r: Value, event_mode: bool) -> Value {
-    if let Value::Object(m) = &mut r
-        && event_mode
-    {
+    // The buckets are re-created between the two runs, so their creation times differ;
+    // in event modes the engine does not call ListBuckets at all.
+    let _ = event_mode;
+    if let Value::Object(m) = &mut r {
         m.remove("CreationDate");
     }
     r

@@ -26,7 +26,10 @@ pub struct AwsError {
 pub enum Fetched {
     /// 304: the object still has the ETag we sent.
     NotModified,
-    Object { body: Vec<u8>, etag: Option<String> },
+    Object {
+        body: Vec<u8>,
+        etag: Option<String>,
+    },
 }
 
 /// A message attribute (`String` or `Number` data type).
@@ -219,11 +222,18 @@ impl Aws for SdkAws {
     }
 
     async fn send_message(&self, queue_url: &str, msg: &OutMessage) -> Result<String, AwsError> {
-        let mut req = self.sqs.send_message().queue_url(queue_url).message_body(&msg.body);
+        let mut req = self
+            .sqs
+            .send_message()
+            .queue_url(queue_url)
+            .message_body(&msg.body);
         for a in &msg.attributes {
             req = req.message_attributes(a.name, attr_value(a)?);
         }
-        let out = req.send().await.map_err(|e| classify("sqs:SendMessage", e))?;
+        let out = req
+            .send()
+            .await
+            .map_err(|e| classify("sqs:SendMessage", e))?;
         Ok(out.message_id().unwrap_or_default().to_owned())
     }
 
@@ -234,13 +244,22 @@ impl Aws for SdkAws {
     ) -> Result<BatchOutcome, AwsError> {
         let mut req = self.sqs.send_message_batch().queue_url(queue_url);
         for m in msgs {
-            let mut entry = SendMessageBatchRequestEntry::builder().id(&m.id).message_body(&m.body);
+            let mut entry = SendMessageBatchRequestEntry::builder()
+                .id(&m.id)
+                .message_body(&m.body);
             for a in &m.attributes {
                 entry = entry.message_attributes(a.name, attr_value(a)?);
             }
-            req = req.entries(entry.build().map_err(|e| build_error("sqs:SendMessageBatch", e))?);
+            req = req.entries(
+                entry
+                    .build()
+                    .map_err(|e| build_error("sqs:SendMessageBatch", e))?,
+            );
         }
-        let out = req.send().await.map_err(|e| classify("sqs:SendMessageBatch", e))?;
+        let out = req
+            .send()
+            .await
+            .map_err(|e| classify("sqs:SendMessageBatch", e))?;
         Ok(BatchOutcome {
             sent: out
                 .successful()
@@ -286,7 +305,12 @@ impl Aws for SdkAws {
         }
     }
 
-    async fn set_desired_count(&self, cluster: &str, service: &str, desired: i32) -> Result<(), AwsError> {
+    async fn set_desired_count(
+        &self,
+        cluster: &str,
+        service: &str,
+        desired: i32,
+    ) -> Result<(), AwsError> {
         self.ecs
             .update_service()
             .cluster(cluster)

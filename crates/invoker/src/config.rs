@@ -57,12 +57,17 @@ impl Config {
         if !(queue_url.starts_with("https://") || queue_url.starts_with("http://"))
             || queue_url.contains(char::is_whitespace)
         {
-            return Err(invalid(SQS_QUEUE_URL, &queue_url, "expected an http(s) queue URL"));
+            return Err(invalid(
+                SQS_QUEUE_URL,
+                &queue_url,
+                "expected an http(s) queue URL",
+            ));
         }
         let policy_bucket = get(POLICY_BUCKET).ok_or(ConfigError::Missing(POLICY_BUCKET))?;
         check_bucket(POLICY_BUCKET, &policy_bucket)?;
         let mapping_key = get(POLICY_MAPPING_KEY).unwrap_or_else(|| DEFAULT_MAPPING_KEY.into());
-        if mapping_key.starts_with('/') || mapping_key.split('/').any(|s| s == ".." || s.is_empty()) {
+        if mapping_key.starts_with('/') || mapping_key.split('/').any(|s| s == ".." || s.is_empty())
+        {
             return Err(invalid(
                 POLICY_MAPPING_KEY,
                 &mapping_key,
@@ -89,10 +94,18 @@ impl Config {
             (Some(cluster), Some(service)) => Some(Wake { cluster, service }),
             (None, None) => None,
             (Some(c), None) => {
-                return Err(invalid(WAKE_CLUSTER, &c, "WAKE_SERVICE must be set with it"));
+                return Err(invalid(
+                    WAKE_CLUSTER,
+                    &c,
+                    "WAKE_SERVICE must be set with it",
+                ));
             }
             (None, Some(s)) => {
-                return Err(invalid(WAKE_SERVICE, &s, "WAKE_CLUSTER must be set with it"));
+                return Err(invalid(
+                    WAKE_SERVICE,
+                    &s,
+                    "WAKE_CLUSTER must be set with it",
+                ));
             }
         };
         Ok(Config {
@@ -138,13 +151,18 @@ mod tests {
     use std::collections::HashMap;
 
     fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let m: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(|k| m.get(k).cloned())
     }
 
     const BASE: [(&str, &str); 2] = [
-        (SQS_QUEUE_URL, "https://sqs.us-east-1.amazonaws.com/123456789012/czero-jobs"),
+        (
+            SQS_QUEUE_URL,
+            "https://sqs.us-east-1.amazonaws.com/123456789012/czero-jobs",
+        ),
         (POLICY_BUCKET, "czero-policies"),
     ];
 
@@ -163,13 +181,28 @@ mod tests {
             (&[], SQS_QUEUE_URL),
             (&[(SQS_QUEUE_URL, "not a url")], SQS_QUEUE_URL),
             (&[(SQS_QUEUE_URL, "https://q")], POLICY_BUCKET),
-            (&[(SQS_QUEUE_URL, "https://q"), (POLICY_BUCKET, "Bad_Bucket")], POLICY_BUCKET),
-            (&[BASE[0], BASE[1], (DEFAULT_POLICY_KEY, "config/x.yml")], DEFAULT_POLICY_KEY),
-            (&[BASE[0], BASE[1], (DEFAULT_POLICY_KEY, "policies/../x.yml")], DEFAULT_POLICY_KEY),
-            (&[BASE[0], BASE[1], (POLICY_MAPPING_KEY, "../m.json")], POLICY_MAPPING_KEY),
+            (
+                &[(SQS_QUEUE_URL, "https://q"), (POLICY_BUCKET, "Bad_Bucket")],
+                POLICY_BUCKET,
+            ),
+            (
+                &[BASE[0], BASE[1], (DEFAULT_POLICY_KEY, "config/x.yml")],
+                DEFAULT_POLICY_KEY,
+            ),
+            (
+                &[BASE[0], BASE[1], (DEFAULT_POLICY_KEY, "policies/../x.yml")],
+                DEFAULT_POLICY_KEY,
+            ),
+            (
+                &[BASE[0], BASE[1], (POLICY_MAPPING_KEY, "../m.json")],
+                POLICY_MAPPING_KEY,
+            ),
             (&[BASE[0], BASE[1], (WAKE_CLUSTER, "c")], WAKE_CLUSTER),
             (&[BASE[0], BASE[1], (WAKE_SERVICE, "s")], WAKE_SERVICE),
-            (&[BASE[0], BASE[1], (CLAIM_CHECK_BUCKET, "x")], CLAIM_CHECK_BUCKET),
+            (
+                &[BASE[0], BASE[1], (CLAIM_CHECK_BUCKET, "x")],
+                CLAIM_CHECK_BUCKET,
+            ),
         ];
         for (pairs, var) in cases {
             let err = cfg(pairs).unwrap_err();
@@ -179,7 +212,13 @@ mod tests {
 
     #[test]
     fn wake_needs_both() {
-        let c = cfg(&[BASE[0], BASE[1], (WAKE_CLUSTER, "czero"), (WAKE_SERVICE, "worker")]).unwrap();
+        let c = cfg(&[
+            BASE[0],
+            BASE[1],
+            (WAKE_CLUSTER, "czero"),
+            (WAKE_SERVICE, "worker"),
+        ])
+        .unwrap();
         assert_eq!(
             c.wake,
             Some(Wake {

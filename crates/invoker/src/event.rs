@@ -96,18 +96,36 @@ pub struct SecurityEvent {
 /// Why an event is skipped (logged and counted, never retried).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Skip {
-    UnknownKind { source: String, detail_type: String },
-    CallFailed { event_name: String, error_code: String },
+    UnknownKind {
+        source: String,
+        detail_type: String,
+    },
+    CallFailed {
+        event_name: String,
+        error_code: String,
+    },
 }
 
 impl std::fmt::Display for Skip {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Skip::UnknownKind { source, detail_type } => {
-                write!(f, "unsupported event kind: source `{source}`, detail-type `{detail_type}`")
+            Skip::UnknownKind {
+                source,
+                detail_type,
+            } => {
+                write!(
+                    f,
+                    "unsupported event kind: source `{source}`, detail-type `{detail_type}`"
+                )
             }
-            Skip::CallFailed { event_name, error_code } => {
-                write!(f, "CloudTrail call {event_name} failed with {error_code}: nothing changed")
+            Skip::CallFailed {
+                event_name,
+                error_code,
+            } => {
+                write!(
+                    f,
+                    "CloudTrail call {event_name} failed with {error_code}: nothing changed"
+                )
             }
         }
     }
@@ -139,7 +157,8 @@ pub fn parse_bytes(bytes: &[u8]) -> Result<Parsed, EventError> {
     if bytes.len() > MAX_EVENT_BYTES {
         return Err(EventError::TooLarge(bytes.len()));
     }
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| EventError::Json(e.to_string()))?;
+    let value: Value =
+        serde_json::from_slice(bytes).map_err(|e| EventError::Json(e.to_string()))?;
     parse_value(value)
 }
 
@@ -205,7 +224,8 @@ pub fn parse_event(ev: EventBridgeEvent<Value>, raw: Value) -> Result<Parsed, Ev
                 if !p.is_object() {
                     return Err(field("detail.requestParameters", "an object"));
                 }
-                if let Some(b) = opt_str_at(p, "bucketName", "detail.requestParameters.bucketName")? {
+                if let Some(b) = opt_str_at(p, "bucketName", "detail.requestParameters.bucketName")?
+                {
                     e.resource_ids.push(b);
                 }
             }
@@ -227,7 +247,10 @@ pub fn parse_event(ev: EventBridgeEvent<Value>, raw: Value) -> Result<Parsed, Ev
                 if !f.is_object() {
                     return Err(field(&format!("detail.findings[{i}]"), "an object"));
                 }
-                push_opt(&mut e.accounts, opt_str_at(f, "AwsAccountId", &at("AwsAccountId"))?);
+                push_opt(
+                    &mut e.accounts,
+                    opt_str_at(f, "AwsAccountId", &at("AwsAccountId"))?,
+                );
                 push_opt(&mut e.regions, opt_str_at(f, "Region", &at("Region"))?);
                 for t in str_list(f, "Types", &at("Types"))? {
                     push_unique(&mut e.finding_types, t);
@@ -238,7 +261,10 @@ pub fn parse_event(ev: EventBridgeEvent<Value>, raw: Value) -> Result<Parsed, Ev
                         .and_then(Value::as_str)
                         .and_then(Severity::from_label)
                         .ok_or_else(|| {
-                            field(&at("Severity.Label"), "INFORMATIONAL, LOW, MEDIUM, HIGH or CRITICAL")
+                            field(
+                                &at("Severity.Label"),
+                                "INFORMATIONAL, LOW, MEDIUM, HIGH or CRITICAL",
+                            )
                         })?;
                     e.severity = e.severity.max(Some(label));
                 }
@@ -249,7 +275,10 @@ pub fn parse_event(ev: EventBridgeEvent<Value>, raw: Value) -> Result<Parsed, Ev
                 for (j, r) in resources.iter().enumerate() {
                     let rat = |k: &str| format!("detail.findings[{i}].Resources[{j}].{k}");
                     if !r.is_object() {
-                        return Err(field(&format!("detail.findings[{i}].Resources[{j}]"), "an object"));
+                        return Err(field(
+                            &format!("detail.findings[{i}].Resources[{j}]"),
+                            "an object",
+                        ));
                     }
                     push_unique(&mut e.resource_ids, req_str_at(r, "Id", &rat("Id"))?);
                     push_opt(&mut e.resource_types, opt_str_at(r, "Type", &rat("Type"))?);
@@ -262,7 +291,9 @@ pub fn parse_event(ev: EventBridgeEvent<Value>, raw: Value) -> Result<Parsed, Ev
             match detail.get("severity") {
                 None | Some(Value::Null) => {}
                 Some(v) => {
-                    let n = v.as_f64().ok_or_else(|| field("detail.severity", "a number"))?;
+                    let n = v
+                        .as_f64()
+                        .ok_or_else(|| field("detail.severity", "a number"))?;
                     e.severity = Some(Severity::from_guardduty(n));
                 }
             }
@@ -314,7 +345,10 @@ fn guardduty_ids(res: &Value) -> Result<Vec<String>, EventError> {
     ];
     for (obj, key) in singles {
         if let Some(o) = res.get(obj).filter(|v| v.is_object()) {
-            push_opt(&mut ids, opt_str_at(o, key, &format!("detail.resource.{obj}.{key}"))?);
+            push_opt(
+                &mut ids,
+                opt_str_at(o, key, &format!("detail.resource.{obj}.{key}"))?,
+            );
         }
     }
     Ok(ids)
@@ -354,7 +388,11 @@ fn str_list(v: &Value, key: &str, path: &str) -> Result<Vec<String>, EventError>
         None | Some(Value::Null) => Ok(vec![]),
         Some(Value::Array(items)) => items
             .iter()
-            .map(|i| i.as_str().map(str::to_owned).ok_or_else(|| field(path, "an array of strings")))
+            .map(|i| {
+                i.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| field(path, "an array of strings"))
+            })
             .collect(),
         Some(_) => Err(field(path, "an array of strings")),
     }

@@ -55,7 +55,11 @@ impl InvokeError {
 
 impl From<InvokeError> for Diagnostic {
     fn from(e: InvokeError) -> Diagnostic {
-        let class = if e.retryable() { "Retryable" } else { "Permanent" };
+        let class = if e.retryable() {
+            "Retryable"
+        } else {
+            "Permanent"
+        };
         Diagnostic {
             error_type: format!("czero.{class}.{}", e.kind()),
             error_message: e.to_string(),
@@ -108,7 +112,10 @@ impl<A: Aws> Invoker<A> {
     }
 
     /// The Lambda entry point.
-    pub async fn handle(&self, ev: LambdaEvent<EventBridgeEvent<Value>>) -> Result<Outcome, Diagnostic> {
+    pub async fn handle(
+        &self,
+        ev: LambdaEvent<EventBridgeEvent<Value>>,
+    ) -> Result<Outcome, Diagnostic> {
         let raw = serde_json::to_value(&ev.payload).map_err(|e| Diagnostic {
             error_type: "czero.Permanent.InvalidEvent".into(),
             error_message: format!("re-encoding the event: {e}"),
@@ -149,7 +156,11 @@ impl<A: Aws> Invoker<A> {
             }),
             (Fetched::Object { body, etag }, _) => {
                 let m = Mapping::parse(&format!("s3://{bucket}/{key}"), &body)?;
-                tracing::info!(rules = m.rules.len(), etag = etag.as_deref().unwrap_or(""), "policy mapping loaded");
+                tracing::info!(
+                    rules = m.rules.len(),
+                    etag = etag.as_deref().unwrap_or(""),
+                    "policy mapping loaded"
+                );
                 Ok(self.cache.store(etag, m))
             }
         }
@@ -182,7 +193,11 @@ impl<A: Aws> Invoker<A> {
     }
 
     /// Selects, queues and wakes for one parsed event.
-    pub async fn process(&self, parsed: Parsed, trace_id: Option<String>) -> Result<Outcome, InvokeError> {
+    pub async fn process(
+        &self,
+        parsed: Parsed,
+        trace_id: Option<String>,
+    ) -> Result<Outcome, InvokeError> {
         let e = match parsed {
             Parsed::Skip(reason) => return Ok(self.skipped(String::new(), reason.to_string())),
             Parsed::Event(e) => e,
@@ -229,7 +244,9 @@ impl<A: Aws> Invoker<A> {
         let mut pending = Vec::new();
         for p in events {
             match p {
-                Parsed::Skip(reason) => outcomes.push(self.skipped(String::new(), reason.to_string())),
+                Parsed::Skip(reason) => {
+                    outcomes.push(self.skipped(String::new(), reason.to_string()))
+                }
                 Parsed::Event(e) => pending.push(e),
             }
         }
@@ -257,7 +274,11 @@ impl<A: Aws> Invoker<A> {
             });
         }
         let wake = wake::wake(&self.aws, self.config.wake.as_ref()).await;
-        if let Some(Outcome::Queued { wake: w, .. }) = outcomes.iter_mut().rev().find(|o| matches!(o, Outcome::Queued { .. })) {
+        if let Some(Outcome::Queued { wake: w, .. }) = outcomes
+            .iter_mut()
+            .rev()
+            .find(|o| matches!(o, Outcome::Queued { .. }))
+        {
             *w = wake;
         }
         Ok(outcomes)

@@ -18,5 +18,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
     let invoker = Invoker::new(SdkAws::new(&sdk), config);
     let invoker = &invoker;
-    lambda_runtime::run(service_fn(move |ev: LambdaEvent<_>| async move { invoker.handle(ev).await })).await
+    lambda_runtime::run(service_fn(move |ev: LambdaEvent<_>| async move {
+        invoker.handle(ev).await
+    }))
+    .await
 }

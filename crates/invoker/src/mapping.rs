@@ -74,9 +74,14 @@ impl Pattern {
         }
         let re = match p.strip_prefix("re:") {
             Some(r) => format!("^(?:{r})$"),
-            None => format!("^{}$", regex::escape(p).replace(r"\*", ".*").replace(r"\?", ".")),
+            None => format!(
+                "^{}$",
+                regex::escape(p).replace(r"\*", ".*").replace(r"\?", ".")
+            ),
         };
-        Regex::new(&re).map(Pattern).map_err(|e| format!("bad pattern `{p}`: {e}"))
+        Regex::new(&re)
+            .map(Pattern)
+            .map_err(|e| format!("bad pattern `{p}`: {e}"))
     }
 
     pub fn is_match(&self, s: &str) -> bool {
@@ -120,7 +125,8 @@ impl Rule {
     pub fn matches(&self, e: &SecurityEvent) -> bool {
         let m = &self.matcher;
         let ok = |c: &Option<Cond>, vals: &[String]| {
-            c.as_ref().is_none_or(|c| c.any(vals.iter().map(String::as_str)))
+            c.as_ref()
+                .is_none_or(|c| c.any(vals.iter().map(String::as_str)))
         };
         let one = |c: &Option<Cond>, v: &str| c.as_ref().is_none_or(|c| c.any(std::iter::once(v)));
         one(&m.source, &e.source)
@@ -129,7 +135,8 @@ impl Rule {
                 .as_ref()
                 .is_none_or(|c| c.any(e.event_name.iter().map(String::as_str)))
             && ok(&m.finding_type, &e.finding_types)
-            && m.min_severity.is_none_or(|min| e.severity.is_some_and(|s| s >= min))
+            && m.min_severity
+                .is_none_or(|min| e.severity.is_some_and(|s| s >= min))
             && ok(&m.resource_type, &e.resource_types)
             && ok(&m.account, &e.accounts)
             && ok(&m.region, &e.regions)
@@ -200,19 +207,20 @@ impl Mapping {
                     )));
                 }
             }
-            let cond = |key: &str, list: Option<Vec<String>>| -> Result<Option<Cond>, MappingError> {
-                match list {
-                    None => Ok(None),
-                    Some(l) if l.is_empty() => {
-                        Err(err(format!("match.{key}: empty list (omit the key to match anything)")))
+            let cond =
+                |key: &str, list: Option<Vec<String>>| -> Result<Option<Cond>, MappingError> {
+                    match list {
+                        None => Ok(None),
+                        Some(l) if l.is_empty() => Err(err(format!(
+                            "match.{key}: empty list (omit the key to match anything)"
+                        ))),
+                        Some(l) => l
+                            .iter()
+                            .map(|p| Pattern::new(p).map_err(|e| err(format!("match.{key}: {e}"))))
+                            .collect::<Result<Vec<_>, _>>()
+                            .map(|ps| Some(Cond(ps))),
                     }
-                    Some(l) => l
-                        .iter()
-                        .map(|p| Pattern::new(p).map_err(|e| err(format!("match.{key}: {e}"))))
-                        .collect::<Result<Vec<_>, _>>()
-                        .map(|ps| Some(Cond(ps))),
-                }
-            };
+                };
             let m = r.matcher;
             let matcher = Matcher {
                 source: cond("source", m.source)?,
@@ -274,7 +282,11 @@ pub struct MappingCache {
 impl MappingCache {
     /// The cached ETag, if any (sent as `If-None-Match`).
     pub fn etag(&self) -> Option<String> {
-        self.inner.lock().ok()?.as_ref().and_then(|(e, _)| e.clone())
+        self.inner
+            .lock()
+            .ok()?
+            .as_ref()
+            .and_then(|(e, _)| e.clone())
     }
 
     pub fn get(&self) -> Option<Arc<Mapping>> {

@@ -85,7 +85,9 @@ pub async fn prepare<A: Aws>(
         job_id: job.job_id.clone(),
         source: e,
     };
-    let inline = Envelope::Inline { job: job.clone() }.encode().map_err(enc)?;
+    let inline = Envelope::Inline { job: job.clone() }
+        .encode()
+        .map_err(enc)?;
     let (body, claim) = if inline.len() + ATTRIBUTE_ALLOWANCE <= MAX_INLINE_BYTES {
         (inline, None)
     } else {
@@ -108,7 +110,10 @@ pub async fn prepare<A: Aws>(
             bucket: bucket.clone(),
             key: key.clone(),
         };
-        (env.encode().map_err(enc)?, Some(format!("s3://{bucket}/{key}")))
+        (
+            env.encode().map_err(enc)?,
+            Some(format!("s3://{bucket}/{key}")),
+        )
     };
     let mut attrs = vec![
         Attr {
@@ -119,7 +124,11 @@ pub async fn prepare<A: Aws>(
         Attr {
             name: attributes::EVENT_SOURCE,
             data_type: "String",
-            value: if job.source.is_empty() { "unknown".into() } else { job.source.clone() },
+            value: if job.source.is_empty() {
+                "unknown".into()
+            } else {
+                job.source.clone()
+            },
         },
         Attr {
             name: attributes::POLICY_COUNT,
@@ -153,7 +162,11 @@ pub async fn prepare<A: Aws>(
 
 /// Sends `jobs`: one SendMessage for a single job, SendMessageBatch in tens otherwise.
 /// Stops at the first failure; the error lists what was already queued.
-pub async fn send_jobs<A: Aws>(aws: &A, cfg: &Config, jobs: &[Job]) -> Result<Vec<Queued>, QueueError> {
+pub async fn send_jobs<A: Aws>(
+    aws: &A,
+    cfg: &Config,
+    jobs: &[Job],
+) -> Result<Vec<Queued>, QueueError> {
     let mut queued = Vec::with_capacity(jobs.len());
     for chunk in jobs.chunks(BATCH_LIMIT) {
         let mut prepared = Vec::with_capacity(chunk.len());
@@ -203,7 +216,10 @@ pub async fn send_jobs<A: Aws>(aws: &A, cfg: &Config, jobs: &[Job]) -> Result<Ve
                         sender_fault: !source.retryable,
                     })
                     .collect();
-                return Err(QueueError::Partial { sent: queued, failed });
+                return Err(QueueError::Partial {
+                    sent: queued,
+                    failed,
+                });
             }
         };
         for (id, message_id) in &out.sent {
@@ -230,7 +246,10 @@ pub async fn send_jobs<A: Aws>(aws: &A, cfg: &Config, jobs: &[Job]) -> Result<Ve
             }
         }
         if !failed.is_empty() {
-            return Err(QueueError::Partial { sent: queued, failed });
+            return Err(QueueError::Partial {
+                sent: queued,
+                failed,
+            });
         }
     }
     Ok(queued)

@@ -14,10 +14,14 @@ use crate::config::Wake;
 pub enum WakeOutcome {
     Disabled,
     /// The service already wants tasks: scaling is the alarms' job.
-    AlreadyRunning { desired: i32 },
+    AlreadyRunning {
+        desired: i32,
+    },
     Woken,
     /// The job is queued either way; the backlog alarm will start a task.
-    Failed { error: String },
+    Failed {
+        error: String,
+    },
 }
 
 /// Never fails the invocation: the job is already queued, and a retry would queue it twice.
@@ -28,10 +32,14 @@ pub async fn wake<A: Aws>(aws: &A, wake: Option<&Wake>) -> WakeOutcome {
     let outcome = match aws.desired_count(&w.cluster, &w.service).await {
         Ok(0) => match aws.set_desired_count(&w.cluster, &w.service, 1).await {
             Ok(()) => WakeOutcome::Woken,
-            Err(e) => WakeOutcome::Failed { error: e.to_string() },
+            Err(e) => WakeOutcome::Failed {
+                error: e.to_string(),
+            },
         },
         Ok(desired) => WakeOutcome::AlreadyRunning { desired },
-        Err(e) => WakeOutcome::Failed { error: e.to_string() },
+        Err(e) => WakeOutcome::Failed {
+            error: e.to_string(),
+        },
     };
     match &outcome {
         WakeOutcome::Woken => {

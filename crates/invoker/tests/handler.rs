@@ -1,6 +1,8 @@
 //! The handler end to end over the in-memory fake: every fixture, selection and precedence,
 //! skips, the mapping cache, claim checks, fast wake and error classification.
 
+#![allow(clippy::unwrap_used)] // helpers of tests: a failure here is a failed test
+
 mod common;
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
@@ -58,7 +60,12 @@ async fn run(inv: &Invoker<Fake>, json: &str) -> Outcome {
 
 fn queued(o: &Outcome) -> (&czero_job::Job, &[String], bool) {
     match o {
-        Outcome::Queued { job, rules, defaulted, .. } => (job, rules, *defaulted),
+        Outcome::Queued {
+            job,
+            rules,
+            defaulted,
+            ..
+        } => (job, rules, *defaulted),
         Outcome::Skipped { reason, .. } => panic!("skipped: {reason}"),
     }
 }
@@ -82,16 +89,26 @@ fn fixtures_parse_into_kinds_and_resource_ids() {
         (
             HUB,
             Kind::SecurityHub,
-            &["arn:aws:s3:::partner-uploads-prod", "arn:aws:s3:::partner-uploads-staging"],
+            &[
+                "arn:aws:s3:::partner-uploads-prod",
+                "arn:aws:s3:::partner-uploads-staging",
+            ],
         ),
-        (GD_S3, Kind::GuardDuty, &["customer-exports", "ASIAEXAMPLE3"]),
+        (
+            GD_S3,
+            Kind::GuardDuty,
+            &["customer-exports", "ASIAEXAMPLE3"],
+        ),
         (GD_EC2, Kind::GuardDuty, &["i-0f1e2d3c4b5a69788"]),
         (CONFIG, Kind::Config, &["finance-reports-archive"]),
     ];
     for (json, kind, ids) in cases {
         let e = parsed(json);
         assert_eq!(e.kind, *kind);
-        assert_eq!(e.resource_ids, ids.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(
+            e.resource_ids,
+            ids.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+        );
         // The raw event is kept whole for the worker.
         assert_eq!(e.raw, serde_json::from_str::<Value>(json).unwrap());
     }
@@ -132,10 +149,20 @@ async fn example_mapping_routes_each_fixture() {
         (ACL_XACCT, &["policies/s3-global-grants.yml"], false),
         (
             HUB,
-            &["policies/s3-hub-finding-public.yml", "policies/s3-policy-statements.yml"],
+            &[
+                "policies/s3-hub-finding-public.yml",
+                "policies/s3-policy-statements.yml",
+            ],
             false,
         ),
-        (GD_S3, &["policies/s3-audit-tags.yml", "policies/s3-policy-statements.yml"], false),
+        (
+            GD_S3,
+            &[
+                "policies/s3-audit-tags.yml",
+                "policies/s3-policy-statements.yml",
+            ],
+            false,
+        ),
         (GD_EC2, &["policies/s3-createbucket.yml"], true),
         (CONFIG, &["policies/s3-unencrypted-mark.yml"], false),
     ];
@@ -150,7 +177,11 @@ async fn example_mapping_routes_each_fixture() {
 
 #[test]
 fn example_mapping_names_only_policies_that_exist() {
-    let m = czero_invoker::mapping::Mapping::parse("config/policy-mappings.json", EXAMPLE_MAPPING.as_bytes()).unwrap();
+    let m = czero_invoker::mapping::Mapping::parse(
+        "config/policy-mappings.json",
+        EXAMPLE_MAPPING.as_bytes(),
+    )
+    .unwrap();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     for r in &m.rules {
         for p in &r.policies {
@@ -164,9 +195,16 @@ async fn precedence_collects_in_order_and_stops() {
     let inv = invoker(PRECEDENCE);
     // Security Hub, account 444455556666 in us-east-1, CRITICAL: the account rule first, then
     // hub-critical (duplicate baseline dropped), whose stop hides hub-any.
-    let (job, rules, _) = queued(&run(&inv, HUB).await).clone();
+    let o = run(&inv, HUB).await;
+    let (job, rules, _) = queued(&o);
     assert_eq!(rules, ["prod-account-first", "hub-critical"]);
-    assert_eq!(keys(job), ["policies/prod/baseline.yml", "policies/s3-hub-finding-public.yml"]);
+    assert_eq!(
+        keys(job),
+        [
+            "policies/prod/baseline.yml",
+            "policies/s3-hub-finding-public.yml"
+        ]
+    );
     // CreateBucket: no resource type on CloudTrail events, so create-bucket does not match.
     let o = run(&inv, CREATE).await;
     let (job, rules, _) = queued(&o);
@@ -176,7 +214,13 @@ async fn precedence_collects_in_order_and_stops() {
     let o = run(&inv, ACL_XACCT).await;
     let (job, rules, _) = queued(&o);
     assert_eq!(rules, ["any-s3-call", "acl-call"]);
-    assert_eq!(keys(job), ["policies/s3-createbucket.yml", "policies/s3-global-grants.yml"]);
+    assert_eq!(
+        keys(job),
+        [
+            "policies/s3-createbucket.yml",
+            "policies/s3-global-grants.yml"
+        ]
+    );
     // GuardDuty cross-account HIGH in the member account 777788889999.
     let o = run(&inv, GD_EC2).await;
     assert_eq!(keys(queued(&o).0), ["policies/ec2/isolate.yml"]);
@@ -204,15 +248,25 @@ async fn the_message_is_the_job_with_its_attributes() {
     assert_eq!(&on_queue, job);
     assert_eq!(on_queue.event_id, "3c5e9b2a-6d7f-4e81-a2b3-c4d5e6f70819");
     assert_eq!(on_queue.account, "111122223333");
-    assert_eq!(on_queue.trace_id.as_deref(), Some("Root=1-5759e988-bd862e3fe1be46a994272793"));
-    let attrs: Vec<(&str, &str)> = sent[0].attributes.iter().map(|a| (a.name, a.value.as_str())).collect();
+    assert_eq!(
+        on_queue.trace_id.as_deref(),
+        Some("Root=1-5759e988-bd862e3fe1be46a994272793")
+    );
+    let attrs: Vec<(&str, &str)> = sent[0]
+        .attributes
+        .iter()
+        .map(|a| (a.name, a.value.as_str()))
+        .collect();
     assert_eq!(
         attrs,
         [
             (attributes::VERSION, "1"),
             (attributes::EVENT_SOURCE, "aws.securityhub"),
             (attributes::POLICY_COUNT, "2"),
-            (attributes::TRACE_ID, "Root=1-5759e988-bd862e3fe1be46a994272793"),
+            (
+                attributes::TRACE_ID,
+                "Root=1-5759e988-bd862e3fe1be46a994272793"
+            ),
         ]
     );
     // Same event, same job id: a retried invocation is recognisable downstream.
@@ -228,7 +282,12 @@ async fn skipped_events_send_nothing_and_are_counted() {
         assert!(matches!(run(&inv, json).await, Outcome::Skipped { .. }));
     }
     assert!(inv.aws.sent().is_empty());
-    assert_eq!(inv.counters.skipped.load(std::sync::atomic::Ordering::Relaxed), 2);
+    assert_eq!(
+        inv.counters
+            .skipped
+            .load(std::sync::atomic::Ordering::Relaxed),
+        2
+    );
     // Skips do not even read the mapping.
     assert_eq!(inv.aws.gets.load(std::sync::atomic::Ordering::Relaxed), 0);
 }
@@ -238,9 +297,15 @@ async fn the_mapping_is_cached_and_refreshed_by_etag() {
     let inv = invoker(EXAMPLE_MAPPING);
     run(&inv, CREATE).await;
     run(&inv, CREATE).await;
-    assert_eq!(inv.aws.not_modified.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(
+        inv.aws
+            .not_modified
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
     // A new mapping (new ETag) is picked up on the next invocation.
-    inv.aws.set_object(BUCKET, MAPPING_KEY, PRECEDENCE.as_bytes(), "\"etag-2\"");
+    inv.aws
+        .set_object(BUCKET, MAPPING_KEY, PRECEDENCE.as_bytes(), "\"etag-2\"");
     let o = run(&inv, CREATE).await;
     assert_eq!(queued(&o).1, ["any-s3-call"]);
     // An invalid new mapping fails the invocation (retryable) naming the rule.
@@ -252,7 +317,11 @@ async fn the_mapping_is_cached_and_refreshed_by_etag() {
     );
     let err = inv.handle(lambda_event(CREATE)).await.unwrap_err();
     assert_eq!(err.error_type, "czero.Retryable.InvalidMapping");
-    assert!(err.error_message.contains("rule 0 (`bad`)"), "{}", err.error_message);
+    assert!(
+        err.error_message.contains("rule 0 (`bad`)"),
+        "{}",
+        err.error_message
+    );
 }
 
 #[tokio::test]
@@ -260,7 +329,10 @@ async fn a_missing_mapping_is_a_retryable_error() {
     let inv = Invoker::new(Fake::default(), config());
     let err = inv.handle(lambda_event(CREATE)).await.unwrap_err();
     assert_eq!(err.error_type, "czero.Retryable.MappingFetch");
-    assert!(err.error_message.contains("s3://czero-policies/config/policy-mappings.json"));
+    assert!(
+        err.error_message
+            .contains("s3://czero-policies/config/policy-mappings.json")
+    );
 }
 
 #[tokio::test]
@@ -269,23 +341,42 @@ async fn large_jobs_go_through_the_claim_check() {
     let mut ev: Value = serde_json::from_str(CREATE).unwrap();
     ev["detail"]["requestParameters"]["padding"] = Value::String("x".repeat(300 * 1024));
     let out = run(&inv, &ev.to_string()).await;
-    let Outcome::Queued { job, queued, .. } = &out else { panic!("skipped") };
+    let Outcome::Queued { job, queued, .. } = &out else {
+        panic!("skipped")
+    };
     let key = format!("jobs/{}.json", job.job_id);
-    assert_eq!(queued.claim_check.as_deref(), Some(format!("s3://{BUCKET}/{key}").as_str()));
+    assert_eq!(
+        queued.claim_check.as_deref(),
+        Some(format!("s3://{BUCKET}/{key}").as_str())
+    );
     let puts = inv.aws.puts.lock().unwrap().clone();
     assert_eq!(puts.len(), 1);
-    assert_eq!((puts[0].0.as_str(), puts[0].1.as_str()), (BUCKET, key.as_str()));
+    assert_eq!(
+        (puts[0].0.as_str(), puts[0].1.as_str()),
+        (BUCKET, key.as_str())
+    );
     assert_eq!(&czero_job::decode_job(&puts[0].2).unwrap(), job.as_ref());
     let sent = inv.aws.sent();
     assert!(sent[0].body.len() < 1024);
-    assert!(matches!(Envelope::decode(&sent[0].body).unwrap(), Envelope::ClaimCheck { .. }));
-    assert!(sent[0].attributes.iter().any(|a| a.name == attributes::CLAIM_CHECK));
+    assert!(matches!(
+        Envelope::decode(&sent[0].body).unwrap(),
+        Envelope::ClaimCheck { .. }
+    ));
+    assert!(
+        sent[0]
+            .attributes
+            .iter()
+            .any(|a| a.name == attributes::CLAIM_CHECK)
+    );
 }
 
 #[tokio::test]
 async fn send_failures_fail_the_invocation_with_their_class() {
     let inv = invoker(EXAMPLE_MAPPING);
-    for (retryable, ty) in [(true, "czero.Retryable.Queue"), (false, "czero.Permanent.Queue")] {
+    for (retryable, ty) in [
+        (true, "czero.Retryable.Queue"),
+        (false, "czero.Permanent.Queue"),
+    ] {
         *inv.aws.fail_send.lock().unwrap() = Some(AwsError {
             op: "sqs:SendMessage",
             message: "boom".into(),
@@ -294,14 +385,24 @@ async fn send_failures_fail_the_invocation_with_their_class() {
         });
         let err = inv.handle(lambda_event(CREATE)).await.unwrap_err();
         assert_eq!(err.error_type, ty);
-        assert!(err.error_message.contains("sqs:SendMessage: boom"), "{}", err.error_message);
+        assert!(
+            err.error_message.contains("sqs:SendMessage: boom"),
+            "{}",
+            err.error_message
+        );
     }
-    assert_eq!(inv.counters.queued.load(std::sync::atomic::Ordering::Relaxed), 0);
+    assert_eq!(
+        inv.counters
+            .queued
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
 }
 
 #[tokio::test]
 async fn fast_wake_raises_a_service_at_zero_only() {
-    let fake = Fake::default().with_object(BUCKET, MAPPING_KEY, EXAMPLE_MAPPING.as_bytes(), "\"e\"");
+    let fake =
+        Fake::default().with_object(BUCKET, MAPPING_KEY, EXAMPLE_MAPPING.as_bytes(), "\"e\"");
     let mut cfg = config();
     cfg.wake = Some(Wake {
         cluster: "czero".into(),
@@ -313,7 +414,10 @@ async fn fast_wake_raises_a_service_at_zero_only() {
         Outcome::Skipped { .. } => panic!("skipped"),
     };
     assert_eq!(wake_of(run(&inv, CREATE).await), WakeOutcome::Woken);
-    assert_eq!(wake_of(run(&inv, CREATE).await), WakeOutcome::AlreadyRunning { desired: 1 });
+    assert_eq!(
+        wake_of(run(&inv, CREATE).await),
+        WakeOutcome::AlreadyRunning { desired: 1 }
+    );
     assert_eq!(*inv.aws.updates.lock().unwrap(), [1]);
     // A failing wake is reported but does not fail the invocation: the job is queued.
     *inv.aws.fail_describe.lock().unwrap() = Some(AwsError {
@@ -323,7 +427,10 @@ async fn fast_wake_raises_a_service_at_zero_only() {
         not_found: false,
     });
     let w = wake_of(run(&inv, CREATE).await);
-    assert!(matches!(w, WakeOutcome::Failed { ref error } if error.contains("Rate exceeded")), "{w:?}");
+    assert!(
+        matches!(w, WakeOutcome::Failed { ref error } if error.contains("Rate exceeded")),
+        "{w:?}"
+    );
     assert_eq!(inv.aws.sent().len(), 3);
 }
 
@@ -340,5 +447,10 @@ async fn many_events_go_out_in_batches_of_ten() {
     let outs = inv.process_many(events).await.unwrap();
     assert_eq!(outs.len(), 24);
     assert_eq!(inv.aws.sent().len(), 23);
-    assert_eq!(outs.iter().filter(|o| matches!(o, Outcome::Skipped { .. })).count(), 1);
+    assert_eq!(
+        outs.iter()
+            .filter(|o| matches!(o, Outcome::Skipped { .. }))
+            .count(),
+        1
+    );
 }

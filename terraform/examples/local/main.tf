@@ -75,6 +75,9 @@ module "custodian_zero" {
   # Images are not pushed to the emulator; the test stack must be destroyable with objects in it.
   create_ecr_repository = false
   bucket_force_destroy  = true
+  # The emulator speaks plain HTTP and enforces bucket policies, so a TLS-only policy would
+  # deny every request (as AWS would over HTTP). Real deployments keep the default, true.
+  enforce_tls = false
 
   target_value       = var.target_value
   max_capacity       = var.max_capacity

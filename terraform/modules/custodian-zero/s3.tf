@@ -77,7 +77,7 @@ resource "aws_s3_bucket_ownership_controls" "this" {
 }
 
 data "aws_iam_policy_document" "bucket_tls_only" {
-  for_each = local.buckets
+  for_each = var.enforce_tls ? local.buckets : {}
 
   statement {
     sid     = "DenyInsecureTransport"
@@ -102,7 +102,7 @@ data "aws_iam_policy_document" "bucket_tls_only" {
 }
 
 resource "aws_s3_bucket_policy" "this" {
-  for_each = local.buckets
+  for_each = var.enforce_tls ? local.buckets : {}
 
   bucket = each.value.id
   policy = data.aws_iam_policy_document.bucket_tls_only[each.key].json

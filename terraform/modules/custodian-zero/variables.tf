@@ -96,6 +96,12 @@ variable "bucket_kms_key_arn" {
   default     = null
 }
 
+variable "enforce_tls" {
+  description = "Attach a bucket policy to both buckets that denies every request not made over TLS. Turn off only for an emulator that speaks plain HTTP."
+  type        = bool
+  default     = true
+}
+
 variable "output_expiration_days" {
   description = "Days after which policy output objects expire"
   type        = number

@@ -3,3 +3,4 @@ pub mod local;
 pub mod run;
 pub mod validate;
 pub mod simulate;
+pub mod invoke;

@@ -1,6 +1,8 @@
 //! An in-memory [`Aws`] for handler tests and the benchmark: objects with ETags, a queue
 //! that records messages, a service with a desired count, and injectable failures.
 
+#![allow(clippy::unwrap_used)] // test support: a poisoned lock is a failed test
+
 use czero_invoker::aws::{Aws, AwsError, BatchOutcome, Fetched, OutMessage};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -52,11 +54,21 @@ fn err(op: &'static str, message: &str, retryable: bool, not_found: bool) -> Aws
 }
 
 impl Aws for Fake {
-    async fn get_object(&self, bucket: &str, key: &str, if_none_match: Option<&str>) -> Result<Fetched, AwsError> {
+    async fn get_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        if_none_match: Option<&str>,
+    ) -> Result<Fetched, AwsError> {
         self.gets.fetch_add(1, Ordering::Relaxed);
         let objects = self.objects.lock().unwrap();
         let Some((body, etag)) = objects.get(&format!("{bucket}/{key}")) else {
-            return Err(err("s3:GetObject", "NoSuchKey: The specified key does not exist.", false, true));
+            return Err(err(
+                "s3:GetObject",
+                "NoSuchKey: The specified key does not exist.",
+                false,
+                true,
+            ));
         };
         if if_none_match == Some(etag.as_str()) {
             self.not_modified.fetch_add(1, Ordering::Relaxed);
@@ -69,7 +81,10 @@ impl Aws for Fake {
     }
 
     async fn put_object(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), AwsError> {
-        self.puts.lock().unwrap().push((bucket.into(), key.into(), body));
+        self.puts
+            .lock()
+            .unwrap()
+            .push((bucket.into(), key.into(), body));
         Ok(())
     }
 
@@ -82,7 +97,11 @@ impl Aws for Fake {
         Ok(format!("msg-{}", sent.len()))
     }
 
-    async fn send_message_batch(&self, _queue_url: &str, msgs: &[OutMessage]) -> Result<BatchOutcome, AwsError> {
+    async fn send_message_batch(
+        &self,
+        _queue_url: &str,
+        msgs: &[OutMessage],
+    ) -> Result<BatchOutcome, AwsError> {
         if let Some(e) = self.fail_send.lock().unwrap().clone() {
             return Err(e);
         }
@@ -102,7 +121,12 @@ impl Aws for Fake {
         Ok(*self.desired.lock().unwrap())
     }
 
-    async fn set_desired_count(&self, _cluster: &str, _service: &str, desired: i32) -> Result<(), AwsError> {
+    async fn set_desired_count(
+        &self,
+        _cluster: &str,
+        _service: &str,
+        desired: i32,
+    ) -> Result<(), AwsError> {
         self.updates.lock().unwrap().push(desired);
         *self.desired.lock().unwrap() = desired;
         Ok(())
