@@ -105,15 +105,26 @@ impl Report {
     }
 
     pub fn max_desired(&self) -> i32 {
-        self.observations.iter().map(|o| o.desired).max().unwrap_or(0)
+        self.observations
+            .iter()
+            .map(|o| o.desired)
+            .max()
+            .unwrap_or(0)
     }
 
     pub fn max_running(&self) -> i32 {
-        self.observations.iter().map(|o| o.running).max().unwrap_or(0)
+        self.observations
+            .iter()
+            .map(|o| o.running)
+            .max()
+            .unwrap_or(0)
     }
 
     pub fn remediated(&self) -> usize {
-        self.buckets.iter().filter(|(_, s)| is_remediated(s)).count()
+        self.buckets
+            .iter()
+            .filter(|(_, s)| is_remediated(s))
+            .count()
     }
 
     /// The scenario's table in the design document's format.
@@ -203,7 +214,10 @@ pub async fn play(
     };
 
     let driver = async {
-        let events: Vec<Value> = buckets.iter().map(|b| events::create_bucket(b, REGION)).collect();
+        let events: Vec<Value> = buckets
+            .iter()
+            .map(|b| events::create_bucket(b, REGION))
+            .collect();
         if !events.is_empty() {
             stack.invoke_all(&events, scenario.parallel, &dir).await?;
         }
@@ -234,16 +248,13 @@ pub async fn play(
         anyhow::Ok(killed)
     };
 
-    let (watched, driven) = tokio::join!(
-        watcher,
-        async {
-            let r = driver.await;
-            // One last observation after the control plane has stopped.
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            done.store(true, Ordering::Relaxed);
-            r
-        }
-    );
+    let (watched, driven) = tokio::join!(watcher, async {
+        let r = driver.await;
+        // One last observation after the control plane has stopped.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        done.store(true, Ordering::Relaxed);
+        r
+    });
     let killed = match driven {
         Ok(k) => k,
         Err(e) => {
@@ -278,7 +289,10 @@ fn read_jsonl(path: &Path) -> Result<Vec<Value>> {
     };
     text.lines()
         .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).with_context(|| format!("{}: bad timeline line", path.display())))
+        .map(|l| {
+            serde_json::from_str(l)
+                .with_context(|| format!("{}: bad timeline line", path.display()))
+        })
         .collect()
 }
 
@@ -313,7 +327,10 @@ fn worker_pids(parent: u32) -> Vec<u32> {
                 return false;
             };
             let comm = stat.split_once('(').map(|(_, r)| r).unwrap_or("");
-            let ppid = stat[close + 1..].split_whitespace().nth(1).and_then(|p| p.parse::<u32>().ok());
+            let ppid = stat[close + 1..]
+                .split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<u32>().ok());
             comm.starts_with("custodian-worke") && ppid == Some(parent)
         })
         .collect()

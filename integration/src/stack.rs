@@ -116,7 +116,8 @@ impl Stack {
             root.join("config/policy-mappings.json"),
         ));
         for (key, path) in files {
-            let body = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            let body =
+                std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
             s3.put_object()
                 .bucket(&self.out.policy_bucket)
                 .key(&key)
@@ -152,7 +153,12 @@ impl Stack {
 
     /// Runs `czero invoke --event FILE` for each event, `parallel` at a time, as EventBridge
     /// would invoke the Lambda. Returns each invocation's stdout (the queued jobs).
-    pub async fn invoke_all(&self, events: &[Value], parallel: usize, dir: &Path) -> Result<Vec<String>> {
+    pub async fn invoke_all(
+        &self,
+        events: &[Value],
+        parallel: usize,
+        dir: &Path,
+    ) -> Result<Vec<String>> {
         let czero = bin("czero")?;
         let mut outputs = Vec::new();
         for chunk in events.chunks(parallel.max(1)) {
@@ -229,7 +235,10 @@ impl Stack {
     /// so that a killed worker's jobs reappear in seconds, as minutes would pass on AWS.
     fn worker_task_env(&self, opts: &ControlPlane) -> BTreeMap<String, String> {
         let mut env = self.out.worker_env.clone();
-        env.insert("WAIT_TIME_SECONDS".into(), opts.wait_time_seconds.to_string());
+        env.insert(
+            "WAIT_TIME_SECONDS".into(),
+            opts.wait_time_seconds.to_string(),
+        );
         for (key, default, floor) in [
             ("JOB_TIMEOUT_SECONDS", 300.0, 2.0),
             ("VISIBILITY_TIMEOUT_SECONDS", 360.0, 4.0),
@@ -278,7 +287,10 @@ impl Stack {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0)
         };
-        Ok((get(&A::ApproximateNumberOfMessages), get(&A::ApproximateNumberOfMessagesNotVisible)))
+        Ok((
+            get(&A::ApproximateNumberOfMessages),
+            get(&A::ApproximateNumberOfMessagesNotVisible),
+        ))
     }
 
     /// What the default policy should have done to a bucket.
@@ -290,7 +302,10 @@ impl Stack {
             .send()
             .await
             .ok()
-            .and_then(|r| r.server_side_encryption_configuration().map(|c| !c.rules().is_empty()))
+            .and_then(|r| {
+                r.server_side_encryption_configuration()
+                    .map(|c| !c.rules().is_empty())
+            })
             .unwrap_or(false);
         let public_access_blocked = s3
             .get_public_access_block()
@@ -338,7 +353,11 @@ impl Stack {
             .send();
         while let Some(page) = pages.next().await {
             let page = page.context("listing the output bucket")?;
-            keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_string)));
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_string)),
+            );
         }
         Ok(keys)
     }

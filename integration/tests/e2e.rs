@@ -41,10 +41,21 @@ fn assert_drained(r: &Report) {
     assert_eq!(r.queue_left, (0, 0), "{name}: queue not empty");
     assert_eq!(r.dlq_left, (0, 0), "{name}: DLQ not empty");
     let last = r.observations.last().expect("observed the service");
-    assert_eq!((last.desired, last.running), (0, 0), "{name}: service did not return to 0");
+    assert_eq!(
+        (last.desired, last.running),
+        (0, 0),
+        "{name}: service did not return to 0"
+    );
     let fixed = r.remediated();
-    assert_eq!(fixed, r.buckets.len(), "{name}: not every bucket was remediated: {:?}",
-        r.buckets.iter().filter(|(_, s)| !is_remediated(s)).collect::<Vec<_>>());
+    assert_eq!(
+        fixed,
+        r.buckets.len(),
+        "{name}: not every bucket was remediated: {:?}",
+        r.buckets
+            .iter()
+            .filter(|(_, s)| !is_remediated(s))
+            .collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -52,7 +63,12 @@ async fn scenarios_play_as_the_design_document_says() -> Result<()> {
     let work = tempfile::tempdir()?;
     let stack = Stack::up(&StackOptions::default(), &|m| eprintln!("[e2e] {m}")).await?;
     let image = worker_image();
-    eprintln!("[e2e] workers run as {}", image.as_deref().map_or("processes".to_string(), |i| format!("containers ({i})")));
+    eprintln!(
+        "[e2e] workers run as {}",
+        image
+            .as_deref()
+            .map_or("processes".to_string(), |i| format!("containers ({i})"))
+    );
     let cp = control_plane(image);
     let quiet = |_: &_| {};
 
@@ -60,14 +76,26 @@ async fn scenarios_play_as_the_design_document_says() -> Result<()> {
     let r = play(&stack, &Scenario::idle(), &cp, work.path(), &quiet).await?;
     eprintln!("{}", r.table());
     assert!(!r.observations.is_empty());
-    assert!(r.observations.iter().all(|o| o.desired == 0 && o.running == 0), "idle: service left 0");
+    assert!(
+        r.observations
+            .iter()
+            .all(|o| o.desired == 0 && o.running == 0),
+        "idle: service left 0"
+    );
     assert_eq!(r.graceful_exits, 0, "idle: a task ran");
 
     // Scenario 2 (spec Test 1): one CreateBucket → desired 1 → remediated → graceful exit → 0.
     let r = play(&stack, &Scenario::single(), &cp, work.path(), &quiet).await?;
     eprintln!("{}", r.table());
-    assert_eq!(r.desired_sequence(), vec![0, 1, 0], "single: desired sequence");
-    assert!(r.graceful_exits >= 1, "single: no worker logged the graceful exit line");
+    assert_eq!(
+        r.desired_sequence(),
+        vec![0, 1, 0],
+        "single: desired sequence"
+    );
+    assert!(
+        r.graceful_exits >= 1,
+        "single: no worker logged the graceful exit line"
+    );
     assert!(r.output_keys > 0, "single: no output written");
     assert_drained(&r);
 
@@ -75,7 +103,12 @@ async fn scenarios_play_as_the_design_document_says() -> Result<()> {
     let r = play(&stack, &Scenario::burst(), &cp, work.path(), &quiet).await?;
     eprintln!("{}", r.table());
     assert_eq!(r.max_desired(), 5, "burst: 25 jobs must give 5 tasks");
-    assert!(r.desired_sequence().windows(2).take(1).all(|w| w[0] == 0 && w[1] > 0));
+    assert!(
+        r.desired_sequence()
+            .windows(2)
+            .take(1)
+            .all(|w| w[0] == 0 && w[1] > 0)
+    );
     assert_drained(&r);
 
     // Spec Test 2: 20 invocations at once → 4 tasks → back to 0.

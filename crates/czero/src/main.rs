@@ -6,7 +6,11 @@ use std::process::ExitCode;
 mod cmd;
 
 #[derive(Parser)]
-#[command(name = "czero", version, about = "Cloud Custodian policies on events, scaling to zero")]
+#[command(
+    name = "czero",
+    version,
+    about = "Cloud Custodian policies on events, scaling to zero"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

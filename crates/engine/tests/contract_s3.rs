@@ -239,7 +239,8 @@ const DEFAULTS: [(&str, &str, u16, &str, &str); 7] = [
         fixture!("error-NoSuchPublicAccessBlockConfiguration.xml"),
         404,
         "c7n:PublicAccessBlock",
-        "{}",
+        // c7n seeds the annotation with every key false (s3.py, FilterPublicBlock).
+        r#"{"BlockPublicAcls":false,"IgnorePublicAcls":false,"BlockPublicPolicy":false,"RestrictPublicBuckets":false}"#,
     ),
 ];
 

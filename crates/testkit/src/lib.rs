@@ -77,7 +77,11 @@ impl Moto {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        bail!("moto server on port {} not ready after {:?}", self.port, timeout)
+        bail!(
+            "moto server on port {} not ready after {:?}",
+            self.port,
+            timeout
+        )
     }
 
     /// `http://127.0.0.1:PORT` (an IP, not `localhost`: see BRIEF on DNS stalls).

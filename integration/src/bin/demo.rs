@@ -64,7 +64,11 @@ async fn demo() -> Result<()> {
     for (name, state) in &report.buckets {
         println!(
             "  {} {name}: encryption {}, public access block {}, tags {:?}",
-            if is_remediated(state) { "fixed" } else { "NOT FIXED" },
+            if is_remediated(state) {
+                "fixed"
+            } else {
+                "NOT FIXED"
+            },
             state.encrypted,
             state.public_access_blocked,
             state.tags

@@ -42,10 +42,9 @@ pub fn run(args: Args) -> ExitCode {
 }
 
 async fn invoke(args: &Args, config: Config) -> anyhow::Result<()> {
-    let bytes = std::fs::read(&args.event)
-        .with_context(|| format!("reading {}", args.event.display()))?;
-    let parsed =
-        event::parse_bytes(&bytes).with_context(|| format!("{}", args.event.display()))?;
+    let bytes =
+        std::fs::read(&args.event).with_context(|| format!("reading {}", args.event.display()))?;
+    let parsed = event::parse_bytes(&bytes).with_context(|| format!("{}", args.event.display()))?;
     let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
     let invoker = Invoker::new(SdkAws::new(&sdk), config);
     let outcome = invoker

@@ -1,6 +1,6 @@
 //! One module per subcommand.
+pub mod invoke;
 pub mod local;
 pub mod run;
-pub mod validate;
 pub mod simulate;
-pub mod invoke;
+pub mod validate;

@@ -212,7 +212,7 @@ fn plot(report: &Report, name: &str) -> Result<String> {
             .y_desc("messages / tasks")
             .draw()
             .map_err(|e| draw(&e))?;
-        let series: [(&str, RGBColor, fn(&czero_scaling::sim::Row) -> f64); 3] = [
+        let series: [(&str, RGBColor, RowValue); 3] = [
             ("queue (visible + in flight)", BLUE, |r| r.queue as f64),
             ("desired", RED, |r| f64::from(r.desired)),
             ("running", GREEN, |r| f64::from(r.running)),
@@ -243,3 +243,6 @@ fn plot(report: &Report, name: &str) -> Result<String> {
     }
     Ok(svg)
 }
+
+/// Which number of a timeline row a plotted series shows.
+type RowValue = fn(&czero_scaling::sim::Row) -> f64;

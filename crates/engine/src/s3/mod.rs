@@ -570,7 +570,10 @@ pub const PUBLIC_BLOCK_KEYS: [&str; 4] = [
 /// The values c7n stores when a call answers NoSuch*/NotFound.
 fn default_for(key: &str) -> Value {
     match key {
-        "Location" | ENCRYPTION_KEY | PUBLIC_BLOCK_KEY => json!({}),
+        "Location" | ENCRYPTION_KEY => json!({}),
+        // c7n's check-public-block seeds its annotation with every key false and keeps it
+        // when the bucket has no block configured.
+        PUBLIC_BLOCK_KEY => default_public_block(),
         "Tags" => json!([]),
         _ => Value::Null,
     }
