@@ -7,6 +7,15 @@ use std::process::Command;
 
 pub fn run() -> Result<()> {
     let python = python::ensure()?;
+    // The scenarios run the real binaries, which nextest does not build.
+    run_cmd(Command::new("cargo").args([
+        "build",
+        "--locked",
+        "-p",
+        "czero",
+        "-p",
+        "czero-worker",
+    ]))?;
     run_cmd(
         Command::new("cargo")
             .args([

@@ -27,6 +27,9 @@ pub fn run(args: Args) -> Result<()> {
             "warnings",
         ]))?;
     }
+    // The end-to-end tests run the workspace's binaries (czero, custodian-worker); nextest
+    // builds test harnesses only, so build the binaries first.
+    run_cmd(Command::new("cargo").args(["build", "--workspace", "--bins", "--locked"]))?;
     run_cmd(
         Command::new("cargo")
             .args([
