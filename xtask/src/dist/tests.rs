@@ -378,7 +378,16 @@ fn run_image_in_empty_root(artifacts: &Artifacts) {
     tar::Archive::new(GzDecoder::new(layer.as_slice()))
         .unpack(root.path())
         .unwrap();
-    let out = Command::new("chroot")
+    // Resolve `chroot` from our PATH: after env_clear() the child has none, and std looks
+    // the program up in the child's environment.
+    let chroot = std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .chain(["/usr/sbin".into(), "/sbin".into()])
+        .map(|d| d.join("chroot"))
+        .find(|p| p.is_file())
+        .expect("chroot (coreutils) is installed");
+    let out = Command::new(chroot)
         .arg(root.path())
         .args(["/custodian-worker", "--version"])
         .env_clear()
