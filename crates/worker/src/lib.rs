@@ -7,7 +7,6 @@
 //! SDK clients in.
 
 pub mod config;
-#[cfg(feature = "engine")]
 pub mod engine_runner;
 pub mod logging;
 pub mod metrics;
