@@ -14,13 +14,7 @@ pub const APPLY_TIMEOUT: Duration = Duration::from_secs(420);
 pub const DESTROY_TIMEOUT: Duration = Duration::from_secs(240);
 pub const QUICK_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// The workspace root, found from this package's manifest directory.
-pub fn project_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
-}
+pub use czero_testkit::project_root;
 
 /// The `terraform` executable: `CZERO_TERRAFORM`, else `terraform` from `PATH`.
 pub fn terraform_bin() -> PathBuf {
