@@ -638,8 +638,9 @@ async fn check_scaling(config: &aws_config::SdkConfig, stack: &LocalExample) -> 
     };
     let out_alarm = alarm(out_name)?;
     let in_alarm = alarm(in_name)?;
-    check_backlog_alarm(&out_alarm, scale_out.policy_arn(), 1)?;
-    check_backlog_alarm(&in_alarm, scale_in.policy_arn(), 5)?;
+    check_backlog_alarm(&out_alarm, scale_out.policy_arn(), 1, false)?;
+    // The local example turns fast wake on, so the scale-in alarm carries the guard.
+    check_backlog_alarm(&in_alarm, scale_in.policy_arn(), 5, true)?;
 
     // The whole loop as AWS runs it, against the seed's table: whichever alarm breaches at
     // this backlog runs its policy, and the policy's matching step gives the task count.
@@ -711,8 +712,15 @@ async fn check_scaling(config: &aws_config::SdkConfig, stack: &LocalExample) -> 
 }
 
 /// A scaling alarm: metric math `m1 + m2` over the queue's visible and in-flight counts
-/// (60 s, Maximum), one action, the given policy.
-fn check_backlog_alarm(alarm: &MetricAlarm, policy_arn: &str, periods: i32) -> Result<()> {
+/// (60 s, Maximum), one action, the given policy. With `guard` (the scale-in alarm when
+/// fast wake is on) the sum counts only while the service runs a task, by Container
+/// Insights' `RunningTaskCount` as `m3`.
+fn check_backlog_alarm(
+    alarm: &MetricAlarm,
+    policy_arn: &str,
+    periods: i32,
+    guard: bool,
+) -> Result<()> {
     let name = alarm.alarm_name().unwrap_or("?");
     assert_eq!(
         alarm.alarm_actions(),
@@ -730,7 +738,48 @@ fn check_backlog_alarm(alarm: &MetricAlarm, policy_arn: &str, periods: i32) -> R
         .iter()
         .find(|m| m.return_data() == Some(true))
         .ok_or_else(|| anyhow!("{name} returns no metric"))?;
-    assert_eq!(expr.expression(), Some("m1 + m2"), "{name} expression");
+    let expected = if guard {
+        "IF(FILL(m3, 0) > 0, m1 + m2, 1)"
+    } else {
+        "m1 + m2"
+    };
+    assert_eq!(expr.expression(), Some(expected), "{name} expression");
+    let running = metrics.iter().find(|m| m.id() == Some("m3"));
+    if guard {
+        let stat = running
+            .and_then(|m| m.metric_stat())
+            .ok_or_else(|| anyhow!("{name} has no metric m3"))?;
+        let metric = stat
+            .metric()
+            .ok_or_else(|| anyhow!("{name} m3 has no metric"))?;
+        assert_eq!(
+            (metric.namespace(), metric.metric_name()),
+            (Some("ECS/ContainerInsights"), Some("RunningTaskCount")),
+            "{name} m3"
+        );
+        assert_eq!((stat.period(), stat.stat()), (Some(60), Some("Maximum")));
+        let mut dims: Vec<(String, String)> = metric
+            .dimensions()
+            .iter()
+            .map(|d| {
+                (
+                    d.name().unwrap_or("").to_string(),
+                    d.value().unwrap_or("").to_string(),
+                )
+            })
+            .collect();
+        dims.sort();
+        assert_eq!(
+            dims,
+            [
+                ("ClusterName".to_string(), CLUSTER.to_string()),
+                ("ServiceName".to_string(), SERVICE.to_string())
+            ],
+            "{name} m3 dimensions"
+        );
+    } else {
+        assert!(running.is_none(), "{name} has an unexpected m3");
+    }
     let mut names = Vec::new();
     for id in ["m1", "m2"] {
         let stat = metrics

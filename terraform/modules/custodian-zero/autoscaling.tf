@@ -20,6 +20,14 @@ locals {
     m1 = { queue = aws_sqs_queue.this.name, metric = "ApproximateNumberOfMessagesVisible" }
     m2 = { queue = aws_sqs_queue.this.name, metric = "ApproximateNumberOfMessagesNotVisible" }
   }
+
+  # With fast wake the scale-in alarm must not undo the invoker's 0 -> 1: while the service
+  # sits at 0 that alarm is in ALARM and re-runs its policy every minute, and the queue
+  # metric lags the new message by a period or two. The "scale-in guard" counts an empty
+  # queue only while a task runs (Container Insights' RunningTaskCount, missing = 0) and
+  # reads 1 otherwise, so a service that was just woken keeps its task until that task has
+  # run and the backlog has stayed 0 for the whole scale-in period.
+  autoscaling_scale_in_expression = var.enable_fast_wake ? "IF(FILL(m3, 0) > 0, m1 + m2, 1)" : "m1 + m2"
 }
 
 module "scaling_tiers" {
@@ -143,8 +151,8 @@ resource "aws_cloudwatch_metric_alarm" "scale_in" {
 
   metric_query {
     id          = "backlog"
-    expression  = "m1 + m2"
-    label       = "Jobs visible and in flight"
+    expression  = local.autoscaling_scale_in_expression
+    label       = var.enable_fast_wake ? "Jobs visible and in flight while a task runs (1 when none runs)" : "Jobs visible and in flight"
     return_data = true
   }
 
@@ -166,7 +174,34 @@ resource "aws_cloudwatch_metric_alarm" "scale_in" {
     }
   }
 
+  # The scale-in guard's task count (see `autoscaling_scale_in_expression`).
+  dynamic "metric_query" {
+    for_each = var.enable_fast_wake ? ["m3"] : []
+
+    content {
+      id = metric_query.value
+
+      metric {
+        namespace   = "ECS/ContainerInsights"
+        metric_name = "RunningTaskCount"
+        period      = 60
+        stat        = "Maximum"
+        dimensions = {
+          ClusterName = aws_ecs_cluster.this.name
+          ServiceName = aws_ecs_service.worker.name
+        }
+      }
+    }
+  }
+
   alarm_actions = [aws_appautoscaling_policy.scale_in.arn]
+
+  lifecycle {
+    precondition {
+      condition     = !var.enable_fast_wake || var.container_insights != "disabled"
+      error_message = "enable_fast_wake needs container_insights (the scale-in guard reads RunningTaskCount)."
+    }
+  }
 
   tags = var.tags
 }

@@ -237,7 +237,7 @@ variable "policy_key_prefixes" {
 }
 
 variable "enable_fast_wake" {
-  description = "Let the invoker raise the service from 0 to 1 task as soon as it queues a job (sets WAKE_CLUSTER and WAKE_SERVICE)"
+  description = "Let the invoker raise the service from 0 to 1 task as soon as it queues a job (sets WAKE_CLUSTER and WAKE_SERVICE; adds the scale-in guard to the scale-in alarm, which needs container_insights)"
   type        = bool
   default     = false
 }
