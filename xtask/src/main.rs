@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 
-mod bench_engine;
+mod bench;
 mod demo;
 mod dist;
 mod e2e;
@@ -30,6 +30,8 @@ enum Command {
     Dist(dist::Args),
     /// Engine benchmark: czero vs Cloud Custodian per event, floor, start-up, RSS.
     BenchEngine,
+    /// Worker benchmark: one release worker vs Cloud Custodian in-process on the same jobs.
+    BenchWorker,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -38,7 +40,8 @@ fn main() -> anyhow::Result<()> {
         Command::E2e => e2e::run(),
         Command::Demo => demo::run(),
         Command::Dist(args) => dist::run(args),
-        Command::BenchEngine => bench_engine::run(),
+        Command::BenchEngine => bench::engine(),
+        Command::BenchWorker => bench::worker(),
     }
 }
 

@@ -149,6 +149,11 @@ impl FaultProxy {
         lock(&self.state).seen.get(op).copied().unwrap_or(0)
     }
 
+    /// Requests seen for every operation together.
+    pub fn total_requests(&self) -> u64 {
+        lock(&self.state).seen.values().sum()
+    }
+
     /// When the first request for an operation arrived (see [`FaultProxy::requests`]).
     pub fn first_seen(&self, op: &str) -> Option<std::time::Instant> {
         lock(&self.state).first_seen.get(op).copied()

@@ -8,13 +8,19 @@
 //!   one worker, spawn to exit (start-up and the final empty poll included); c7n's is
 //!   N / the summed `push` times (interpreter start-up and imports excluded, in its favour);
 //!   goal ≥ 20× c7n;
-//! - peak RSS (`VmHWM`) of the worker; goal ≤ 30 MB.
+//! - peak RSS (`VmHWM`) of the worker; goal ≤ 30 MB;
+//! - what bounds the throughput: both sides reach moto through a counting pass-through
+//!   proxy, so the requests per job are printed, with each side's own CPU time per job
+//!   (the worker's user + system time, spawn to exit; c7n's process time inside `push`).
+//!   Moto is a single Python process: when it is the bottleneck the wall-clock ratio says
+//!   more about the emulator than about either client, and the CPU ratio shows the rest.
 
 use anyhow::{Context, Result, bail, ensure};
 use aws_sdk_s3::primitives::ByteStream;
 use czero_job::{Envelope, JOB_VERSION, Job, PolicyRef};
 use czero_testkit::Moto;
 use czero_testkit::fault_proxy::FaultProxy;
+use futures::StreamExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -108,8 +114,10 @@ async fn run() -> Result<()> {
         }
         batch.send().await?;
     }
+    let worker_proxy = FaultProxy::start(&st.moto.endpoint(), vec![])?;
+    let cpu_before = children_cpu()?;
     let started = Instant::now();
-    let mut child = worker(&st, &st.moto.endpoint()).spawn()?;
+    let mut child = worker(&st, &worker_proxy.endpoint()).spawn()?;
     let mut peak_kb = 0u64;
     let status = loop {
         if let Some(kb) = vm_hwm_kb(child.id()) {
@@ -121,6 +129,9 @@ async fn run() -> Result<()> {
         std::thread::sleep(Duration::from_millis(5));
     };
     let worker_elapsed = started.elapsed();
+    // The child has been reaped, so its CPU time is in RUSAGE_CHILDREN now.
+    let worker_cpu = children_cpu()? - cpu_before;
+    let worker_requests = worker_proxy.total_requests();
     ensure!(status.success(), "worker exited with {status}");
     let outputs = count_outputs(&st.s3).await?;
     ensure!(
@@ -143,6 +154,7 @@ async fn run() -> Result<()> {
         serde_json::to_string(&events)?,
     )?;
     let script = czero_testkit::project_root().join("crates/engine/tests/py/c7n_push.py");
+    let c7n_proxy = FaultProxy::start(&st.moto.endpoint(), vec![])?;
     let c7n_started = Instant::now();
     let mut c7n = Command::new(czero_testkit::python()?)
         .arg(&script)
@@ -150,6 +162,7 @@ async fn run() -> Result<()> {
         .arg(dir.path().join("events.json"))
         .arg(dir.path().join("out"))
         .envs(st.moto.env())
+        .env("AWS_ENDPOINT_URL", c7n_proxy.endpoint())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -168,9 +181,11 @@ async fn run() -> Result<()> {
     }
     let mut pushes = 0usize;
     let mut push_seconds = 0.0;
+    let mut push_cpu = 0.0;
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         let v: serde_json::Value = serde_json::from_str(line)?;
         push_seconds += v["seconds"].as_f64().unwrap_or(0.0);
+        push_cpu += v["cpu_seconds"].as_f64().unwrap_or(0.0);
         let matched = v["resources"].as_array().map_or(0, Vec::len);
         ensure!(
             matched == 1,
@@ -183,6 +198,43 @@ async fn run() -> Result<()> {
         "c7n pushed {pushes} events, expected {JOBS}"
     );
     let c7n_rate = JOBS as f64 / push_seconds;
+    let c7n_requests = c7n_proxy.total_requests();
+
+    // 4. The emulator's own ceiling, measured now: as many cheap S3 requests as the worker
+    //    made, 10 in flight (the worker's batch), through the same kind of proxy.
+    let floor_proxy = FaultProxy::start(&st.moto.endpoint(), vec![])?;
+    let floor_sdk = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(floor_proxy.endpoint())
+        .credentials_provider(aws_sdk_s3::config::SharedCredentialsProvider::new(
+            aws_sdk_s3::config::Credentials::for_tests(),
+        ))
+        .build();
+    let floor_s3 = czero_worker::s3_client(&floor_sdk);
+    let floor_started = Instant::now();
+    let results: Vec<_> = futures::stream::iter(0..worker_requests)
+        .map(|i| {
+            let s3 = floor_s3.clone();
+            async move {
+                s3.get_bucket_location()
+                    .bucket(format!("worker-bucket-{}", i as usize % JOBS))
+                    .send()
+                    .await
+            }
+        })
+        .buffer_unordered(10)
+        .collect()
+        .await;
+    let floor_elapsed = floor_started.elapsed();
+    for r in results {
+        r?;
+    }
+    let capacity = worker_requests as f64 / floor_elapsed.as_secs_f64();
+    let worker_per_job = worker_requests as f64 / JOBS as f64;
+    let ceiling = capacity / worker_per_job;
+    let per_job = |x: f64| x * 1000.0 / JOBS as f64;
+    let (worker_cpu_ms, c7n_cpu_ms) = (per_job(worker_cpu), per_job(push_cpu));
 
     let ratio = worker_rate / c7n_rate;
     println!(
@@ -215,6 +267,19 @@ async fn run() -> Result<()> {
         "  c7n peak RSS             {:>8.1} MB   (ratio {:.1}x)",
         c7n_peak_kb as f64 / 1024.0,
         c7n_peak_kb as f64 / (peak_kb.max(1)) as f64
+    );
+    println!(
+        "  requests per job         {:>8.1} worker (S3 + SQS, output to S3), {:.1} c7n (S3 only, output to local disk)",
+        worker_requests as f64 / JOBS as f64,
+        c7n_requests as f64 / JOBS as f64
+    );
+    println!(
+        "  emulator capacity        {capacity:>8.0} requests/s (GetBucketLocation, 10 in flight): at {worker_per_job:.1} requests/job a ceiling of {ceiling:.1} jobs/s; the worker reached {:.0}% of it",
+        100.0 * worker_rate / ceiling
+    );
+    println!(
+        "  client CPU per job       {worker_cpu_ms:>8.2} ms worker (start-up included), {c7n_cpu_ms:.2} ms c7n in push: ratio {:.1}x",
+        c7n_cpu_ms / worker_cpu_ms.max(f64::MIN_POSITIVE)
     );
     Ok(())
 }
@@ -282,6 +347,14 @@ async fn count_outputs(s3: &aws_sdk_s3::Client) -> Result<usize> {
             .count();
     }
     Ok(n)
+}
+
+/// User + system CPU seconds of this process's reaped children.
+fn children_cpu() -> Result<f64> {
+    use nix::sys::resource::{UsageWho, getrusage};
+    let usage = getrusage(UsageWho::RUSAGE_CHILDREN)?;
+    let secs = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+    Ok(secs(usage.user_time()) + secs(usage.system_time()))
 }
 
 /// Peak resident set size so far, from `/proc/<pid>/status`.
