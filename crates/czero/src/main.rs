@@ -25,7 +25,7 @@ enum Command {
     /// Validate policy files; print every error as FILE:LINE:COL and fallback notes.
     Validate(cmd::validate::Args),
     /// Local control plane: Application Auto Scaling and the ECS scheduler against an emulator.
-    Local(cmd::local::Args),
+    Local(Box<cmd::local::Args>),
     /// Replay the spec's scaling scenarios (or a trace) through a model of AWS scaling.
     Simulate(cmd::simulate::Args),
 }
@@ -36,7 +36,7 @@ fn main() -> ExitCode {
         Command::Invoke(args) => cmd::invoke::run(args),
         Command::Run(args) => cmd::run::run(args),
         Command::Validate(args) => cmd::validate::run(args),
-        Command::Local(args) => cmd::local::run(args),
+        Command::Local(args) => cmd::local::run(*args),
         Command::Simulate(args) => cmd::simulate::run(args),
     }
 }

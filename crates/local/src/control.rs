@@ -2,6 +2,11 @@
 //! [`Autoscaler`](czero_scaling::aws::Autoscaler) evaluate the deployed policies and writes
 //! a new desired count to the emulator with `UpdateService`; between periods the
 //! [`Scheduler`] keeps that many tasks running.
+//!
+//! Like ECS, it follows the service's `desiredCount` whoever sets it: an `UpdateService`
+//! from elsewhere (the invoker's fast wake) is seen within a sampling interval. Each
+//! period's datapoint records whether a task ran, for alarms with the scale-in guard, and
+//! reaches the alarms `metric_lag_s` after the period ends, as CloudWatch's would.
 
 use crate::agent::{AgentServer, ProtectionBook};
 use crate::clock::Clock;
@@ -11,7 +16,7 @@ use crate::scheduler::{Event, Scheduler, TaskNaming};
 use crate::setup::ScalingSetup;
 use crate::timeline::{Row, Timeline};
 use czero_scaling::aws::{Blocked, Decision};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::time::Duration;
 
@@ -40,6 +45,11 @@ pub struct LocalOptions {
     pub record_tasks: bool,
     /// `arn:aws:ecs:REGION:ACCOUNT` for the task ARNs given to the agent endpoint.
     pub arn_base: String,
+    /// Simulated seconds between the end of a period and the alarms seeing its datapoint.
+    /// 0 (the queue is read directly) or CloudWatch's delay: standard SQS metrics reach
+    /// alarms a period or more late, which is what makes an unguarded scale-in alarm undo
+    /// a fast wake.
+    pub metric_lag_s: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -273,7 +283,17 @@ pub async fn run<L: TaskLauncher>(
         (period / SAMPLES_PER_PERIOD).max(clock.scale() * MIN_SAMPLE_INTERVAL.as_secs_f64());
     let mut next_sample = sample_every;
     let mut period_max = backlog_of(counts);
+    // Whether a task ran at some point of the current period (the scale-in guard's
+    // `RunningTaskCount` Maximum > 0).
+    let mut period_task_ran = false;
+    // Closed periods' datapoints not yet seen by the alarms: (due, value, task ran).
+    let mut datapoints: VecDeque<(u64, u64, bool)> = VecDeque::new();
     let mut next_datapoint = 1u64;
+    if opts.setup.has_scale_in_guard() {
+        tracing::info!(
+            "the scale-in alarm carries the scale-in guard: an empty queue counts only while a task runs"
+        );
+    }
     let mut shutdown = std::pin::pin!(shutdown);
     let mut interval = tokio::time::interval(TICK);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -292,17 +312,39 @@ pub async fn run<L: TaskLauncher>(
             next_sample = now + sample_every;
             counts = emulator.queue_counts(&opts.queue_url).await?;
             period_max = period_max.max(backlog_of(counts));
+            // ECS runs what the service says, whoever set it (the invoker's fast wake).
+            let set = emulator
+                .service(&opts.cluster, &opts.service)
+                .await?
+                .desired;
+            if set != desired {
+                action.push(format!(
+                    "desiredCount set to {set} by UpdateService (not by scaling)"
+                ));
+                desired = set;
+                desired_sequence.push(set);
+            }
         }
         if now >= next_datapoint as f64 * period {
-            // One datapoint per period, at its end: the period's maximum backlog. The queue
-            // is read directly, so unlike CloudWatch there is no publishing lag.
-            let at = next_datapoint * opts.setup.period_s.max(1);
+            // One datapoint per period, at its end: the period's maximum backlog and whether
+            // a task ran, seen by the alarms `metric_lag_s` later.
+            let end = next_datapoint * opts.setup.period_s.max(1);
             next_datapoint += 1;
             datapoint = true;
             counts = emulator.queue_counts(&opts.queue_url).await?;
             let value = period_max.max(backlog_of(counts));
             period_max = backlog_of(counts);
-            let decision = autoscaler.evaluate(at, value as f64, desired);
+            let ran = period_task_ran || scheduler.running() > 0;
+            period_task_ran = scheduler.running() > 0;
+            datapoints.push_back((end.saturating_add(opts.metric_lag_s), value, ran));
+        }
+        while let Some(&(due, value, ran)) = datapoints.front() {
+            if now < due as f64 {
+                break;
+            }
+            datapoints.pop_front();
+            datapoint = true;
+            let decision = autoscaler.evaluate_period(due, value as f64, ran, desired);
             if let Decision::Scaled { to, .. } = decision {
                 emulator
                     .set_desired(&opts.cluster, &opts.service, to)
@@ -313,6 +355,7 @@ pub async fn run<L: TaskLauncher>(
             action.extend(describe(&decision));
         }
         let events = scheduler.reconcile(now, desired);
+        period_task_ran |= scheduler.running() > 0;
         recorder.record(&events).await;
         if !events.is_empty() {
             action.push(describe_events(&events));

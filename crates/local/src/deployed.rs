@@ -11,10 +11,15 @@
 //! - only `ExactCapacity` adjustments and N-of-N alarms are modelled (what the project
 //!   deploys); anything else is an error rather than a silent approximation;
 //! - the alarms' metric must be SQS message counts of one queue, alone or summed in metric
-//!   math (`m1 + m2`); the control plane reads the same counts from `GetQueueAttributes`.
+//!   math (`m1 + m2`); the control plane reads the same counts from `GetQueueAttributes`;
+//! - or, on any alarm, the scale-in guard Terraform builds with fast wake:
+//!   `IF(FILL(m3, 0) > 0, m1 + m2, 1)` where `m3` is Container Insights' `RunningTaskCount`
+//!   (Maximum) of the target's service. The control plane plays it with its own tasks: the
+//!   datapoint is the backlog when a task ran during the period, else 1
+//!   ([`AlarmMetric::BacklogWhileRunning`]).
 
 use crate::setup::{BacklogMetric, ScalingSetup};
-use czero_scaling::aws::{AlarmSpec, Comparison, StepPolicy, StepTier};
+use czero_scaling::aws::{AlarmMetric, AlarmSpec, Comparison, StepPolicy, StepTier};
 use serde::Deserialize;
 
 /// `Cooldown` when a step policy leaves it out (Application Auto Scaling's default).
@@ -76,6 +81,7 @@ pub struct Metric {
 pub struct MetricStat {
     pub metric: Metric,
     pub period: Option<i32>,
+    pub stat: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -176,8 +182,274 @@ fn sqs_metric(
         .ok_or_else(|| alarm_err(alarm, "metric has no QueueName dimension"))
 }
 
-/// The alarm's metric as SQS attributes, its queue and its period.
-fn alarm_metric(alarm: &MetricAlarm) -> Result<(BacklogMetric, String, u64), DeployedError> {
+/// A metric-math expression, as far as the project's alarms need it: metric ids, numbers,
+/// `+`, `>`, parentheses and function calls.
+#[derive(Debug, Clone, PartialEq)]
+enum Expr {
+    Id(String),
+    Number(f64),
+    Add(Box<Expr>, Box<Expr>),
+    Greater(Box<Expr>, Box<Expr>),
+    Call(String, Vec<Expr>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Token {
+    Ident(String),
+    Number(f64),
+    Plus,
+    Greater,
+    Open,
+    Close,
+    Comma,
+}
+
+fn tokenize(text: &str) -> Option<Vec<Token>> {
+    let mut tokens = Vec::new();
+    let mut chars = text.char_indices().peekable();
+    while let Some(&(i, c)) = chars.peek() {
+        let single = match c {
+            '+' => Some(Token::Plus),
+            '>' => Some(Token::Greater),
+            '(' => Some(Token::Open),
+            ')' => Some(Token::Close),
+            ',' => Some(Token::Comma),
+            _ => None,
+        };
+        if let Some(t) = single {
+            tokens.push(t);
+            chars.next();
+        } else if c.is_whitespace() {
+            chars.next();
+        } else if c.is_ascii_alphanumeric() || c == '_' || c == '.' {
+            let mut end = i;
+            while let Some(&(j, d)) = chars.peek() {
+                if !(d.is_ascii_alphanumeric() || d == '_' || d == '.') {
+                    break;
+                }
+                end = j + d.len_utf8();
+                chars.next();
+            }
+            let word = &text[i..end];
+            if c.is_ascii_digit() || c == '.' {
+                tokens.push(Token::Number(word.parse().ok()?));
+            } else if word.contains('.') {
+                return None;
+            } else {
+                tokens.push(Token::Ident(word.to_owned()));
+            }
+        } else {
+            return None;
+        }
+    }
+    Some(tokens)
+}
+
+/// Recursive descent: `expr := sum ('>' sum)?`, `sum := atom ('+' atom)*`,
+/// `atom := number | id | NAME '(' expr (',' expr)* ')' | '(' expr ')'`.
+struct Parser {
+    tokens: Vec<Token>,
+    at: usize,
+}
+
+impl Parser {
+    fn parse(text: &str) -> Option<Expr> {
+        let mut p = Parser {
+            tokens: tokenize(text)?,
+            at: 0,
+        };
+        let e = p.expr()?;
+        (p.at == p.tokens.len()).then_some(e)
+    }
+
+    fn peek(&self) -> Option<&Token> {
+        self.tokens.get(self.at)
+    }
+
+    fn eat(&mut self, t: &Token) -> bool {
+        let hit = self.peek() == Some(t);
+        self.at += usize::from(hit);
+        hit
+    }
+
+    fn expr(&mut self) -> Option<Expr> {
+        let left = self.sum()?;
+        if self.eat(&Token::Greater) {
+            return Some(Expr::Greater(Box::new(left), Box::new(self.sum()?)));
+        }
+        Some(left)
+    }
+
+    fn sum(&mut self) -> Option<Expr> {
+        let mut left = self.atom()?;
+        while self.eat(&Token::Plus) {
+            left = Expr::Add(Box::new(left), Box::new(self.atom()?));
+        }
+        Some(left)
+    }
+
+    fn atom(&mut self) -> Option<Expr> {
+        let token = self.peek()?.clone();
+        self.at += 1;
+        match token {
+            Token::Number(n) => Some(Expr::Number(n)),
+            Token::Ident(name) if self.eat(&Token::Open) => {
+                let mut args = vec![self.expr()?];
+                while self.eat(&Token::Comma) {
+                    args.push(self.expr()?);
+                }
+                self.eat(&Token::Close).then_some(Expr::Call(name, args))
+            }
+            Token::Ident(name) => Some(Expr::Id(name)),
+            Token::Open => {
+                let e = self.expr()?;
+                self.eat(&Token::Close).then_some(e)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The ids of `a + b + …` (or of a lone id).
+fn summed_ids(e: &Expr, into: &mut Vec<String>) -> bool {
+    match e {
+        Expr::Id(id) => {
+            into.push(id.clone());
+            true
+        }
+        Expr::Add(a, b) => summed_ids(a, into) && summed_ids(b, into),
+        _ => false,
+    }
+}
+
+/// The two forms of metric math the control plane plays.
+#[derive(Debug, Clone, PartialEq)]
+enum MathForm {
+    /// `m1 + m2 + …`
+    Sum(Vec<String>),
+    /// `IF(FILL(running, 0) > 0, m1 + m2 + …, 1)`: the scale-in guard.
+    Guard {
+        running: String,
+        backlog: Vec<String>,
+    },
+}
+
+fn math_form(text: &str) -> Option<MathForm> {
+    let expr = Parser::parse(text)?;
+    let mut ids = Vec::new();
+    if summed_ids(&expr, &mut ids) {
+        return Some(MathForm::Sum(ids));
+    }
+    let Expr::Call(name, args) = &expr else {
+        return None;
+    };
+    let [cond, then, otherwise] = args.as_slice() else {
+        return None;
+    };
+    if !name.eq_ignore_ascii_case("IF") || *otherwise != Expr::Number(1.0) {
+        return None;
+    }
+    let Expr::Greater(filled, zero) = cond else {
+        return None;
+    };
+    let Expr::Call(fill, fill_args) = filled.as_ref() else {
+        return None;
+    };
+    let [Expr::Id(running), Expr::Number(fill_value)] = fill_args.as_slice() else {
+        return None;
+    };
+    if !fill.eq_ignore_ascii_case("FILL") || *fill_value != 0.0 || **zero != Expr::Number(0.0) {
+        return None;
+    }
+    if !summed_ids(then, &mut ids) || ids.contains(running) {
+        return None;
+    }
+    Some(MathForm::Guard {
+        running: running.clone(),
+        backlog: ids,
+    })
+}
+
+/// The guard's task count must be the service's `RunningTaskCount` from Container Insights,
+/// at the period of the backlog metrics.
+fn check_running_metric(
+    alarm: &MetricAlarm,
+    id: &str,
+    stat: &MetricStat,
+    service: Option<(&str, &str)>,
+) -> Result<u64, DeployedError> {
+    let what = format!("scale-in guard metric `{id}`");
+    let m = &stat.metric;
+    if m.namespace.as_deref() != Some("ECS/ContainerInsights")
+        || m.metric_name.as_deref() != Some("RunningTaskCount")
+    {
+        return Err(alarm_err(
+            alarm,
+            format!(
+                "{what} is {:?} {:?}, not ECS/ContainerInsights RunningTaskCount",
+                m.namespace, m.metric_name
+            ),
+        ));
+    }
+    let Some((cluster, service)) = service else {
+        return Err(alarm_err(
+            alarm,
+            format!("{what}: the scalable target is not an ECS service (service/CLUSTER/SERVICE)"),
+        ));
+    };
+    let mut dims: Vec<(&str, &str)> = m
+        .dimensions
+        .iter()
+        .map(|d| (d.name.as_str(), d.value.as_str()))
+        .collect();
+    dims.sort_unstable();
+    if dims != [("ClusterName", cluster), ("ServiceName", service)] {
+        return Err(alarm_err(
+            alarm,
+            format!(
+                "{what} has dimensions {dims:?}; expected ClusterName {cluster} and ServiceName {service} (the scalable target's service)"
+            ),
+        ));
+    }
+    if stat.stat.as_deref() != Some("Maximum") {
+        return Err(alarm_err(
+            alarm,
+            format!(
+                "{what} uses the statistic {:?}; expected Maximum (did any task run in the period)",
+                stat.stat
+            ),
+        ));
+    }
+    stat.period
+        .and_then(|p| u64::try_from(p).ok())
+        .filter(|p| *p > 0)
+        .ok_or_else(|| alarm_err(alarm, format!("metric `{id}` has no Period")))
+}
+
+/// What an alarm watches: SQS attributes, their queue and period, and how the datapoint is
+/// formed from them.
+#[derive(Debug, Clone, PartialEq)]
+struct WatchedMetric {
+    backlog: BacklogMetric,
+    queue: String,
+    period_s: u64,
+    metric: AlarmMetric,
+}
+
+/// `service/CLUSTER/SERVICE` → (cluster, service).
+fn ecs_service(resource_id: &str) -> Option<(&str, &str)> {
+    let rest = resource_id.strip_prefix("service/")?;
+    let (cluster, service) = rest.split_once('/')?;
+    (!cluster.is_empty() && !service.is_empty() && !service.contains('/'))
+        .then_some((cluster, service))
+}
+
+/// The alarm's metric. `service` is the scalable target's (cluster, service), which the
+/// scale-in guard's task count must name.
+fn alarm_metric(
+    alarm: &MetricAlarm,
+    service: Option<(&str, &str)>,
+) -> Result<WatchedMetric, DeployedError> {
     let mut backlog = BacklogMetric {
         visible: false,
         not_visible: false,
@@ -192,8 +464,14 @@ fn alarm_metric(alarm: &MetricAlarm) -> Result<(BacklogMetric, String, u64), Dep
             &alarm.dimensions,
             &mut backlog,
         )?;
-        let period = positive(alarm.period).ok_or_else(|| alarm_err(alarm, "Period is missing"))?;
-        return Ok((backlog, queue, period));
+        let period_s =
+            positive(alarm.period).ok_or_else(|| alarm_err(alarm, "Period is missing"))?;
+        return Ok(WatchedMetric {
+            backlog,
+            queue,
+            period_s,
+            metric: AlarmMetric::Backlog,
+        });
     }
     let returned: Vec<&MetricQuery> = alarm
         .metrics
@@ -206,38 +484,39 @@ fn alarm_metric(alarm: &MetricAlarm) -> Result<(BacklogMetric, String, u64), Dep
             format!("{} metric queries return data; expected 1", returned.len()),
         ));
     };
-    // The result is either a metric itself or `a + b + …` over metric ids.
-    let ids: Vec<String> = match &result.expression {
-        None => vec![result.id.clone()],
-        Some(expr) => {
-            let ids: Vec<String> = expr.split('+').map(|s| s.trim().to_owned()).collect();
-            if ids.iter().any(|id| {
-                id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-            }) {
-                return Err(alarm_err(
-                    alarm,
-                    format!(
-                        "metric math `{expr}` is not supported (expected a sum of metric ids, like `m1 + m2`)"
-                    ),
-                ));
-            }
-            ids
-        }
-    };
-    let mut queue: Option<String> = None;
-    let mut period: Option<u64> = None;
-    for id in &ids {
-        let stat = alarm
+    let stat_of = |id: &str| {
+        alarm
             .metrics
             .iter()
-            .find(|m| &m.id == id)
+            .find(|m| m.id == id)
             .and_then(|m| m.metric_stat.as_ref())
             .ok_or_else(|| {
                 alarm_err(
                     alarm,
                     format!("metric math refers to `{id}`, which is not a metric"),
                 )
-            })?;
+            })
+    };
+    // The result is a metric itself, `a + b + …` over metric ids, or the scale-in guard.
+    let (ids, running) = match &result.expression {
+        None => (vec![result.id.clone()], None),
+        Some(expr) => match math_form(expr) {
+            Some(MathForm::Sum(ids)) => (ids, None),
+            Some(MathForm::Guard { running, backlog }) => (backlog, Some(running)),
+            None => {
+                return Err(alarm_err(
+                    alarm,
+                    format!(
+                        "metric math `{expr}` is not supported (expected a sum of metric ids, like `m1 + m2`, or the scale-in guard `IF(FILL(m3, 0) > 0, m1 + m2, 1)`)"
+                    ),
+                ));
+            }
+        },
+    };
+    let mut queue: Option<String> = None;
+    let mut period: Option<u64> = None;
+    for id in &ids {
+        let stat = stat_of(id)?;
         let q = sqs_metric(
             alarm,
             stat.metric.namespace.as_deref(),
@@ -256,8 +535,23 @@ fn alarm_metric(alarm: &MetricAlarm) -> Result<(BacklogMetric, String, u64), Dep
         }
         period = Some(p);
     }
+    let metric = match &running {
+        None => AlarmMetric::Backlog,
+        Some(id) => {
+            let p = check_running_metric(alarm, id, stat_of(id)?, service)?;
+            if period.is_some_and(|prev| prev != p) {
+                return Err(alarm_err(alarm, "metrics have different periods"));
+            }
+            AlarmMetric::BacklogWhileRunning
+        }
+    };
     match (queue, period) {
-        (Some(q), Some(p)) => Ok((backlog, q, p)),
+        (Some(queue), Some(period_s)) => Ok(WatchedMetric {
+            backlog,
+            queue,
+            period_s,
+            metric,
+        }),
         _ => Err(alarm_err(alarm, "metric math names no metric")),
     }
 }
@@ -321,6 +615,7 @@ pub fn assemble(
         )));
     }
 
+    let service = ecs_service(&target.resource_id);
     let mut out: Vec<StepPolicy> = Vec::new();
     let mut metric: Option<(BacklogMetric, String, u64, String)> = None;
     for policy in policies {
@@ -368,7 +663,12 @@ pub fn assemble(
             let threshold = alarm
                 .threshold
                 .ok_or_else(|| alarm_err(alarm, "Threshold is missing"))?;
-            let (backlog, queue, period_s) = alarm_metric(alarm)?;
+            let WatchedMetric {
+                backlog,
+                queue,
+                period_s,
+                metric: alarm_math,
+            } = alarm_metric(alarm, service)?;
             if let Some((b, q, p, first)) = &metric
                 && (*b != backlog || *q != queue || *p != period_s)
             {
@@ -389,6 +689,7 @@ pub fn assemble(
                     comparison: comparison(alarm)?,
                     evaluation_periods,
                     period_s,
+                    metric: alarm_math,
                 },
             });
         }
@@ -431,8 +732,148 @@ pub struct DescribeAlarms {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use czero_scaling::aws::{ScalingParams, scale_in_policy, scale_out_policy};
+    use czero_scaling::aws::{
+        ScalingParams, guarded_scale_in_policy, scale_in_policy, scale_out_policy,
+    };
     use pretty_assertions::assert_eq;
+
+    /// The stack with `enable_fast_wake = true`: the scale-in alarm carries the guard.
+    fn fast_wake_fixtures() -> (ScalableTarget, Vec<ScalingPolicy>, Vec<MetricAlarm>) {
+        let (t, p, _) = fixtures();
+        let a: DescribeAlarms =
+            serde_json::from_str(include_str!("../fixtures/describe-alarms-fast-wake.json"))
+                .unwrap();
+        (t, p, a.metric_alarms)
+    }
+
+    fn scale_in_math(alarms: &mut [MetricAlarm]) -> &mut Option<String> {
+        &mut alarms[1].metrics[0].expression
+    }
+
+    fn guard_metric(alarms: &mut [MetricAlarm]) -> &mut MetricStat {
+        alarms[1].metrics[3].metric_stat.as_mut().unwrap()
+    }
+
+    #[test]
+    fn fast_wake_stack_gives_the_guarded_scale_in() {
+        let (t, p, a) = fast_wake_fixtures();
+        let setup = assemble(&t, &p, &a).unwrap();
+        let params = ScalingParams::default();
+        let mut expected_out = scale_out_policy(&params);
+        expected_out.name = "custodian-worker-scale-out".into();
+        let mut expected_in = guarded_scale_in_policy(&params);
+        expected_in.name = "custodian-worker-scale-in".into();
+        assert_eq!(setup.policies, vec![expected_out, expected_in]);
+        assert_eq!(setup.backlog, BacklogMetric::VISIBLE_AND_IN_FLIGHT);
+        assert_eq!(setup.queue_name.as_deref(), Some("custodian-jobs"));
+        assert_eq!(setup.period_s, 60);
+        assert!(setup.has_scale_in_guard());
+        // Without fast wake there is no guard.
+        let (t, p, a) = fixtures();
+        assert!(!assemble(&t, &p, &a).unwrap().has_scale_in_guard());
+    }
+
+    #[test]
+    fn guard_is_parsed_not_matched_as_text() {
+        // Spacing, case of the function names, ids and their order are free.
+        for expr in [
+            "IF(FILL(m3,0)>0,m1+m2,1)",
+            "if ( fill ( m3 , 0 ) > 0 , m2 + m1 , 1 )",
+            "IF((FILL(m3, 0)) > 0, (m1 + m2), 1)",
+        ] {
+            let (t, p, mut a) = fast_wake_fixtures();
+            *scale_in_math(&mut a) = Some(expr.into());
+            let setup = assemble(&t, &p, &a).unwrap_or_else(|e| panic!("{expr}: {e}"));
+            assert_eq!(
+                setup.policies[1].alarm.metric,
+                AlarmMetric::BacklogWhileRunning,
+                "{expr}"
+            );
+        }
+        // Other ids work as long as they name the right metrics.
+        let (t, p, mut a) = fast_wake_fixtures();
+        a[1].metrics[3].id = "tasks".into();
+        *scale_in_math(&mut a) = Some("IF(FILL(tasks, 0) > 0, m1 + m2, 1)".into());
+        assert!(assemble(&t, &p, &a).unwrap().has_scale_in_guard());
+    }
+
+    #[test]
+    fn other_conditional_forms_are_rejected() {
+        let unsupported = |expr: &str| {
+            format!(
+                "alarm custodian-worker-scale-in: metric math `{expr}` is not supported (expected a sum of metric ids, like `m1 + m2`, or the scale-in guard `IF(FILL(m3, 0) > 0, m1 + m2, 1)`)"
+            )
+        };
+        for expr in [
+            // Missing data would not read as "no task".
+            "IF(m3 > 0, m1 + m2, 1)",
+            "IF(FILL(m3, 1) > 0, m1 + m2, 1)",
+            "IF(FILL(m3, 0) > 1, m1 + m2, 1)",
+            // 0 when no task runs would be the unguarded alarm.
+            "IF(FILL(m3, 0) > 0, m1 + m2, 0)",
+            "IF(FILL(m3, 0) > 0, 1, m1 + m2)",
+            "IF(FILL(m3, 0) > 0, m1 + m2)",
+            "IF(FILL(m3, 0) > 0, m1 + m3, 1)",
+            "MAX(FILL(m3, 0) > 0, m1 + m2, 1)",
+            "IF(FILL(m3, 0) > 0, m1 + m2, 1) + 1",
+            "IF(FILL(m3, 0) > 0, m1 + m2, 1",
+            "m1 + m2 > 0",
+            "m1 +",
+            "",
+        ] {
+            let (t, p, mut a) = fast_wake_fixtures();
+            *scale_in_math(&mut a) = Some(expr.into());
+            assert_eq!(
+                assemble(&t, &p, &a).unwrap_err().to_string(),
+                unsupported(expr),
+                "{expr}"
+            );
+        }
+    }
+
+    #[test]
+    fn guard_metric_must_be_the_services_running_task_count() {
+        let check = |edit: &dyn Fn(&mut [MetricAlarm]), expected: &str| {
+            let (t, p, mut a) = fast_wake_fixtures();
+            edit(&mut a);
+            assert_eq!(assemble(&t, &p, &a).unwrap_err().to_string(), expected);
+        };
+        check(
+            &|a| guard_metric(a).metric.metric_name = Some("DesiredTaskCount".into()),
+            "alarm custodian-worker-scale-in: scale-in guard metric `m3` is Some(\"ECS/ContainerInsights\") Some(\"DesiredTaskCount\"), not ECS/ContainerInsights RunningTaskCount",
+        );
+        check(
+            &|a| guard_metric(a).metric.namespace = Some("AWS/ECS".into()),
+            "alarm custodian-worker-scale-in: scale-in guard metric `m3` is Some(\"AWS/ECS\") Some(\"RunningTaskCount\"), not ECS/ContainerInsights RunningTaskCount",
+        );
+        check(
+            &|a| guard_metric(a).metric.dimensions[1].value = "other-service".into(),
+            "alarm custodian-worker-scale-in: scale-in guard metric `m3` has dimensions [(\"ClusterName\", \"custodian-cluster\"), (\"ServiceName\", \"other-service\")]; expected ClusterName custodian-cluster and ServiceName custodian-worker (the scalable target's service)",
+        );
+        check(
+            &|a| {
+                guard_metric(a).metric.dimensions.pop();
+            },
+            "alarm custodian-worker-scale-in: scale-in guard metric `m3` has dimensions [(\"ClusterName\", \"custodian-cluster\")]; expected ClusterName custodian-cluster and ServiceName custodian-worker (the scalable target's service)",
+        );
+        check(
+            &|a| guard_metric(a).stat = Some("Minimum".into()),
+            "alarm custodian-worker-scale-in: scale-in guard metric `m3` uses the statistic Some(\"Minimum\"); expected Maximum (did any task run in the period)",
+        );
+        check(
+            &|a| guard_metric(a).period = Some(300),
+            "alarm custodian-worker-scale-in: metrics have different periods",
+        );
+        check(
+            &|a| a[1].metrics[3].metric_stat = None,
+            "alarm custodian-worker-scale-in: metric math refers to `m3`, which is not a metric",
+        );
+        // The guard's task count cannot stand in for a queue metric.
+        check(
+            &|a| *scale_in_math(a) = Some("IF(FILL(m1, 0) > 0, m3 + m2, 1)".into()),
+            "alarm custodian-worker-scale-in: metric namespace Some(\"ECS/ContainerInsights\") is not AWS/SQS",
+        );
+    }
 
     fn fixtures() -> (ScalableTarget, Vec<ScalingPolicy>, Vec<MetricAlarm>) {
         let t: DescribeScalableTargets =
@@ -543,7 +984,7 @@ mod tests {
         check(
             &p,
             &a3,
-            "alarm custodian-worker-scale-out: metric math `m1 * 2` is not supported (expected a sum of metric ids, like `m1 + m2`)",
+            "alarm custodian-worker-scale-out: metric math `m1 * 2` is not supported (expected a sum of metric ids, like `m1 + m2`, or the scale-in guard `IF(FILL(m3, 0) > 0, m1 + m2, 1)`)",
         );
         check(
             &p,

@@ -356,6 +356,7 @@ fn metric_alarm(a: &aws_sdk_cloudwatch::types::MetricAlarm) -> MetricAlarm {
                         dimensions: s.metric().map(|x| dims(x.dimensions())).unwrap_or_default(),
                     },
                     period: s.period(),
+                    stat: s.stat().map(str::to_owned),
                 }),
             })
             .collect(),

@@ -25,7 +25,9 @@
 //! tiers = [{ lower = 0.0, upper = 6.0, capacity = 1 }, { lower = 6.0, capacity = 2 }]
 //! ```
 //!
-//! With a config file the metric is always `visible + in-flight`.
+//! With a config file the metric is always `visible + in-flight`. An alarm may add
+//! `metric = "backlog_while_running"`, the scale-in guard: its datapoint is the backlog when
+//! a task ran during the period, else 1 (`"backlog"`, the default, is the plain backlog).
 
 use czero_scaling::aws::{self, ScalingParams, StepPolicy};
 use serde::Deserialize;
@@ -81,6 +83,14 @@ impl ScalingSetup {
             backlog: BacklogMetric::VISIBLE_AND_IN_FLIGHT,
             queue_name: None,
         }
+    }
+
+    /// Whether an alarm carries the scale-in guard (its datapoint is the backlog only when a
+    /// task ran during the period, else 1).
+    pub fn has_scale_in_guard(&self) -> bool {
+        self.policies
+            .iter()
+            .any(|p| p.alarm.metric == aws::AlarmMetric::BacklogWhileRunning)
     }
 
     /// The autoscaler that evaluates these policies.
@@ -242,6 +252,27 @@ mod tests {
         );
         assert_eq!(s.policies[0].capacity_for(2.0), Some(1));
         assert_eq!(s.policies[1].capacity_for(0.0), Some(0));
+    }
+
+    #[test]
+    fn toml_policy_with_the_scale_in_guard() {
+        let text = include_str!("../fixtures/scaling.toml").replace(
+            "evaluation_periods = 2, period_s = 30 }",
+            "evaluation_periods = 2, period_s = 30, metric = \"backlog_while_running\" }",
+        );
+        let s = parse_config("scaling.toml", &text, true).unwrap();
+        assert!(s.has_scale_in_guard());
+        assert_eq!(
+            s.policies[1].alarm.metric,
+            aws::AlarmMetric::BacklogWhileRunning
+        );
+        assert_eq!(s.policies[0].alarm.metric, aws::AlarmMetric::Backlog);
+        let plain = parse_config(
+            "scaling.toml",
+            include_str!("../fixtures/scaling.toml"),
+            true,
+        );
+        assert!(!plain.unwrap().has_scale_in_guard());
     }
 
     #[test]

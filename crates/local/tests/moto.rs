@@ -326,6 +326,7 @@ fn options(queue_url: &str, setup: czero_local::ScalingSetup) -> LocalOptions {
         // moto 5.2.5 cannot RunTask an awsvpc task definition (HTTP 500), see `emulator`.
         record_tasks: false,
         arn_base: "arn:aws:ecs:us-east-1:123456789012".into(),
+        metric_lag_s: 0,
     }
 }
 

@@ -162,7 +162,33 @@ pub fn scale_out_tiers(target_value: f64, max_capacity: u32) -> Vec<StepTier> {
     tiers
 }
 
-/// The CloudWatch alarm behind a step policy (metric: `visible + in-flight`).
+/// What an alarm's metric math returns for a period.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlarmMetric {
+    /// `visible + in-flight` (`m1 + m2`).
+    #[default]
+    Backlog,
+    /// The scale-in guard, `IF(FILL(tasks_running, 0) > 0, visible + in-flight, 1)`: the
+    /// backlog if a task ran during the period, else 1. A scale-in alarm on it counts an
+    /// empty queue only while a task runs, so it is not in ALARM while the service sits at
+    /// 0 and cannot undo a fast wake before the lagging queue metric shows the new job.
+    BacklogWhileRunning,
+}
+
+impl AlarmMetric {
+    /// The datapoint for a period whose maximum backlog was `backlog`; `task_ran` says
+    /// whether any task was running at some point of it.
+    pub fn value(self, backlog: f64, task_ran: bool) -> f64 {
+        match self {
+            Self::Backlog => backlog,
+            Self::BacklogWhileRunning if task_ran => backlog,
+            Self::BacklogWhileRunning => 1.0,
+        }
+    }
+}
+
+/// The CloudWatch alarm behind a step policy.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct AlarmSpec {
     pub threshold: f64,
@@ -170,6 +196,8 @@ pub struct AlarmSpec {
     /// N of N: datapoints to alarm equals evaluation periods.
     pub evaluation_periods: u32,
     pub period_s: u64,
+    #[serde(default)]
+    pub metric: AlarmMetric,
 }
 
 /// A step scaling policy and the alarm that invokes it.
@@ -204,6 +232,7 @@ pub fn scale_out_policy(params: &ScalingParams) -> StepPolicy {
             comparison: Comparison::GreaterThanThreshold,
             evaluation_periods: params.scale_out_evaluation_periods.max(1),
             period_s: params.period_s,
+            metric: AlarmMetric::Backlog,
         },
     }
 }
@@ -223,8 +252,17 @@ pub fn scale_in_policy(params: &ScalingParams) -> StepPolicy {
             comparison: Comparison::LessThanOrEqualToThreshold,
             evaluation_periods: params.scale_in_evaluation_periods.max(1),
             period_s: params.period_s,
+            metric: AlarmMetric::Backlog,
         },
     }
+}
+
+/// [`scale_in_policy`] with the scale-in guard ([`AlarmMetric::BacklogWhileRunning`]): what
+/// Terraform deploys when fast wake is on.
+pub fn guarded_scale_in_policy(params: &ScalingParams) -> StepPolicy {
+    let mut policy = scale_in_policy(params);
+    policy.alarm.metric = AlarmMetric::BacklogWhileRunning;
+    policy
 }
 
 /// Why a policy that fired did not change the desired count.
@@ -319,6 +357,23 @@ impl Autoscaler {
     /// Like [`Autoscaler::observe`], saying what happened and why.
     pub fn evaluate(&mut self, now_s: u64, backlog: f64, current_desired: u32) -> Decision {
         self.evaluate_each(now_s, |_| backlog, current_desired)
+    }
+
+    /// Like [`Autoscaler::evaluate`], each alarm computing its own datapoint from the
+    /// period's maximum backlog and whether a task ran during the period (see
+    /// [`AlarmMetric`]).
+    pub fn evaluate_period(
+        &mut self,
+        now_s: u64,
+        backlog: f64,
+        task_ran: bool,
+        current_desired: u32,
+    ) -> Decision {
+        self.evaluate_each(
+            now_s,
+            |p| p.alarm.metric.value(backlog, task_ran),
+            current_desired,
+        )
     }
 
     /// Like [`Autoscaler::evaluate`] when the alarms watch different metrics: `metric`
@@ -517,6 +572,59 @@ mod tests {
         }
         // Five empty datapoints: minutes 3..=7.
         assert_eq!(reached_zero_at, Some(7));
+    }
+
+    #[test]
+    fn scale_in_guard_keeps_a_woken_service_until_a_task_has_run() {
+        let params = ScalingParams::default();
+        let guarded = || {
+            Autoscaler::new(
+                &params,
+                vec![scale_out_policy(&params), guarded_scale_in_policy(&params)],
+            )
+        };
+        let undo = Decision::Scaled {
+            policy: SCALE_IN_POLICY.to_owned(),
+            from: 1,
+            to: 0,
+        };
+        // Ten idle minutes at 0, then a fast wake sets 1 while the datapoint still reads 0
+        // (the queue metric lags) and no task has run yet.
+        let mut plain = Autoscaler::from_params(&params);
+        let mut guard = guarded();
+        for minute in 1..=10u64 {
+            plain.evaluate_period(minute * 60, 0.0, false, 0);
+            assert_eq!(
+                guard.evaluate_period(minute * 60, 0.0, false, 0),
+                Decision::Quiet
+            );
+        }
+        // Unguarded, the scale-in alarm has been in ALARM for minutes and undoes the wake.
+        assert_eq!(plain.evaluate_period(660, 0.0, false, 1), undo);
+        assert_eq!(guard.evaluate_period(660, 0.0, false, 1), Decision::Quiet);
+        // The job shows, then five empty minutes with the task running: scale-in as usual.
+        assert_eq!(
+            guard.evaluate_period(720, 1.0, true, 1),
+            Decision::Unchanged {
+                policy: SCALE_OUT_POLICY.to_owned()
+            }
+        );
+        for minute in 13..=16u64 {
+            assert_eq!(
+                guard.evaluate_period(minute * 60, 0.0, true, 1),
+                Decision::Quiet
+            );
+        }
+        assert_eq!(guard.evaluate_period(1020, 0.0, true, 1), undo);
+    }
+
+    #[test]
+    fn guard_metric_reads_one_when_no_task_ran() {
+        assert_eq!(AlarmMetric::BacklogWhileRunning.value(0.0, false), 1.0);
+        assert_eq!(AlarmMetric::BacklogWhileRunning.value(3.0, false), 1.0);
+        assert_eq!(AlarmMetric::BacklogWhileRunning.value(0.0, true), 0.0);
+        assert_eq!(AlarmMetric::BacklogWhileRunning.value(3.0, true), 3.0);
+        assert_eq!(AlarmMetric::Backlog.value(0.0, false), 0.0);
     }
 
     #[test]

@@ -15,7 +15,10 @@
 //!
 //! Same configuration and seed, same report, bit for bit.
 
-use crate::aws::{Autoscaler, Blocked, Decision, ScalingParams};
+use crate::aws::{
+    Autoscaler, Blocked, Decision, ScalingParams, guarded_scale_in_policy, scale_in_policy,
+    scale_out_policy,
+};
 use crate::price::FargatePrice;
 use crate::rng::Rng;
 use serde::{Deserialize, Serialize};
@@ -44,8 +47,10 @@ pub struct SimConfig {
     /// The invoker raises desired 0 → 1 when it queues a job.
     pub fast_wake: bool,
     /// The scale-in alarm only counts an empty queue while a task runs: its metric math is
-    /// `IF(tasks_running > 0, visible + in-flight, 1)`. Without it the scale-in alarm stays
-    /// in ALARM while the service sits at 0 and undoes a fast wake within a period.
+    /// `IF(tasks_running > 0, visible + in-flight, 1)`
+    /// ([`AlarmMetric::BacklogWhileRunning`](crate::aws::AlarmMetric)). Without it the
+    /// scale-in alarm stays in ALARM while the service sits at 0 and undoes a fast wake
+    /// within a period.
     pub scale_in_guard: bool,
     /// Busy tasks are protected from scale-in (ECS task scale-in protection).
     pub scale_in_protection: bool,
@@ -299,6 +304,17 @@ struct Sim<'a> {
     done: bool,
 }
 
+/// The standard pair of policies; the scale-in alarm carries the scale-in guard when
+/// `cfg.scale_in_guard` is on (what Terraform deploys with fast wake).
+pub fn autoscaler(cfg: &SimConfig) -> Autoscaler {
+    let scale_in = if cfg.scale_in_guard {
+        guarded_scale_in_policy(&cfg.scaling)
+    } else {
+        scale_in_policy(&cfg.scaling)
+    };
+    Autoscaler::new(&cfg.scaling, vec![scale_out_policy(&cfg.scaling), scale_in])
+}
+
 /// Simulate `arrivals_s` (seconds from the start, any order) under `cfg`.
 pub fn simulate(cfg: &SimConfig, arrivals_s: &[f64]) -> Report {
     let mut arrivals_ms: Vec<u64> = arrivals_s.iter().map(|&t| to_ms(t)).collect();
@@ -320,7 +336,7 @@ pub fn simulate(cfg: &SimConfig, arrivals_s: &[f64]) -> Report {
         live: 0,
         running: 0,
         desired: cfg.scaling.min_capacity,
-        autoscaler: Autoscaler::from_params(&cfg.scaling),
+        autoscaler: autoscaler(cfg),
         period_max: 0,
         period_had_running: false,
         cold_open: false,
@@ -609,15 +625,10 @@ impl Sim<'_> {
 
     fn alarm_eval(&mut self, value: u64, had_running: bool) {
         let now_s = self.now_ms / 1000;
-        let guard = self.cfg.scale_in_guard;
-        let metric = |p: &crate::aws::StepPolicy| {
-            if guard && p.name == crate::aws::SCALE_IN_POLICY && !had_running {
-                1.0
-            } else {
-                value as f64
-            }
-        };
-        match self.autoscaler.evaluate_each(now_s, metric, self.desired) {
+        match self
+            .autoscaler
+            .evaluate_period(now_s, value as f64, had_running, self.desired)
+        {
             Decision::Scaled { from, to, .. } => {
                 let verb = if to > from { "Scale out" } else { "Scale in" };
                 self.log.scaling.push(format!("{verb} {from}→{to}"));

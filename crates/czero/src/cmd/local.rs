@@ -67,6 +67,10 @@ pub struct Args {
     /// Exit after this many simulated seconds.
     #[arg(long, value_name = "SECONDS")]
     pub duration: Option<f64>,
+    /// Simulated seconds between the end of an alarm period and the alarms seeing its
+    /// datapoint (CloudWatch's delay; 0 reads the queue directly).
+    #[arg(long, default_value_t = 0, value_name = "SECONDS")]
+    pub metric_lag: u64,
     /// Simulated seconds between SIGTERM and SIGKILL when a task is stopped (ECS stopTimeout).
     #[arg(long, default_value_t = czero_local::scheduler::DEFAULT_STOP_TIMEOUT_S, value_name = "SECONDS")]
     pub stop_timeout: f64,
@@ -190,6 +194,7 @@ async fn prepare(args: &Args) -> Result<Prepared> {
         until_idle: args.until_idle,
         duration_s: args.duration,
         record_tasks: args.record_tasks,
+        metric_lag_s: args.metric_lag,
         arn_base: format!("arn:aws:ecs:{region}:123456789012"),
     };
     Ok(Prepared {
