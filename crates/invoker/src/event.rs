@@ -164,12 +164,45 @@ pub fn parse_bytes(bytes: &[u8]) -> Result<Parsed, EventError> {
 
 /// Parses a JSON value as an EventBridge event.
 pub fn parse_value(value: Value) -> Result<Parsed, EventError> {
-    if !value.is_object() {
+    let Some(obj) = value.as_object() else {
         return Err(EventError::Envelope("expected a JSON object".into()));
-    }
+    };
+    check_envelope(obj)?;
     let typed: EventBridgeEvent<Value> =
         serde_json::from_value(value.clone()).map_err(|e| EventError::Envelope(e.to_string()))?;
     parse_event(typed, value)
+}
+
+/// The envelope's own fields, checked before serde because serde's type errors do not say
+/// which field they are about. Accepts exactly what `EventBridgeEvent` accepts.
+fn check_envelope(obj: &serde_json::Map<String, Value>) -> Result<(), EventError> {
+    for key in [
+        "detail-type",
+        "source",
+        "version",
+        "id",
+        "account",
+        "region",
+    ] {
+        let required = matches!(key, "detail-type" | "source");
+        match obj.get(key) {
+            None | Some(Value::String(_)) => {}
+            Some(Value::Null) if !required => {}
+            Some(_) => return Err(field(key, "a string")),
+        }
+    }
+    match obj.get("time") {
+        None | Some(Value::Null) => {}
+        // The same parse chrono's deserializer uses.
+        Some(Value::String(s)) if s.parse::<chrono::DateTime<chrono::Utc>>().is_ok() => {}
+        Some(_) => return Err(field("time", "an RFC 3339 timestamp")),
+    }
+    match obj.get("resources") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(items)) if items.iter().all(Value::is_string) => {}
+        Some(_) => return Err(field("resources", "an array of strings")),
+    }
+    Ok(())
 }
 
 /// Classifies a typed envelope; `raw` is the same event as JSON (kept for the job).

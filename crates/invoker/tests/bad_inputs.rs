@@ -33,7 +33,29 @@ fn bad_events() {
         ),
         (
             r#"{"detail-type":1,"source":"aws.s3","detail":{}}"#.to_string(),
-            "invalid type",
+            "event field `detail-type`: expected a string",
+        ),
+        // Envelope type errors name their field (serde's own messages do not).
+        (
+            r#"{"detail-type":"x","source":null,"detail":{}}"#.to_string(),
+            "event field `source`: expected a string",
+        ),
+        (
+            r#"{"id":7,"detail-type":"x","source":"aws.s3","detail":{}}"#.to_string(),
+            "event field `id`: expected a string",
+        ),
+        (
+            r#"{"region":["us-east-1"],"detail-type":"x","source":"aws.s3","detail":{}}"#
+                .to_string(),
+            "event field `region`: expected a string",
+        ),
+        (
+            r#"{"time":"yesterday","detail-type":"x","source":"aws.s3","detail":{}}"#.to_string(),
+            "event field `time`: expected an RFC 3339 timestamp",
+        ),
+        (
+            r#"{"resources":["a",1],"detail-type":"x","source":"aws.s3","detail":{}}"#.to_string(),
+            "event field `resources`: expected an array of strings",
         ),
         (ev(ct, "aws.s3", "[]"), "`detail`"),
         (ev(ct, "aws.s3", "{}"), "detail.eventName"),
