@@ -5,7 +5,7 @@ use crate::calls::Calls;
 use crate::s3::{self, Extras, actions};
 use crate::{ActionReport, Engine, EngineError, Executor, Output, RunReport, fallback};
 use chrono::{DateTime, Utc};
-use czero_policy::{EvalContext, EvalError, MaxResources, Mode, Policy};
+use czero_policy::{EvalError, Inputs, MaxResources, Mode, Policy};
 use futures::StreamExt;
 use serde_json::{Value, json};
 use std::time::Instant;
@@ -268,12 +268,16 @@ impl Engine {
             .augment_all(buckets, &keys, extras)
             .await
             .map_err(aws_err)?;
-        let eval = EvalContext { now: Utc::now() };
+        let inputs = Inputs {
+            now: Utc::now(),
+            event: None,
+        };
         let mut matched = Vec::new();
-        for b in buckets {
+        for mut b in buckets {
             let mut ok = true;
+            // In order, stopping at the first miss, annotating as c7n's filters do.
             for f in &policy.filters {
-                let hit = match f.matches(&b, &eval) {
+                let hit = match f.process(&mut b, &inputs) {
                     Ok(hit) => hit,
                     // The document was denied (AccessDenied): c7n's filter errors on that
                     // bucket and leaves it out of its matches.

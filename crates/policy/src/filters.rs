@@ -1,17 +1,31 @@
 //! Filters: the value filter, the boolean blocks and the `aws.s3` filters, evaluated purely
 //! over a resource already fetched (and, for `aws.s3`, augmented) by the engine.
+//!
+//! [`Filter::process`] runs a filter on one resource the way c7n's set-based `process`
+//! treats that resource, annotations included: `global-grants` writes `GlobalPermissions`;
+//! `or` runs every branch, `and` stops at the first miss and, when it misses, restores the
+//! resource's `c7n*` keys (c7n's `AnnotationSweeper`), and `not` always restores them.
 
 use crate::value::ValueFilter;
 use crate::{Needs, s3};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// What a filter may read besides the resource.
 #[derive(Debug, Clone, Copy)]
 pub struct EvalContext {
     /// "Now" for `value_type: age` / `expiration`.
     pub now: DateTime<Utc>,
+}
+
+/// Everything [`Filter::process`] reads besides the resource itself.
+#[derive(Debug, Clone, Copy)]
+pub struct Inputs<'a> {
+    /// "Now" for `value_type: age` / `expiration`.
+    pub now: DateTime<Utc>,
+    /// The triggering event, for `type: event` filters (none: they pass, as in c7n).
+    pub event: Option<&'a Value>,
 }
 
 /// A filter could not be evaluated (where c7n would raise too, or data is missing).
@@ -67,6 +81,7 @@ pub enum Filter {
 
 impl Filter {
     /// Does `resource` pass this filter? (No event: `type: event` filters pass, as in c7n.)
+    /// Evaluates on a copy: the resource is not annotated.
     pub fn matches(&self, resource: &Value, ctx: &EvalContext) -> Result<bool, EvalError> {
         self.matches_with_event(resource, ctx, None)
     }
@@ -78,35 +93,53 @@ impl Filter {
         ctx: &EvalContext,
         event: Option<&Value>,
     ) -> Result<bool, EvalError> {
+        let inputs = Inputs {
+            now: ctx.now,
+            event,
+        };
+        self.process(&mut resource.clone(), &inputs)
+    }
+
+    /// Does `resource` pass this filter? Annotates `resource` as c7n's filters do (see the
+    /// module documentation); top-level filters are applied in order, stopping at the
+    /// first miss, as c7n's `filter_resources` does.
+    pub fn process(&self, resource: &mut Value, inputs: &Inputs<'_>) -> Result<bool, EvalError> {
         match self {
-            Filter::Value(v) => v.matches(resource, ctx.now),
+            Filter::Value(v) => v.matches(resource, inputs.now),
             Filter::And(fs) => {
+                let saved = c7n_annotations(resource);
                 for f in fs {
-                    if !f.matches_with_event(resource, ctx, event)? {
+                    if !f.process(resource, inputs)? {
+                        sweep(resource, saved);
                         return Ok(false);
                     }
                 }
                 Ok(true)
             }
+            // Every branch sees every resource (c7n's `Or.process_set`): no short circuit.
             Filter::Or(fs) => {
+                let mut any = false;
                 for f in fs {
-                    if f.matches_with_event(resource, ctx, event)? {
-                        return Ok(true);
-                    }
+                    any |= f.process(resource, inputs)?;
                 }
-                Ok(false)
+                Ok(any)
             }
             Filter::Not(fs) => {
+                let saved = c7n_annotations(resource);
+                let mut all = true;
                 for f in fs {
-                    if !f.matches_with_event(resource, ctx, event)? {
-                        return Ok(true);
+                    if !f.process(resource, inputs)? {
+                        all = false;
+                        break;
                     }
                 }
-                Ok(false)
+                sweep(resource, saved);
+                Ok(!all)
             }
-            Filter::Event(v) => match event {
+            // c7n annotates the event, not the resource.
+            Filter::Event(v) => match inputs.event {
                 None => Ok(true),
-                Some(e) => v.matches(e, ctx.now),
+                Some(e) => v.matches(e, inputs.now),
             },
             Filter::BucketEncryption {
                 state,
@@ -137,7 +170,18 @@ impl Filter {
             Filter::GlobalGrants {
                 allow_website,
                 permissions,
-            } => s3::global_grants(resource, *allow_website, permissions),
+            } => {
+                let found = s3::global_grants(resource, *allow_website, permissions)?;
+                if found.is_empty() {
+                    return Ok(false);
+                }
+                set_annotation(
+                    resource,
+                    "GlobalPermissions",
+                    found.into_iter().map(Value::String).collect(),
+                );
+                Ok(true)
+            }
             Filter::Unsupported(n) => Err(EvalError::Unsupported(n.clone())),
         }
     }
@@ -152,4 +196,40 @@ impl Filter {
             _ => {}
         }
     }
+}
+
+/// c7n's `set_annotation`: a new key gets the list; an existing list is extended; an
+/// existing non-list value is left alone.
+pub(crate) fn set_annotation(resource: &mut Value, key: &str, values: Vec<Value>) {
+    let Value::Object(m) = resource else { return };
+    match m.get_mut(key) {
+        Some(Value::Array(a)) => a.extend(values),
+        Some(_) => {}
+        None => {
+            m.insert(key.to_string(), Value::Array(values));
+        }
+    }
+}
+
+/// The resource's keys starting with `c7n`, as `AnnotationSweeper` saves them.
+fn c7n_annotations(resource: &Value) -> Map<String, Value> {
+    match resource {
+        Value::Object(m) => m
+            .iter()
+            .filter(|(k, _)| k.starts_with("c7n"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        _ => Map::new(),
+    }
+}
+
+/// `AnnotationSweeper.sweep` for one resource that left the block: every `c7n*` key is
+/// dropped and the saved ones are put back (at the end, as Python's `dict.update` does).
+fn sweep(resource: &mut Value, saved: Map<String, Value>) {
+    let Value::Object(m) = resource else { return };
+    let keys: Vec<String> = m.keys().filter(|k| k.starts_with("c7n")).cloned().collect();
+    for k in keys {
+        m.shift_remove(&k);
+    }
+    m.extend(saved);
 }

@@ -31,7 +31,7 @@ mod yaml;
 
 pub use actions::Action;
 pub use event::{EventError, matches_event, resource_ids};
-pub use filters::{EvalContext, EvalError, Filter};
+pub use filters::{EvalContext, EvalError, Filter, Inputs};
 pub use parse::parse_str;
 pub use value::{Op, ValueFilter, ValueType};
 

@@ -256,22 +256,24 @@ fn canonical_sets(v: &Value) -> Value {
     }
 }
 
-/// `GlobalGrantsFilter.process_bucket`.
+/// `GlobalGrantsFilter.process_bucket`: the offending grants' permissions, in grant order
+/// (empty: no match).
 pub(crate) fn global_grants(
     b: &Value,
     allow_website: bool,
     perms: &[String],
-) -> Result<bool, EvalError> {
+) -> Result<Vec<String>, EvalError> {
+    let mut results = Vec::new();
     let acl = match b.get("Acl") {
-        None => return Ok(false),
-        Some(a) if !truthy(Some(a)) => return Ok(false),
+        None => return Ok(results),
+        Some(a) if !truthy(Some(a)) => return Ok(results),
         Some(a) => a,
     };
     let grants = match acl.get("Grants") {
         Some(Value::Array(g)) if !g.is_empty() => g,
-        Some(Value::Array(_)) | Some(Value::Null) => return Ok(false),
+        Some(Value::Array(_)) | Some(Value::Null) => return Ok(results),
         None => return Err(EvalError::Python("KeyError: 'Grants'".into())),
-        Some(_) => return Ok(false),
+        Some(_) => return Ok(results),
     };
     for g in grants {
         let Some(uri) = g.get("Grantee").and_then(|x| x.get("URI")) else {
@@ -283,7 +285,7 @@ pub(crate) fn global_grants(
         let perm = g
             .get("Permission")
             .and_then(Value::as_str)
-            .unwrap_or_default();
+            .ok_or_else(|| EvalError::Python("KeyError: 'Permission'".into()))?;
         if allow_website && perm == "READ" {
             let website = b
                 .get("Website")
@@ -293,8 +295,8 @@ pub(crate) fn global_grants(
             }
         }
         if perms.is_empty() || perms.iter().any(|p| p == perm) {
-            return Ok(true);
+            results.push(perm.to_string());
         }
     }
-    Ok(false)
+    Ok(results)
 }
