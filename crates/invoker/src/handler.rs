@@ -212,6 +212,7 @@ impl<A: Aws> Invoker<A> {
                 InvokeError::Queue(QueueError::Partial {
                     sent: vec![],
                     failed: vec![],
+                    unsent: vec![job.job_id.clone()],
                 })
             })?;
         let n = self.counters.queued.fetch_add(1, Ordering::Relaxed) + 1;

@@ -40,11 +40,38 @@ pub enum QueueError {
         claim_checks: Vec<String>,
         source: AwsError,
     },
-    #[error("batch partly sent: {} queued ({:?}), {} failed: {}", .sent.len(), .sent.iter().map(|q| &q.job_id).collect::<Vec<_>>(), .failed.len(), describe_failures(.failed))]
+    /// Several jobs, not all queued. Names every job: queued (with its message id), refused
+    /// (with SQS's code), and never attempted because an earlier failure stopped the send.
+    #[error("{}", describe_partial(.sent, .failed, .unsent))]
     Partial {
         sent: Vec<Queued>,
         failed: Vec<BatchFailure>,
+        /// Job ids not sent because the send stopped at the first failure.
+        unsent: Vec<String>,
     },
+}
+
+fn describe_partial(sent: &[Queued], failed: &[BatchFailure], unsent: &[String]) -> String {
+    let total = sent.len() + failed.len() + unsent.len();
+    let sent_list = sent
+        .iter()
+        .map(|q| format!("{} (message {})", q.job_id, q.message_id))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut s = format!(
+        "jobs partly queued: {} of {total} sent [{sent_list}]; {} failed [{}]",
+        sent.len(),
+        failed.len(),
+        describe_failures(failed)
+    );
+    if !unsent.is_empty() {
+        s.push_str(&format!(
+            "; {} not attempted [{}]",
+            unsent.len(),
+            unsent.join(", ")
+        ));
+    }
+    s
 }
 
 fn stored_note(c: &[String]) -> String {
@@ -161,52 +188,66 @@ pub async fn prepare<A: Aws>(
 }
 
 /// Sends `jobs`: one SendMessage for a single job, SendMessageBatch in tens otherwise.
-/// Stops at the first failure; the error lists what was already queued.
+/// Stops at the first failure. A single job fails with its own error; several fail with
+/// [`QueueError::Partial`], which names what was queued, what failed and what was never
+/// attempted, so a half-sent batch is never mistaken for success.
 pub async fn send_jobs<A: Aws>(
     aws: &A,
     cfg: &Config,
     jobs: &[Job],
 ) -> Result<Vec<Queued>, QueueError> {
+    if let [job] = jobs {
+        let (msg, claim) = prepare(aws, cfg, job).await?;
+        let message_id = aws
+            .send_message(&cfg.queue_url, &msg)
+            .await
+            .map_err(|source| QueueError::Send {
+                job_ids: vec![msg.id.clone()],
+                claim_checks: claim.iter().cloned().collect(),
+                source,
+            })?;
+        return Ok(vec![Queued {
+            job_id: msg.id,
+            message_id,
+            claim_check: claim,
+        }]);
+    }
     let mut queued = Vec::with_capacity(jobs.len());
-    for chunk in jobs.chunks(BATCH_LIMIT) {
+    for (n, chunk) in jobs.chunks(BATCH_LIMIT).enumerate() {
+        let after_chunk = || {
+            jobs[(n * BATCH_LIMIT + chunk.len()).min(jobs.len())..]
+                .iter()
+                .map(|j| j.job_id.clone())
+        };
         let mut prepared = Vec::with_capacity(chunk.len());
-        for job in chunk {
+        for (i, job) in chunk.iter().enumerate() {
             match prepare(aws, cfg, job).await {
                 Ok(p) => prepared.push(p),
-                Err(e) if queued.is_empty() => return Err(e),
-                Err(e) => return Err(partial(queued, &job.job_id, &e)),
+                Err(e) => {
+                    let unsent = prepared
+                        .iter()
+                        .map(|(m, _): &(OutMessage, _)| m.id.clone())
+                        .chain(chunk[i + 1..].iter().map(|j| j.job_id.clone()))
+                        .chain(after_chunk())
+                        .collect();
+                    return Err(QueueError::Partial {
+                        sent: queued,
+                        failed: vec![BatchFailure {
+                            id: job.job_id.clone(),
+                            code: "Prepare".into(),
+                            message: e.to_string(),
+                            sender_fault: !e.retryable(),
+                        }],
+                        unsent,
+                    });
+                }
             }
-        }
-        let claims: Vec<String> = prepared.iter().filter_map(|(_, c)| c.clone()).collect();
-        if let [(msg, claim)] = prepared.as_slice()
-            && jobs.len() == 1
-        {
-            let message_id = aws
-                .send_message(&cfg.queue_url, msg)
-                .await
-                .map_err(|source| QueueError::Send {
-                    job_ids: vec![msg.id.clone()],
-                    claim_checks: claims.clone(),
-                    source,
-                })?;
-            queued.push(Queued {
-                job_id: msg.id.clone(),
-                message_id,
-                claim_check: claim.clone(),
-            });
-            continue;
         }
         let msgs: Vec<OutMessage> = prepared.iter().map(|(m, _)| m.clone()).collect();
         let out = match aws.send_message_batch(&cfg.queue_url, &msgs).await {
             Ok(o) => o,
-            Err(source) if queued.is_empty() => {
-                return Err(QueueError::Send {
-                    job_ids: msgs.iter().map(|m| m.id.clone()).collect(),
-                    claim_checks: claims,
-                    source,
-                });
-            }
             Err(source) => {
+                // The whole request failed: every entry of this chunk failed with it.
                 let failed = msgs
                     .iter()
                     .map(|m| BatchFailure {
@@ -219,6 +260,7 @@ pub async fn send_jobs<A: Aws>(
                 return Err(QueueError::Partial {
                     sent: queued,
                     failed,
+                    unsent: after_chunk().collect(),
                 });
             }
         };
@@ -249,20 +291,9 @@ pub async fn send_jobs<A: Aws>(
             return Err(QueueError::Partial {
                 sent: queued,
                 failed,
+                unsent: after_chunk().collect(),
             });
         }
     }
     Ok(queued)
-}
-
-fn partial(sent: Vec<Queued>, job_id: &str, e: &QueueError) -> QueueError {
-    QueueError::Partial {
-        sent,
-        failed: vec![BatchFailure {
-            id: job_id.into(),
-            code: "Prepare".into(),
-            message: e.to_string(),
-            sender_fault: !e.retryable(),
-        }],
-    }
 }
