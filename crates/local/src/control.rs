@@ -383,11 +383,13 @@ pub async fn run<L: TaskLauncher>(
                 .map_err(LocalError::Timeline)?;
         }
         active_seen |= desired > 0 || scheduler.running() > 0;
+        // With a metric lag, a datapoint still on its way may show a backlog and scale out.
         if opts.until_idle
             && active_seen
             && desired == 0
             && scheduler.running() == 0
             && counts.visible + counts.not_visible + counts.delayed == 0
+            && datapoints.iter().all(|&(_, value, _)| value == 0)
         {
             timeline
                 .record(row(

@@ -1,6 +1,6 @@
 //! `czero local` against moto: the stack Terraform deploys (VPC, subnet, queue + DLQ,
-//! cluster, service at 0, scalable target 0..10, step policies, metric-math alarms) created
-//! through the SDK, a burst of 25 jobs, and stand-in worker processes
+//! cluster, service at 0, scalable target 0..10, step policies, metric-math alarms, with or
+//! without the scale-in guard) created through the SDK, jobs, and stand-in worker processes
 //! (`examples/fake_task.rs`) that consume them. Time runs 30× faster.
 
 // Test helpers outside #[test] functions may panic on failure too.
@@ -50,8 +50,13 @@ async fn ec2(endpoint: &str, params: &[(&str, &str)], tag: &str) -> Result<Strin
     Ok(body[start..end].to_owned())
 }
 
-/// The Terraform example's resources, through the SDK. Returns the queue URL.
-async fn deploy(moto: &czero_testkit::Moto, params: &ScalingParams) -> Result<String> {
+/// The scale-in alarm's metric math with the scale-in guard, as Terraform writes it when
+/// fast wake is on (`m3`: Container Insights' `RunningTaskCount` of the service).
+const GUARD: &str = "IF(FILL(m3, 0) > 0, m1 + m2, 1)";
+
+/// The Terraform example's resources, through the SDK; with `guard` the scale-in alarm
+/// carries the scale-in guard. Returns the queue URL.
+async fn deploy(moto: &czero_testkit::Moto, params: &ScalingParams, guard: bool) -> Result<String> {
     let config = moto.sdk_config();
     let endpoint = moto.endpoint();
     let vpc = ec2(
@@ -194,6 +199,7 @@ async fn deploy(moto: &czero_testkit::Moto, params: &ScalingParams) -> Result<St
         ),
     ];
     for (suffix, cooldown, steps, comparison, periods) in policies {
+        let guarded = guard && suffix == "scale-in";
         let policy = aas
             .put_scaling_policy()
             .policy_name(format!("{SERVICE}-{suffix}"))
@@ -232,6 +238,34 @@ async fn deploy(moto: &czero_testkit::Moto, params: &ScalingParams) -> Result<St
                 )
                 .build()
         };
+        let running = MetricDataQuery::builder()
+            .id("m3")
+            .return_data(false)
+            .metric_stat(
+                MetricStat::builder()
+                    .metric(
+                        Metric::builder()
+                            .namespace("ECS/ContainerInsights")
+                            .metric_name("RunningTaskCount")
+                            .dimensions(
+                                Dimension::builder()
+                                    .name("ClusterName")
+                                    .value(CLUSTER)
+                                    .build(),
+                            )
+                            .dimensions(
+                                Dimension::builder()
+                                    .name("ServiceName")
+                                    .value(SERVICE)
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    .period(i32::try_from(params.period_s).unwrap_or(60))
+                    .stat("Maximum")
+                    .build(),
+            )
+            .build();
         cw.put_metric_alarm()
             .alarm_name(format!("{SERVICE}-{suffix}"))
             .comparison_operator(comparison)
@@ -239,15 +273,23 @@ async fn deploy(moto: &czero_testkit::Moto, params: &ScalingParams) -> Result<St
             .evaluation_periods(i32::try_from(periods)?)
             .datapoints_to_alarm(i32::try_from(periods)?)
             .treat_missing_data("notBreaching")
-            .metrics(
-                MetricDataQuery::builder()
-                    .id("backlog")
-                    .expression("m1 + m2")
-                    .return_data(true)
-                    .build(),
-            )
-            .metrics(metric("m1", "ApproximateNumberOfMessagesVisible"))
-            .metrics(metric("m2", "ApproximateNumberOfMessagesNotVisible"))
+            .set_metrics(Some(
+                [
+                    Some(
+                        MetricDataQuery::builder()
+                            .id("backlog")
+                            .expression(if guarded { GUARD } else { "m1 + m2" })
+                            .return_data(true)
+                            .build(),
+                    ),
+                    Some(metric("m1", "ApproximateNumberOfMessagesVisible")),
+                    Some(metric("m2", "ApproximateNumberOfMessagesNotVisible")),
+                    guarded.then_some(running),
+                ]
+                .into_iter()
+                .flatten()
+                .collect(),
+            ))
             .alarm_actions(policy.policy_arn())
             .send()
             .await?;
@@ -353,7 +395,7 @@ async fn reads_the_deployed_policies_from_the_emulator() -> Result<()> {
     logs();
     let moto = czero_testkit::Moto::start()?;
     let params = ScalingParams::default();
-    deploy(&moto, &params).await?;
+    deploy(&moto, &params, false).await?;
     let emulator = Emulator::new(&moto.sdk_config());
     let setup = emulator.read_setup(CLUSTER, SERVICE).await?;
     assert_eq!(
@@ -374,7 +416,7 @@ async fn burst_of_25_matches_the_simulator_and_shows_in_describe_services() -> R
     logs();
     let moto = czero_testkit::Moto::start()?;
     let params = ScalingParams::default();
-    let queue_url = deploy(&moto, &params).await?;
+    let queue_url = deploy(&moto, &params, false).await?;
     let emulator = Emulator::new(&moto.sdk_config());
     let setup = emulator.read_setup(CLUSTER, SERVICE).await?;
     send_jobs(&moto, &queue_url, 25).await?;
@@ -484,7 +526,7 @@ async fn idle_exit_inside_a_service_causes_relaunches() -> Result<()> {
     // BRIEF §2.2: a task that exits while the desired count is unchanged is replaced.
     logs();
     let moto = czero_testkit::Moto::start()?;
-    let queue_url = deploy(&moto, &ScalingParams::default()).await?;
+    let queue_url = deploy(&moto, &ScalingParams::default(), false).await?;
     let emulator = Emulator::new(&moto.sdk_config());
     let setup = emulator.read_setup(CLUSTER, SERVICE).await?;
     send_jobs(&moto, &queue_url, 7).await?;
@@ -515,4 +557,160 @@ async fn idle_exit_inside_a_service_causes_relaunches() -> Result<()> {
     assert_eq!(summary.starts, 2 + summary.relaunches);
     assert!(summary.rows.iter().any(|r| r.action.contains("relaunched")));
     Ok(())
+}
+
+/// When the job arrives: an idle service for 7 minutes (the unguarded scale-in alarm has
+/// been in ALARM since minute 6), mid-period.
+const ARRIVAL_S: f64 = 450.0;
+/// Datapoints reach the alarms a period after it ends, as CloudWatch's SQS metrics do.
+const LAG_S: u64 = 60;
+
+/// Desired counts in order of change, from the simulator's timeline actions: the minute
+/// rows alone would miss a wake undone within the same minute.
+fn sim_desired_changes(report: &czero_scaling::sim::Report) -> Vec<u32> {
+    let mut seq = vec![report.timeline.first().map_or(0, |r| r.desired)];
+    for row in &report.timeline {
+        for part in row.action.split("; ") {
+            if !["Fast wake", "Scale out", "Scale in"]
+                .iter()
+                .any(|p| part.starts_with(p))
+            {
+                continue;
+            }
+            let to: u32 = part.rsplit('→').next().unwrap().trim().parse().unwrap();
+            if seq.last() != Some(&to) {
+                seq.push(to);
+            }
+        }
+    }
+    seq
+}
+
+/// One job into a service idle at 0; right after queueing it the invoker's fast wake
+/// (DescribeServices, then UpdateService 0 → 1). The simulator gets the same arrival, fast
+/// wake and metric lag. With the guard both keep the woken task; without it both let the
+/// scale-in alarm, in ALARM since the service went idle, undo the wake at its next
+/// evaluation, before the lagging datapoint shows the job.
+async fn fast_wake_agrees_with_the_simulator(guard: bool) -> Result<()> {
+    logs();
+    let moto = czero_testkit::Moto::start()?;
+    let params = ScalingParams::default();
+    let queue_url = deploy(&moto, &params, guard).await?;
+    let emulator = Emulator::new(&moto.sdk_config());
+    let setup = emulator.read_setup(CLUSTER, SERVICE).await?;
+    assert_eq!(setup.has_scale_in_guard(), guard);
+    let mut opts = options(&queue_url, setup);
+    opts.metric_lag_s = LAG_S;
+
+    let (seen, watcher) = watch_desired(emulator.clone());
+    let launcher = ProcessLauncher::new(fake_task(), Vec::new(), task_env(&moto, &queue_url, &[]));
+    let mut timeline = Timeline::in_memory();
+    let arrive = async {
+        tokio::time::sleep(std::time::Duration::from_secs_f64(ARRIVAL_S / SCALE)).await;
+        send_jobs(&moto, &queue_url, 1).await?;
+        let before = emulator.service(CLUSTER, SERVICE).await?.desired;
+        anyhow::ensure!(before == 0, "service at {before} when the job arrived");
+        emulator.set_desired(CLUSTER, SERVICE, 1).await?;
+        anyhow::Ok(())
+    };
+    let (summary, arrived) = tokio::join!(
+        czero_local::run(
+            &emulator,
+            launcher,
+            &opts,
+            &mut timeline,
+            std::future::pending()
+        ),
+        arrive
+    );
+    arrived?;
+    let summary = summary?;
+    watcher.abort();
+    let last = emulator.service(CLUSTER, SERVICE).await?;
+    {
+        let mut v = seen.lock().unwrap();
+        if v.last() != Some(&last.desired) {
+            v.push(last.desired);
+        }
+    }
+
+    let sim = simulate(
+        &SimConfig {
+            scaling: params,
+            metric_lag_s: LAG_S,
+            fast_wake: true,
+            scale_in_guard: guard,
+            start_latency_s: (0.5, 2.0),
+            processing_s: (0.2, 0.5),
+            wait_time_s: 30.0,
+            idle_exit: false,
+            // Past the last datapoint that could scale out again.
+            min_duration_s: 1200.0,
+            ..SimConfig::default()
+        },
+        &[ARRIVAL_S],
+    );
+    let expected = if guard {
+        vec![0, 1, 0]
+    } else {
+        // Woken, undone, scaled out again by the backlog alarm, scaled in.
+        vec![0, 1, 0, 1, 0]
+    };
+    assert_eq!(sim_desired_changes(&sim), expected, "simulator");
+    assert_eq!(
+        summary.desired_sequence, expected,
+        "control plane vs simulator; rows: {:#?}",
+        summary.rows
+    );
+    assert_eq!(
+        *seen.lock().unwrap(),
+        expected,
+        "describe-services desiredCount"
+    );
+    assert_eq!(
+        (summary.starts, summary.relaunches),
+        (u32::try_from(sim.summary.launches)?, 0)
+    );
+
+    // Each scale-in at the simulator's time (its rows are whole minutes; the control plane
+    // evaluates on its first tick after the datapoint is due).
+    let sim_scale_ins: Vec<f64> = sim
+        .timeline
+        .iter()
+        .filter(|r| r.action.contains("Scale in"))
+        .map(|r| r.t_s as f64)
+        .collect();
+    let local_scale_ins: Vec<f64> = summary
+        .rows
+        .iter()
+        .filter(|r| r.action.contains("Scale in"))
+        .map(|r| r.t)
+        .collect();
+    assert_eq!(
+        local_scale_ins.len(),
+        sim_scale_ins.len(),
+        "{local_scale_ins:?} vs {sim_scale_ins:?}"
+    );
+    for (local, sim) in local_scale_ins.iter().zip(&sim_scale_ins) {
+        assert!(
+            (*sim..=sim + 30.0).contains(local),
+            "scale-in at {local} s, simulator {sim} s; rows: {:#?}",
+            summary.rows
+        );
+    }
+    assert_eq!(sim_scale_ins.last().copied(), Some(840.0));
+
+    let counts = emulator.queue_counts(&queue_url).await?;
+    assert_eq!((counts.visible, counts.not_visible), (0, 0));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fast_wake_with_the_scale_in_guard_matches_the_simulator() -> Result<()> {
+    fast_wake_agrees_with_the_simulator(true).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fast_wake_without_the_guard_is_undone_as_in_the_simulator() -> Result<()> {
+    fast_wake_agrees_with_the_simulator(false).await
 }
