@@ -5,7 +5,7 @@ use crate::calls::Calls;
 use crate::s3::{self, Extras, actions};
 use crate::{ActionReport, Engine, EngineError, Executor, Output, RunReport, fallback};
 use chrono::{DateTime, Utc};
-use czero_policy::{EvalError, Inputs, MaxResources, Mode, Policy};
+use czero_policy::{Fetched, Inputs, MaxResources, Mode, Policy};
 use futures::StreamExt;
 use serde_json::{Value, json};
 use std::time::Instant;
@@ -268,43 +268,40 @@ impl Engine {
             .augment_all(buckets, &keys, extras)
             .await
             .map_err(aws_err)?;
-        let inputs = Inputs {
-            now: Utc::now(),
-            event: None,
-        };
+        let now = Utc::now();
         let mut matched = Vec::new();
-        for mut b in buckets {
+        for (mut b, prefetched) in buckets {
+            if prefetched.bucket_encryption == Some(Fetched::Denied) {
+                // c7n's bucket-encryption filter logs the error and leaves the bucket out.
+                log.warn(
+                    "custodian.filters",
+                    format!(
+                        "bucket {}: GetBucketEncryption access denied: bucket-encryption does not match it",
+                        s3::bucket_name(&b)
+                    ),
+                );
+            }
+            let inputs = Inputs {
+                now,
+                event: None,
+                prefetched: &prefetched,
+            };
             let mut ok = true;
             // In order, stopping at the first miss, annotating as c7n's filters do.
             for f in &policy.filters {
-                let hit = match f.process(&mut b, &inputs) {
-                    Ok(hit) => hit,
-                    // The document was denied (AccessDenied): c7n's filter errors on that
-                    // bucket and leaves it out of its matches.
-                    Err(EvalError::MissingAnnotation(key)) => {
-                        log.warn(
-                            "custodian.filters",
-                            format!(
-                                "bucket {}: no {key} document (access denied): not matched",
-                                s3::bucket_name(&b)
-                            ),
-                        );
-                        false
-                    }
-                    Err(e) => {
-                        return Err(EngineError::Policy {
-                            policy: name.clone(),
-                            message: format!("filter on bucket {}: {e}", s3::bucket_name(&b)),
-                        });
-                    }
-                };
+                let hit = f
+                    .process(&mut b, &inputs)
+                    .map_err(|e| EngineError::Policy {
+                        policy: name.clone(),
+                        message: format!("filter on bucket {}: {e}", s3::bucket_name(&b)),
+                    })?;
                 if !hit {
                     ok = false;
                     break;
                 }
             }
             if ok {
-                matched.push(annotate_matched_filters(policy, b));
+                matched.push(b);
             }
         }
         let rt = t0.elapsed().as_secs_f64();
@@ -519,41 +516,6 @@ impl Engine {
             execution_id,
         })
     }
-}
-
-/// c7n's value filters annotate their key on each resource they match
-/// (`c7n:MatchedFilters`); for a resource that passed, every top-level value filter
-/// matched. (Value filters nested in `or`/`and`/`not` are not annotated here.)
-fn annotate_matched_filters(policy: &Policy, mut resource: Value) -> Value {
-    let mut keys: Vec<Value> = Vec::new();
-    for f in policy
-        .raw
-        .get("filters")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let Some(m) = f.as_object() else { continue };
-        let key = match m.get("type").and_then(Value::as_str) {
-            Some("value") => m.get("key").cloned(),
-            Some(_) => None,
-            None if m.len() == 1 => m
-                .keys()
-                .next()
-                .filter(|k| !matches!(k.as_str(), "or" | "and" | "not"))
-                .map(|k| Value::String(k.clone())),
-            None => None,
-        };
-        if let Some(k) = key
-            && !keys.contains(&k)
-        {
-            keys.push(k);
-        }
-    }
-    if let (false, Value::Object(m)) = (keys.is_empty(), &mut resource) {
-        m.insert("c7n:MatchedFilters".into(), Value::Array(keys));
-    }
-    resource
 }
 
 /// c7n's `max-resources`: an amount, or `{amount, percent, op}` where `op: or` (default)

@@ -2,9 +2,11 @@
 //! over a resource already fetched (and, for `aws.s3`, augmented) by the engine.
 //!
 //! [`Filter::process`] runs a filter on one resource the way c7n's set-based `process`
-//! treats that resource, annotations included: `global-grants` writes `GlobalPermissions`;
-//! `or` runs every branch, `and` stops at the first miss and, when it misses, restores the
-//! resource's `c7n*` keys (c7n's `AnnotationSweeper`), and `not` always restores them.
+//! treats that resource, annotations included: a matching value filter appends its key to
+//! `c7n:MatchedFilters`, `global-grants` writes `GlobalPermissions`, `bucket-encryption` and
+//! `check-public-block` store the document they read; `or` runs every branch, `and` stops at
+//! the first miss and, when it misses, restores the resource's `c7n*` keys (c7n's
+//! `AnnotationSweeper`), and `not` always restores them.
 
 use crate::value::ValueFilter;
 use crate::{Needs, s3};
@@ -26,6 +28,27 @@ pub struct Inputs<'a> {
     pub now: DateTime<Utc>,
     /// The triggering event, for `type: event` filters (none: they pass, as in c7n).
     pub event: Option<&'a Value>,
+    /// The documents c7n's filters fetch themselves, fetched ahead by the engine for this
+    /// resource; a filter stores one on the resource when it reads it, as c7n does.
+    pub prefetched: &'a Prefetched,
+}
+
+/// A document a filter reads lazily in c7n (GetBucketEncryption, GetPublicAccessBlock).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fetched {
+    /// The document, or c7n's default when the call answered NoSuch*/NotFound.
+    Found(Value),
+    /// The call was denied (AccessDenied).
+    Denied,
+}
+
+/// The lazily read documents of one bucket (`None`: not fetched).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Prefetched {
+    /// `c7n:bucket-encryption`.
+    pub bucket_encryption: Option<Fetched>,
+    /// `c7n:PublicAccessBlock`.
+    pub public_access_block: Option<Fetched>,
 }
 
 /// A filter could not be evaluated (where c7n would raise too, or data is missing).
@@ -79,6 +102,9 @@ pub enum Filter {
     Unsupported(String),
 }
 
+/// c7n's `ANNOTATION_KEY`, where value filters record the keys they matched.
+pub const MATCHED_FILTERS: &str = "c7n:MatchedFilters";
+
 impl Filter {
     /// Does `resource` pass this filter? (No event: `type: event` filters pass, as in c7n.)
     /// Evaluates on a copy: the resource is not annotated.
@@ -93,9 +119,11 @@ impl Filter {
         ctx: &EvalContext,
         event: Option<&Value>,
     ) -> Result<bool, EvalError> {
+        let prefetched = Prefetched::default();
         let inputs = Inputs {
             now: ctx.now,
             event,
+            prefetched: &prefetched,
         };
         self.process(&mut resource.clone(), &inputs)
     }
@@ -105,7 +133,17 @@ impl Filter {
     /// first miss, as c7n's `filter_resources` does.
     pub fn process(&self, resource: &mut Value, inputs: &Inputs<'_>) -> Result<bool, EvalError> {
         match self {
-            Filter::Value(v) => v.matches(resource, inputs.now),
+            Filter::Value(v) => {
+                let hit = v.matches(resource, inputs.now)?;
+                if hit {
+                    set_annotation(
+                        resource,
+                        MATCHED_FILTERS,
+                        vec![Value::String(v.key.clone())],
+                    );
+                }
+                Ok(hit)
+            }
             Filter::And(fs) => {
                 let saved = c7n_annotations(resource);
                 for f in fs {
@@ -145,21 +183,31 @@ impl Filter {
                 state,
                 crypto,
                 bucket_key_enabled,
-            } => s3::bucket_encryption(resource, *state, crypto.as_deref(), *bucket_key_enabled),
+            } => {
+                if !s3::reveal_encryption(resource, inputs.prefetched)? {
+                    // c7n's process_bucket raises on AccessDenied; the filter logs it and
+                    // leaves the bucket out.
+                    return Ok(false);
+                }
+                s3::bucket_encryption(resource, *state, crypto.as_deref(), *bucket_key_enabled)
+            }
             Filter::CheckPublicBlock {
                 block_public_acls,
                 ignore_public_acls,
                 block_public_policy,
                 restrict_public_buckets,
-            } => s3::check_public_block(
-                resource,
-                &[
-                    ("BlockPublicPolicy", *block_public_policy),
-                    ("BlockPublicAcls", *block_public_acls),
-                    ("IgnorePublicAcls", *ignore_public_acls),
-                    ("RestrictPublicBuckets", *restrict_public_buckets),
-                ],
-            ),
+            } => {
+                s3::reveal_public_block(resource, inputs.prefetched)?;
+                s3::check_public_block(
+                    resource,
+                    &[
+                        ("BlockPublicPolicy", *block_public_policy),
+                        ("BlockPublicAcls", *block_public_acls),
+                        ("IgnorePublicAcls", *ignore_public_acls),
+                        ("RestrictPublicBuckets", *restrict_public_buckets),
+                    ],
+                )
+            }
             Filter::HasStatement {
                 statement_ids,
                 statements,

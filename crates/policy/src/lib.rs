@@ -25,13 +25,13 @@ mod parse;
 mod pyre;
 mod pyval;
 mod registry;
-mod s3;
+pub mod s3;
 mod value;
 mod yaml;
 
 pub use actions::Action;
 pub use event::{EventError, matches_event, resource_ids};
-pub use filters::{EvalContext, EvalError, Filter, Inputs};
+pub use filters::{EvalContext, EvalError, Fetched, Filter, Inputs, MATCHED_FILTERS, Prefetched};
 pub use parse::parse_str;
 pub use value::{Op, ValueFilter, ValueType};
 

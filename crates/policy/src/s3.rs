@@ -1,6 +1,6 @@
 //! The `aws.s3` filters of c7n/resources/s3.py over the augmented bucket JSON.
 
-use crate::filters::EvalError;
+use crate::filters::{EvalError, Fetched, Prefetched};
 use serde_json::{Map, Value};
 
 const GLOBAL_ALL: &str = "http://acs.amazonaws.com/groups/global/AllUsers";
@@ -17,7 +17,90 @@ fn truthy(v: Option<&Value>) -> bool {
     }
 }
 
-/// `BucketEncryption.process_bucket` (without `key`, which needs KMS).
+pub const ENCRYPTION_KEY: &str = "c7n:bucket-encryption";
+pub const PUBLIC_BLOCK_KEY: &str = "c7n:PublicAccessBlock";
+const PUBLIC_BLOCK_KEYS: [&str; 4] = [
+    "BlockPublicPolicy",
+    "BlockPublicAcls",
+    "IgnorePublicAcls",
+    "RestrictPublicBuckets",
+];
+
+/// check-public-block's starting point: every key false.
+pub fn default_public_block() -> Value {
+    Value::Object(
+        PUBLIC_BLOCK_KEYS
+            .iter()
+            .map(|k| (k.to_string(), Value::Bool(false)))
+            .collect(),
+    )
+}
+
+/// The fetch step of c7n's `BucketEncryption.process_bucket`: the annotation when present,
+/// else the prefetched document, stored on the bucket. `false` when the call was denied
+/// (c7n raises, logs the error and leaves the bucket out of the filter's matches).
+pub(crate) fn reveal_encryption(b: &mut Value, pre: &Prefetched) -> Result<bool, EvalError> {
+    if b.get(ENCRYPTION_KEY).is_some() {
+        return Ok(true);
+    }
+    match &pre.bucket_encryption {
+        Some(Fetched::Found(doc)) => {
+            insert(b, ENCRYPTION_KEY, doc.clone());
+            Ok(true)
+        }
+        Some(Fetched::Denied) => Ok(false),
+        None => Err(EvalError::MissingAnnotation(ENCRYPTION_KEY)),
+    }
+}
+
+/// The fetch step of c7n's `FilterPublicBlock.process_bucket`: on AccessDenied it records
+/// `GetPublicAccessBlock` in `c7n:DeniedMethods` and keeps every setting false.
+pub(crate) fn reveal_public_block(b: &mut Value, pre: &Prefetched) -> Result<(), EvalError> {
+    if b.get(PUBLIC_BLOCK_KEY).is_some() {
+        return Ok(());
+    }
+    match &pre.public_access_block {
+        Some(Fetched::Found(doc)) => insert(b, PUBLIC_BLOCK_KEY, doc.clone()),
+        Some(Fetched::Denied) => {
+            if let Value::Object(m) = b {
+                match m
+                    .entry("c7n:DeniedMethods")
+                    .or_insert_with(|| Value::Array(Vec::new()))
+                {
+                    Value::Array(a) => a.push(Value::String("GetPublicAccessBlock".into())),
+                    _ => {
+                        return Err(EvalError::Python(
+                            "'c7n:DeniedMethods' is not a list".into(),
+                        ));
+                    }
+                }
+            }
+            insert(b, PUBLIC_BLOCK_KEY, default_public_block());
+        }
+        None => return Err(EvalError::MissingAnnotation(PUBLIC_BLOCK_KEY)),
+    }
+    Ok(())
+}
+
+/// Stores every prefetched document on `b` as c7n's filters would after reading them.
+pub fn reveal_prefetched(b: &mut Value, pre: &Prefetched) {
+    // A document that was not fetched is skipped; the only other failure (a non-list
+    // `c7n:DeniedMethods`) leaves the bucket as it was.
+    if pre.bucket_encryption.is_some() {
+        let _ = reveal_encryption(b, pre);
+    }
+    if pre.public_access_block.is_some() {
+        let _ = reveal_public_block(b, pre);
+    }
+}
+
+fn insert(b: &mut Value, key: &str, v: Value) {
+    if let Value::Object(m) = b {
+        m.insert(key.to_string(), v);
+    }
+}
+
+/// `BucketEncryption.process_bucket` after the fetch (without `key`, which needs KMS).
 pub(crate) fn bucket_encryption(
     b: &Value,
     state: bool,
@@ -25,8 +108,8 @@ pub(crate) fn bucket_encryption(
     bke: Option<bool>,
 ) -> Result<bool, EvalError> {
     let be = b
-        .get("c7n:bucket-encryption")
-        .ok_or(EvalError::MissingAnnotation("c7n:bucket-encryption"))?;
+        .get(ENCRYPTION_KEY)
+        .ok_or(EvalError::MissingAnnotation(ENCRYPTION_KEY))?;
     let empty = Vec::new();
     let rules = be
         .get("ServerSideEncryptionConfiguration")
@@ -77,8 +160,8 @@ pub(crate) fn check_public_block(
     wanted: &[(&str, Option<bool>)],
 ) -> Result<bool, EvalError> {
     let cfg = b
-        .get("c7n:PublicAccessBlock")
-        .ok_or(EvalError::MissingAnnotation("c7n:PublicAccessBlock"))?;
+        .get(PUBLIC_BLOCK_KEY)
+        .ok_or(EvalError::MissingAnnotation(PUBLIC_BLOCK_KEY))?;
     let empty = Map::new();
     let cfg = cfg.as_object().unwrap_or(&empty);
     let get = |k: &str| -> Result<Value, EvalError> {

@@ -1,9 +1,11 @@
-//! The annotations filters leave on matched buckets (`GlobalPermissions`), checked against
-//! c7n's own resource manager running the same filters over the same buckets: top-level
-//! filters in order, `or` branches all run, `and` and `not` restore `c7n*` keys.
+//! The annotations filters leave on matched buckets (`c7n:MatchedFilters`,
+//! `GlobalPermissions`, the lazily read `c7n:bucket-encryption` / `c7n:PublicAccessBlock`,
+//! `c7n:DeniedMethods`), checked against c7n's own resource manager running the same
+//! filters over the same buckets: top-level filters in order, every `or` branch, `and` and
+//! `not` restoring `c7n*` keys. Whole matched documents are compared.
 
 use chrono::Utc;
-use czero_policy::{Inputs, parse_str};
+use czero_policy::{Fetched, Inputs, Prefetched, parse_str, s3::default_public_block};
 use serde_json::{Value, json};
 
 const AUTH: &str = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers";
@@ -17,7 +19,7 @@ fn owner_grant() -> Value {
     json!({"Grantee": {"Type": "CanonicalUser", "ID": "abc"}, "Permission": "FULL_CONTROL"})
 }
 
-/// A bucket with the given ACL grants and website, tags and versioning.
+/// A bucket with the given ACL grants, website and tags.
 fn bucket(name: &str, grants: Vec<Value>, website: bool, tags: &[(&str, &str)]) -> Value {
     let tags: Vec<Value> = tags
         .iter()
@@ -58,6 +60,37 @@ fn buckets() -> Vec<Value> {
     ]
 }
 
+fn sse(algo: &str) -> Value {
+    json!({"ServerSideEncryptionConfiguration": {"Rules": [
+        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": algo}, "BucketKeyEnabled": false}
+    ]}})
+}
+
+/// What GetBucketEncryption / GetPublicAccessBlock answer per bucket (null: NoSuch*).
+fn lazy() -> Value {
+    let pab = |v: bool| json!({"BlockPublicAcls": v, "IgnorePublicAcls": v, "BlockPublicPolicy": v, "RestrictPublicBuckets": v});
+    json!({
+        "private": {"encryption": sse("AES256"), "public_block": pab(true)},
+        "public-read": {"encryption": null, "public_block": null},
+        "auth-write": {"encryption": "denied", "public_block": "denied"},
+        "website": {"encryption": sse("aws:kms"), "public_block": pab(false)},
+    })
+}
+
+/// The engine's side of [`lazy`]: what it hands the filters for one bucket.
+fn prefetched(name: &str) -> Prefetched {
+    let l = &lazy()[name];
+    let fetched = |v: &Value, missing: Value| match v {
+        Value::String(s) if s == "denied" => Fetched::Denied,
+        Value::Null => Fetched::Found(missing),
+        doc => Fetched::Found(doc.clone()),
+    };
+    Prefetched {
+        bucket_encryption: Some(fetched(&l["encryption"], json!({}))),
+        public_access_block: Some(fetched(&l["public_block"], default_public_block())),
+    }
+}
+
 /// Filter lists exercising every way a filter can annotate.
 fn cases() -> Vec<Value> {
     vec![
@@ -69,23 +102,42 @@ fn cases() -> Vec<Value> {
             {"type": "global-grants", "allow_website": false, "permissions": ["READ", "WRITE"]},
             {"type": "global-grants", "permissions": ["WRITE", "READ", "READ_ACP"]}
         ]),
+        // Value filters in order, duplicates kept.
+        json!([{"tag:Env": "prod"}, {"type": "value", "key": "Name", "op": "ne", "value": "x"}, {"tag:Env": "prod"}]),
         // Every `or` branch runs, even after one matched.
         json!([{"or": [
             {"type": "global-grants", "permissions": ["WRITE"]},
             {"tag:Env": "prod"},
+            {"Website": "not-null"},
             {"type": "global-grants", "allow_website": false}
         ]}]),
-        // A failed `and` keeps GlobalPermissions (only `c7n*` keys are swept).
+        // A failed `and` restores c7n* keys but keeps GlobalPermissions.
         json!([{"or": [
-            {"and": [{"type": "global-grants"}, {"tag:Env": "nope"}]},
+            {"and": [{"type": "global-grants"}, {"Name": "website"}, {"tag:Env": "nope"}]},
+            {"and": [{"tag:Env": "prod"}, {"Website": "not-null"}]},
             {"type": "value", "key": "Name", "op": "ne", "value": "x"}
         ]}]),
+        // `not` always restores them.
+        json!([{"tag:Env": "present"}, {"not": [{"tag:Owner": "web"}, {"Name": "nope"}]}]),
         json!([{"not": [{"type": "global-grants", "permissions": ["READ"]}]}]),
         json!([
             {"tag:Env": "prod"},
             {"not": [{"tag:Owner": "web"}]},
             {"type": "global-grants"}
         ]),
+        // Annotations are part of the resource: a later filter can read them.
+        json!([{"tag:Env": "present"}, {"type": "value", "key": "c7n:MatchedFilters", "value": "present"}]),
+        // Lazy documents: stored when read, denied encryption leaves the bucket out,
+        // denied public access block is recorded in c7n:DeniedMethods.
+        json!([{"type": "bucket-encryption", "state": false}]),
+        json!([{"type": "check-public-block"}]),
+        json!([{"or": [
+            {"and": [{"Name": "private"}, {"type": "bucket-encryption", "crypto": "aws:kms"}]},
+            {"and": [{"tag:Env": "prod"}, {"type": "check-public-block", "BlockPublicAcls": false}]},
+            {"not": [{"type": "bucket-encryption"}]},
+            {"Name": "private"}
+        ]}]),
+        json!([{"not": [{"type": "check-public-block"}]}]),
     ]
 }
 
@@ -95,12 +147,14 @@ fn czero(filters: &Value) -> Result<Vec<Value>, String> {
         json!({"policies": [{"name": "t", "resource": "aws.s3", "filters": filters}]}).to_string();
     let file = parse_str("case", &doc).map_err(|e| e.to_string())?;
     let p = &file.policies[0];
-    let inputs = Inputs {
-        now: Utc::now(),
-        event: None,
-    };
     let mut out = Vec::new();
     'bucket: for mut b in buckets() {
+        let pre = prefetched(b["Name"].as_str().unwrap_or_default());
+        let inputs = Inputs {
+            now: Utc::now(),
+            event: None,
+            prefetched: &pre,
+        };
         for f in &p.filters {
             if !f.process(&mut b, &inputs).map_err(|e| e.to_string())? {
                 continue 'bucket;
@@ -116,7 +170,7 @@ fn c7n(cases: &[Value]) -> Vec<Value> {
     let python = czero_testkit::python().expect("the project's Python with c7n (fail, not skip)");
     let input: Vec<Value> = cases
         .iter()
-        .map(|f| json!({"filters": f, "resources": buckets()}))
+        .map(|f| json!({"filters": f, "resources": buckets(), "lazy": lazy()}))
         .collect();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/c7n_annotations.py");
     let mut child = std::process::Command::new(python)
@@ -140,11 +194,6 @@ fn c7n(cases: &[Value]) -> Vec<Value> {
     serde_json::from_slice(&out.stdout).expect("c7n prints JSON")
 }
 
-/// The part of a matched bucket this test compares.
-fn annotations(b: &Value) -> Value {
-    json!({"Name": b["Name"], "GlobalPermissions": b.get("GlobalPermissions")})
-}
-
 #[test]
 fn annotations_match_c7n() {
     let cases = cases();
@@ -152,19 +201,16 @@ fn annotations_match_c7n() {
     assert_eq!(want.len(), cases.len());
     let mut bad = Vec::new();
     for (f, c7n) in cases.iter().zip(&want) {
-        let c7n: Vec<Value> = c7n["matched"]
+        let c7n = c7n["matched"]
             .as_array()
-            .unwrap_or_else(|| panic!("c7n failed on {f}"))
-            .iter()
-            .map(annotations)
-            .collect();
-        let ours: Vec<Value> = czero(f)
-            .unwrap_or_else(|e| panic!("{f}: {e}"))
-            .iter()
-            .map(annotations)
-            .collect();
-        if ours != c7n {
-            bad.push(format!("{f}\n c7n:   {c7n:?}\n czero: {ours:?}"));
+            .unwrap_or_else(|| panic!("c7n failed on {f}"));
+        let ours = czero(f).unwrap_or_else(|e| panic!("{f}: {e}"));
+        if &ours != c7n {
+            bad.push(format!(
+                "{f}\n c7n:   {}\n czero: {}",
+                Value::from(c7n.clone()),
+                Value::from(ours)
+            ));
         }
     }
     assert!(bad.is_empty(), "{}", bad.join("\n"));
@@ -191,5 +237,36 @@ fn global_permissions_list_each_offending_grant() {
             ("public-read", &json!(["READ", "READ"])),
             ("website", &json!(["READ", "WRITE", "WRITE"])),
         ]
+    );
+}
+
+/// Pinned without Python: keys in evaluation order with duplicates; a failed `and` and a
+/// `not` leave nothing behind.
+#[test]
+fn matched_filters_follow_evaluation_order() {
+    let got = czero(&cases()[6]).unwrap();
+    let keys: Vec<(&str, &Value)> = got
+        .iter()
+        .map(|b| {
+            (
+                b["Name"].as_str().unwrap_or_default(),
+                &b["c7n:MatchedFilters"],
+            )
+        })
+        .collect();
+    assert_eq!(
+        keys,
+        vec![
+            ("auth-write", &json!(["Name"])),
+            ("private", &json!(["Name"])),
+            ("public-read", &json!(["Name"])),
+            ("website", &json!(["tag:Env", "Website", "Name"])),
+        ]
+    );
+    let got = czero(&cases()[7]).unwrap();
+    assert!(
+        got.iter()
+            .all(|b| b["c7n:MatchedFilters"] == json!(["tag:Env"])),
+        "{got:?}"
     );
 }

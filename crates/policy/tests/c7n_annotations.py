@@ -3,9 +3,11 @@ run does (`filter_resources`: top-level filters in order, `or`/`and`/`not` throu
 set-based `process` and annotation sweeper), and prints the matched buckets with the
 annotations c7n left on them.
 
-stdin: JSON list of {"filters": [...], "resources": [...]}; stdout: JSON list of
-{"matched": [bucket, ...]} sorted by Name, or "error". The buckets carry
-`c7n:bucket-encryption` / `c7n:PublicAccessBlock`, so c7n makes no calls.
+stdin: JSON list of {"filters": [...], "resources": [...], "lazy": {name: {"encryption":
+doc | null | "denied", "public_block": doc | null | "denied"}}}; stdout: JSON list of
+{"matched": [bucket, ...]} sorted by Name, or "error". `lazy` answers the calls c7n's
+bucket-encryption and check-public-block filters make (null: the NoSuch* error), through a
+stand-in for `bucket_client`; nothing reaches the network.
 """
 import json
 import logging
@@ -17,14 +19,45 @@ os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 logging.disable(logging.CRITICAL)
 
+from botocore.exceptions import ClientError  # noqa: E402
 from c7n.config import Config  # noqa: E402
 from c7n.policy import Policy  # noqa: E402
 from c7n.resources import load_resources  # noqa: E402
+import c7n.resources.s3 as c7n_s3  # noqa: E402
+
+LAZY = {}
+
+
+def error(code, op):
+    return ClientError({"Error": {"Code": code, "Message": code}}, op)
+
+
+class Client:
+    def get_bucket_encryption(self, Bucket):
+        doc = LAZY[Bucket]["encryption"]
+        if doc == "denied":
+            raise error("AccessDenied", "GetBucketEncryption")
+        if doc is None:
+            raise error("ServerSideEncryptionConfigurationNotFoundError", "GetBucketEncryption")
+        return json.loads(json.dumps(doc))
+
+    def get_public_access_block(self, Bucket):
+        doc = LAZY[Bucket]["public_block"]
+        if doc == "denied":
+            raise error("AccessDenied", "GetPublicAccessBlock")
+        if doc is None:
+            raise error("NoSuchPublicAccessBlockConfiguration", "GetPublicAccessBlock")
+        return {"PublicAccessBlockConfiguration": dict(doc)}
+
+
+c7n_s3.bucket_client = lambda session, b, kms=False: Client()
 
 load_resources(("aws.s3",))
 config = Config.empty(region="us-east-1", account_id="123456789012")
 results = []
 for case in json.load(sys.stdin):
+    LAZY.clear()
+    LAZY.update(case.get("lazy", {}))
     try:
         p = Policy({"name": "t", "resource": "aws.s3", "filters": case["filters"]}, config)
         p.validate()

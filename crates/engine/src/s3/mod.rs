@@ -11,6 +11,7 @@ use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::{Region, timeout::TimeoutConfig};
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use czero_policy::{Fetched, Prefetched};
 use futures::StreamExt;
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
@@ -268,17 +269,19 @@ impl S3 {
 
     /// Augments buckets ten at a time (c7n uses ten threads), keeping their order. A bucket
     /// that no longer exists is dropped, as c7n drops ids ListBuckets does not return.
+    /// Each bucket comes with the documents its filters read lazily (see [`S3::augment`]).
     pub async fn augment_all(
         &self,
         buckets: Vec<Value>,
         keys: &[&str],
         extras: Extras,
-    ) -> Result<Vec<Value>, ApiError> {
-        let results: Vec<Result<Option<Value>, ApiError>> = futures::stream::iter(buckets)
-            .map(|b| self.augment(b, keys, extras))
-            .buffered(10)
-            .collect()
-            .await;
+    ) -> Result<Vec<(Value, Prefetched)>, ApiError> {
+        let results: Vec<Result<Option<(Value, Prefetched)>, ApiError>> =
+            futures::stream::iter(buckets)
+                .map(|b| self.augment_parts(b, keys, extras))
+                .buffered(10)
+                .collect()
+                .await;
         let mut out = Vec::new();
         for r in results {
             if let Some(b) = r? {
@@ -288,14 +291,34 @@ impl S3 {
         Ok(out)
     }
 
-    /// One bucket: GetBucketLocation first (it picks the regional client), then the other
-    /// augment calls and the lazily needed `c7n:` documents concurrently.
+    /// One bucket as c7n's filters would leave it after reading every lazy document:
+    /// `c7n:bucket-encryption` and `c7n:PublicAccessBlock` stored on it (with
+    /// `GetPublicAccessBlock` in `c7n:DeniedMethods` when that call was denied).
     pub async fn augment(
+        &self,
+        bucket: Value,
+        keys: &[&str],
+        extras: Extras,
+    ) -> Result<Option<Value>, ApiError> {
+        Ok(self
+            .augment_parts(bucket, keys, extras)
+            .await?
+            .map(|(mut doc, pre)| {
+                czero_policy::s3::reveal_prefetched(&mut doc, &pre);
+                doc
+            }))
+    }
+
+    /// One bucket: GetBucketLocation first (it picks the regional client), then the other
+    /// augment calls and the lazily needed documents concurrently. The lazy documents are
+    /// returned apart: c7n's filters fetch and store them only on the buckets they read,
+    /// which [`czero_policy::Filter::process`] reproduces.
+    pub async fn augment_parts(
         &self,
         mut bucket: Value,
         keys: &[&str],
         extras: Extras,
-    ) -> Result<Option<Value>, ApiError> {
+    ) -> Result<Option<(Value, Prefetched)>, ApiError> {
         let name = bucket_name(&bucket);
         let client = self.client(&self.default_region);
         let mut denied: Vec<String> = Vec::new();
@@ -476,7 +499,9 @@ impl S3 {
         let results = futures::future::join_all(futs).await;
 
         let mut got: HashMap<&str, Value> = HashMap::new();
+        let mut pre = Prefetched::default();
         for (key, method, r) in results {
+            let lazy = key == ENCRYPTION_KEY || key == PUBLIC_BLOCK_KEY;
             match r {
                 Ok(v) => {
                     got.insert(key, v);
@@ -499,15 +524,18 @@ impl S3 {
                     tracing::warn!(bucket = %name, "unparseable notification configuration: treated as empty");
                     got.insert(key, json!({}));
                 }
+                // The filters record a denied lazy document themselves, as c7n's do.
+                Err(e) if e.is_access_denied() && lazy => {
+                    tracing::warn!(bucket = %name, method, "access denied");
+                    if key == ENCRYPTION_KEY {
+                        pre.bucket_encryption = Some(Fetched::Denied);
+                    } else {
+                        pre.public_access_block = Some(Fetched::Denied);
+                    }
+                }
                 Err(e) if e.is_access_denied() => {
                     tracing::warn!(bucket = %name, method, "access denied");
                     denied.push(method.to_string());
-                    // c7n's check-public-block falls back to all-false on AccessDenied;
-                    // bucket-encryption drops the bucket from its matches, which an absent
-                    // document does here.
-                    if key == PUBLIC_BLOCK_KEY {
-                        got.insert(key, default_public_block());
-                    }
                 }
                 Err(e) => {
                     tracing::warn!(bucket = %name, method, error = %e, "unable to invoke method");
@@ -521,15 +549,16 @@ impl S3 {
                 set(&mut bucket, key, v);
             }
         }
-        for key in [ENCRYPTION_KEY, PUBLIC_BLOCK_KEY] {
-            if let Some(v) = got.remove(key) {
-                set(&mut bucket, key, v);
-            }
+        if let Some(v) = got.remove(ENCRYPTION_KEY) {
+            pre.bucket_encryption = Some(Fetched::Found(v));
+        }
+        if let Some(v) = got.remove(PUBLIC_BLOCK_KEY) {
+            pre.public_access_block = Some(Fetched::Found(v));
         }
         if !denied.is_empty() {
             set(&mut bucket, "c7n:DeniedMethods", json!(denied));
         }
-        Ok(Some(bucket))
+        Ok(Some((bucket, pre)))
     }
 }
 
@@ -558,8 +587,7 @@ pub struct Extras {
     pub public_access_block: bool,
 }
 
-pub const ENCRYPTION_KEY: &str = "c7n:bucket-encryption";
-pub const PUBLIC_BLOCK_KEY: &str = "c7n:PublicAccessBlock";
+pub use czero_policy::s3::{ENCRYPTION_KEY, PUBLIC_BLOCK_KEY, default_public_block};
 pub const PUBLIC_BLOCK_KEYS: [&str; 4] = [
     "BlockPublicPolicy",
     "BlockPublicAcls",
@@ -577,15 +605,6 @@ fn default_for(key: &str) -> Value {
         "Tags" => json!([]),
         _ => Value::Null,
     }
-}
-
-/// check-public-block's starting point: every key false.
-pub fn default_public_block() -> Value {
-    let mut m = Map::new();
-    for k in PUBLIC_BLOCK_KEYS {
-        m.insert(k.into(), Value::Bool(false));
-    }
-    Value::Object(m)
 }
 
 fn set(bucket: &mut Value, key: &str, v: Value) {
