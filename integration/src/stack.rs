@@ -43,12 +43,16 @@ pub struct Stack {
 pub struct StackOptions {
     /// Whether the worker exits after `MAX_EMPTY_RECEIVES` empty receives inside the service.
     pub worker_idle_exit: bool,
+    /// Terraform `enable_fast_wake`: the invoker gets WAKE_CLUSTER/WAKE_SERVICE and the
+    /// scale-in alarm the scale-in guard (the local example's default is on).
+    pub enable_fast_wake: bool,
 }
 
 impl Default for StackOptions {
     fn default() -> Self {
         Self {
             worker_idle_exit: true,
+            enable_fast_wake: true,
         }
     }
 }
@@ -60,7 +64,10 @@ impl Stack {
         let moto = Moto::start().context("starting moto")?;
         progress("applying terraform/examples/local to the emulator (about a minute)");
         let endpoint = moto.endpoint();
-        let vars = vec![("worker_idle_exit", opts.worker_idle_exit.to_string())];
+        let vars = vec![
+            ("worker_idle_exit", opts.worker_idle_exit.to_string()),
+            ("enable_fast_wake", opts.enable_fast_wake.to_string()),
+        ];
         let example = tokio::task::spawn_blocking(move || LocalExample::apply(&endpoint, &vars))
             .await
             .context("terraform task panicked")??;
@@ -195,6 +202,11 @@ impl Stack {
     /// Starts `czero local` against this stack: it plays Application Auto Scaling and the
     /// ECS scheduler, starting workers as containers (`image`) or processes.
     pub fn control_plane(&self, opts: &ControlPlane) -> Result<Child> {
+        self.control_plane_with(opts, &[])
+    }
+
+    /// [`Stack::control_plane`] with further `czero local` arguments (e.g. `--metric-lag`).
+    pub fn control_plane_with(&self, opts: &ControlPlane, extra_args: &[&str]) -> Result<Child> {
         let mut cmd = Command::new(bin("czero")?);
         cmd.arg("local")
             .args(["--endpoint", &self.endpoint()])
@@ -223,6 +235,7 @@ impl Stack {
         for (k, v) in self.worker_task_env(opts) {
             cmd.arg("--task-env").arg(format!("{k}={v}"));
         }
+        cmd.args(extra_args);
         cmd.envs(self.aws_env())
             .stdout(opts.stdout())
             .stderr(opts.stderr())
