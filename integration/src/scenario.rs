@@ -88,6 +88,9 @@ pub struct Report {
     pub graceful_exits: usize,
     /// Workers killed by the fault injection.
     pub killed: usize,
+    /// Containers of this scenario's control plane still present after it exited (workers
+    /// run as containers only; always empty for processes).
+    pub containers_left: Vec<String>,
     pub elapsed: Duration,
     pub output_keys: usize,
 }
@@ -223,12 +226,13 @@ pub async fn play(
         }
         let mut killed = 0;
         if let Some(at) = scenario.kill_workers_at {
+            let workers = Workers::of(&cp, control.id());
             wait_for("workers to start", Duration::from_secs(120), || async {
-                Ok((worker_pids(control.id()).len() >= at).then_some(()))
+                Ok((workers.list().len() >= at).then_some(()))
             })
             .await?;
-            for pid in worker_pids(control.id()) {
-                if kill9(pid) {
+            for worker in workers.list() {
+                if workers.kill9(&worker) {
                     killed += 1;
                 }
             }
@@ -255,14 +259,20 @@ pub async fn play(
         done.store(true, Ordering::Relaxed);
         r
     });
+    let workers = Workers::of(&cp, control.id());
     let killed = match driven {
         Ok(k) => k,
         Err(e) => {
             let _ = control.kill();
+            // A control plane killed outright cannot stop its containers: do it here.
+            for c in workers.containers(true) {
+                workers.kill9(&c);
+            }
             return Err(e.context(format!("scenario {}", scenario.name)));
         }
     };
     watched?;
+    let containers_left = workers.containers(true);
 
     let mut states = Vec::new();
     for b in &buckets {
@@ -278,6 +288,7 @@ pub async fn play(
         dlq_left: stack.queue_depth(&stack.out.dlq_url).await?,
         graceful_exits: count_lines(&dir.join("tasks"), GRACEFUL_EXIT_LINE)?,
         killed,
+        containers_left,
         elapsed: start.elapsed(),
         output_keys: stack.output_keys("").await?.len(),
     })
@@ -311,6 +322,81 @@ fn count_lines(dir: &Path, needle: &str) -> Result<usize> {
     Ok(n)
 }
 
+/// The label `czero local` puts on its task containers, valued with its process id
+/// (`czero_local::launcher::CONTAINER_LABEL`).
+const CONTAINER_LABEL: &str = "czero.local";
+
+/// The workers one control plane started: its child processes, or its containers.
+enum Workers {
+    Processes { parent: u32 },
+    Containers { label: String },
+}
+
+impl Workers {
+    fn of(cp: &ControlPlane, control_pid: u32) -> Self {
+        match cp.image {
+            Some(_) => Workers::Containers {
+                label: format!("label={CONTAINER_LABEL}={control_pid}"),
+            },
+            None => Workers::Processes {
+                parent: control_pid,
+            },
+        }
+    }
+
+    /// Running workers: process ids or container ids.
+    fn list(&self) -> Vec<String> {
+        match self {
+            Workers::Processes { parent } => worker_pids(*parent)
+                .into_iter()
+                .map(|p| p.to_string())
+                .collect(),
+            Workers::Containers { .. } => self.containers(false),
+        }
+    }
+
+    /// This control plane's containers (`all`: stopped ones too). Always empty for processes.
+    fn containers(&self, all: bool) -> Vec<String> {
+        let Workers::Containers { label } = self else {
+            return Vec::new();
+        };
+        let mut cmd = std::process::Command::new("docker");
+        cmd.args(["ps", "--quiet", "--no-trunc", "--filter", label]);
+        if all {
+            cmd.arg("--all");
+        }
+        match cmd.stderr(std::process::Stdio::null()).output() {
+            Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .map(str::to_string)
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// SIGKILL, as the OOM killer or a failing host would: `kill -KILL` for a process,
+    /// `docker kill --signal KILL` for a container.
+    fn kill9(&self, worker: &str) -> bool {
+        let mut cmd = match self {
+            Workers::Processes { .. } => {
+                let mut c = std::process::Command::new("kill");
+                c.args(["-KILL", worker]);
+                c
+            }
+            Workers::Containers { .. } => {
+                let mut c = std::process::Command::new("docker");
+                c.args(["kill", "--signal", "KILL", worker]);
+                c
+            }
+        };
+        cmd.stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    }
+}
+
 /// Worker processes started by the control plane `parent` (its direct children named
 /// `custodian-worker`). Only our own children, so parallel tests never hit each other.
 fn worker_pids(parent: u32) -> Vec<u32> {
@@ -334,12 +420,4 @@ fn worker_pids(parent: u32) -> Vec<u32> {
             comm.starts_with("custodian-worke") && ppid == Some(parent)
         })
         .collect()
-}
-
-fn kill9(pid: u32) -> bool {
-    std::process::Command::new("kill")
-        .args(["-KILL", &pid.to_string()])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
 }

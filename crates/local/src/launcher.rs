@@ -203,6 +203,11 @@ impl TaskLauncher for ProcessLauncher {
     }
 }
 
+/// The label every task container carries, valued with the control plane's process id, so
+/// that its containers can be found (`docker ps --filter label=czero.local=PID`) by a fault
+/// injector or for clean-up, without touching anyone else's.
+pub const CONTAINER_LABEL: &str = "czero.local";
+
 /// Tasks as Docker containers: `docker run --rm --network host` of the worker image, so
 /// the tasks reach the emulator and the agent endpoint on 127.0.0.1. The `docker run`
 /// client stays attached; its exit is the container's.
@@ -270,6 +275,8 @@ impl TaskLauncher for DockerLauncher {
             "host",
             "--name",
             &name,
+            "--label",
+            &format!("{CONTAINER_LABEL}={}", std::process::id()),
         ]);
         // `-e NAME` takes the value from the client's environment, so values never show
         // up in `ps`.
@@ -292,6 +299,9 @@ impl TaskLauncher for DockerLauncher {
 
     fn reap(&mut self) -> Vec<(String, TaskExit)> {
         reap_children(&mut self.children)
+            .into_iter()
+            .map(|(id, exit)| (id, container_exit(exit)))
+            .collect()
     }
 
     fn terminate(&mut self, id: &str) -> Result<(), LaunchError> {
@@ -320,6 +330,15 @@ impl Drop for DockerLauncher {
     }
 }
 
+/// `docker run` reports a container killed by signal N as exit code 128 + N; report it as the
+/// signal, as a process task would be. 125..=127 are Docker's own errors and stay codes.
+fn container_exit(exit: TaskExit) -> TaskExit {
+    match exit {
+        TaskExit::Code(c) if (129..=128 + 64).contains(&c) => TaskExit::Signal(c - 128),
+        other => other,
+    }
+}
+
 /// Whether Docker answers and has `image` locally (no pull is attempted).
 pub async fn docker_image_available(image: &str) -> bool {
     let ok = |args: &[&str]| {
@@ -331,4 +350,19 @@ pub async fn docker_image_available(image: &str) -> bool {
         async move { matches!(cmd.status().await, Ok(s) if s.success()) }
     };
     ok(&["info"]).await && ok(&["image", "inspect", image]).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_container_killed_by_a_signal_reports_the_signal() {
+        assert_eq!(container_exit(TaskExit::Code(137)), TaskExit::Signal(9));
+        assert_eq!(container_exit(TaskExit::Code(143)), TaskExit::Signal(15));
+        for code in [0, 1, 2, 125, 126, 127, 128, 193] {
+            assert_eq!(container_exit(TaskExit::Code(code)), TaskExit::Code(code));
+        }
+        assert_eq!(container_exit(TaskExit::Signal(9)), TaskExit::Signal(9));
+    }
 }
