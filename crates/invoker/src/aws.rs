@@ -32,6 +32,14 @@ pub enum Fetched {
     },
 }
 
+/// What HeadObject reports about an object: enough to pin a job to the version seen.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObjectMeta {
+    pub etag: Option<String>,
+    /// Set when the bucket is versioned (or was: `null` for objects from before).
+    pub version_id: Option<String>,
+}
+
 /// A message attribute (`String` or `Number` data type).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attr {
@@ -71,6 +79,17 @@ pub trait Aws: Send + Sync {
         key: &str,
         if_none_match: Option<&str>,
     ) -> impl Future<Output = Result<Fetched, AwsError>> + Send;
+    /// The object's ETag and version id; `not_found` when it does not exist. The default
+    /// knows nothing about the object, so jobs stay unpinned (the worker then runs whatever
+    /// object is current); [`SdkAws`] asks S3.
+    fn head_object(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<ObjectMeta, AwsError>> + Send {
+        let _ = (bucket, key);
+        std::future::ready(Ok(ObjectMeta::default()))
+    }
     fn put_object(
         &self,
         bucket: &str,
@@ -152,7 +171,12 @@ where
                     | "KmsThrottled"
                     | "AWS.SimpleQueueService.RequestThrottled"
             );
-            (throttled, format!("{code}: {msg}"), code)
+            let message = if msg.is_empty() {
+                code.clone()
+            } else {
+                format!("{code}: {msg}")
+            };
+            (throttled, message, code)
         }
         SdkError::ResponseError(_) | SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
             (true, display(), String::new())
@@ -168,7 +192,9 @@ where
             None => message,
         },
         retryable,
-        not_found: matches!(code.as_str(), "NoSuchKey" | "NoSuchBucket" | "NotFound"),
+        // HEAD answers carry no body, hence no code: a bare 404 is "not found" too.
+        not_found: matches!(code.as_str(), "NoSuchKey" | "NoSuchBucket" | "NotFound")
+            || status == Some(404),
     }
 }
 
@@ -206,6 +232,21 @@ impl Aws for SdkAws {
             }
             Err(e) => Err(classify("s3:GetObject", e)),
         }
+    }
+
+    async fn head_object(&self, bucket: &str, key: &str) -> Result<ObjectMeta, AwsError> {
+        let out = self
+            .s3
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| classify("s3:HeadObject", e))?;
+        Ok(ObjectMeta {
+            etag: out.e_tag().map(str::to_owned),
+            version_id: out.version_id().map(str::to_owned),
+        })
     }
 
     async fn put_object(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), AwsError> {

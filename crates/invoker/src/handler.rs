@@ -2,7 +2,7 @@
 //! optionally wake the service. Generic over [`Aws`] so tests and benches use fakes.
 
 use crate::aws::{Aws, AwsError, Fetched};
-use crate::config::Config;
+use crate::config::{Config, DEFAULT_POLICY_KEY};
 use crate::event::{self, EventError, Parsed, SecurityEvent};
 use crate::mapping::{Mapping, MappingCache, MappingError, Selection};
 use crate::queue::{self, QueueError, Queued};
@@ -12,6 +12,7 @@ use czero_job::{JOB_VERSION, Job, PolicyRef};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -27,17 +28,39 @@ pub enum InvokeError {
     },
     #[error(transparent)]
     Mapping(#[from] MappingError),
+    /// HeadObject on a selected policy failed; `selected_by` names the mapping rule(s), or
+    /// the default, that chose it.
+    #[error("{}", describe_policy_error(.bucket, .key, .selected_by, .source))]
+    Policy {
+        bucket: String,
+        key: String,
+        selected_by: String,
+        source: AwsError,
+    },
     #[error(transparent)]
     Queue(#[from] QueueError),
 }
 
+fn describe_policy_error(bucket: &str, key: &str, selected_by: &str, e: &AwsError) -> String {
+    if e.not_found {
+        format!("policy s3://{bucket}/{key}, selected by {selected_by}, does not exist ({e})")
+    } else {
+        format!("checking policy s3://{bucket}/{key}, selected by {selected_by}: {e}")
+    }
+}
+
 impl InvokeError {
     /// Whether Lambda's retry can help. A mapping that fails validation counts as retryable:
-    /// the event is fine and will route once the mapping is fixed.
+    /// the event is fine and will route once the mapping is fixed. So does a missing policy
+    /// file: the usual cause is a deployment in progress (the mapping uploaded before the
+    /// policy it names), which Lambda's two asynchronous retries may outlast; after them the
+    /// event is kept by the on-failure destination for a replay once the file is there.
     pub fn retryable(&self) -> bool {
         match self {
             InvokeError::Event(_) => false,
-            InvokeError::MappingFetch { source, .. } => source.retryable || source.not_found,
+            InvokeError::MappingFetch { source, .. } | InvokeError::Policy { source, .. } => {
+                source.retryable || source.not_found
+            }
             InvokeError::Mapping(_) => true,
             InvokeError::Queue(q) => q.retryable(),
         }
@@ -48,6 +71,8 @@ impl InvokeError {
             InvokeError::Event(_) => "InvalidEvent",
             InvokeError::MappingFetch { .. } => "MappingFetch",
             InvokeError::Mapping(_) => "InvalidMapping",
+            InvokeError::Policy { source, .. } if source.not_found => "PolicyMissing",
+            InvokeError::Policy { .. } => "PolicyFetch",
             InvokeError::Queue(_) => "Queue",
         }
     }
@@ -166,7 +191,7 @@ impl<A: Aws> Invoker<A> {
         }
     }
 
-    /// Builds the job for a parsed event.
+    /// Builds the job for a parsed event, its policies not yet pinned (see [`Self::pin`]).
     pub fn job(&self, e: &SecurityEvent, sel: &Selection, trace_id: Option<String>) -> Job {
         Job {
             version: JOB_VERSION,
@@ -192,6 +217,72 @@ impl<A: Aws> Invoker<A> {
         }
     }
 
+    /// Pins each selected policy to the object HeadObject finds now (ETag, and version id
+    /// when the bucket is versioned), so the worker runs what was selected even if the file
+    /// changes while the job waits. `seen` holds pins already read in this call.
+    ///
+    /// Read on every invocation, like the mapping (which is revalidated each time): a pin
+    /// cached across invocations would send workers to a superseded version after an edit,
+    /// and one HEAD per selected policy is cheap next to the event's own latency.
+    pub async fn pin(
+        &self,
+        mapping: &Mapping,
+        sel: &Selection,
+        seen: &mut HashMap<String, PolicyRef>,
+    ) -> Result<Vec<PolicyRef>, InvokeError> {
+        let bucket = &self.config.policy_bucket;
+        let mut pinned = Vec::with_capacity(sel.policies.len());
+        for key in &sel.policies {
+            if let Some(p) = seen.get(key) {
+                pinned.push(p.clone());
+                continue;
+            }
+            let meta =
+                self.aws
+                    .head_object(bucket, key)
+                    .await
+                    .map_err(|source| InvokeError::Policy {
+                        bucket: bucket.clone(),
+                        key: key.clone(),
+                        selected_by: self.selected_by(mapping, sel, key),
+                        source,
+                    })?;
+            let p = PolicyRef {
+                key: key.clone(),
+                etag: meta.etag,
+                version_id: meta.version_id,
+            };
+            seen.insert(key.clone(), p.clone());
+            pinned.push(p);
+        }
+        Ok(pinned)
+    }
+
+    /// Which rule (or the default) put `key` in the selection, for error messages.
+    fn selected_by(&self, mapping: &Mapping, sel: &Selection, key: &str) -> String {
+        if sel.defaulted {
+            return format!(
+                "the default policy ({DEFAULT_POLICY_KEY}; no rule in s3://{}/{} matched)",
+                self.config.policy_bucket, self.config.mapping_key
+            );
+        }
+        let rules: Vec<String> = mapping
+            .rules
+            .iter()
+            .filter(|r| sel.rules.contains(&r.name) && r.policies.iter().any(|p| p == key))
+            .map(|r| format!("`{}`", r.name))
+            .collect();
+        let origin = format!(
+            "s3://{}/{}",
+            self.config.policy_bucket, self.config.mapping_key
+        );
+        if rules.is_empty() {
+            format!("the mapping {origin}")
+        } else {
+            format!("mapping rule {} in {origin}", rules.join(", "))
+        }
+    }
+
     /// Selects, queues and wakes for one parsed event.
     pub async fn process(
         &self,
@@ -204,7 +295,8 @@ impl<A: Aws> Invoker<A> {
         };
         let mapping = self.mapping().await?;
         let sel = mapping.select(&e, &self.config.default_policy_key);
-        let job = self.job(&e, &sel, trace_id);
+        let mut job = self.job(&e, &sel, trace_id);
+        job.policies = self.pin(&mapping, &sel, &mut HashMap::new()).await?;
         let queued = queue::send_jobs(&self.aws, &self.config, std::slice::from_ref(&job))
             .await?
             .pop()
@@ -257,9 +349,12 @@ impl<A: Aws> Invoker<A> {
         let mapping = self.mapping().await?;
         let mut jobs = Vec::new();
         let mut sels = Vec::new();
+        let mut seen = HashMap::new();
         for e in &pending {
             let sel = mapping.select(e, &self.config.default_policy_key);
-            jobs.push(self.job(e, &sel, None));
+            let mut job = self.job(e, &sel, None);
+            job.policies = self.pin(&mapping, &sel, &mut seen).await?;
+            jobs.push(job);
             sels.push(sel);
         }
         let queued = queue::send_jobs(&self.aws, &self.config, &jobs).await?;

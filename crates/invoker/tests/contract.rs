@@ -9,14 +9,14 @@
 use aws_config::SdkConfig;
 use aws_config::retry::RetryConfig;
 use aws_lambda_events::eventbridge::EventBridgeEvent;
-use czero_invoker::aws::{Attr, Aws, BatchFailure, BatchOutcome, Fetched, OutMessage};
+use czero_invoker::aws::{Attr, Aws, BatchFailure, BatchOutcome, Fetched, ObjectMeta, OutMessage};
 use czero_invoker::config::{Config, Wake};
 use czero_invoker::event::{self, Parsed};
 use czero_invoker::handler::{InvokeError, Invoker, Outcome, job_id};
 use czero_invoker::queue::QueueError;
 use czero_invoker::wake::WakeOutcome;
 use czero_invoker::{SdkAws, queue};
-use czero_job::{Envelope, attributes};
+use czero_job::{Envelope, PolicyRef, attributes};
 use lambda_runtime::{Context, LambdaEvent};
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
@@ -27,6 +27,8 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 const BUCKET: &str = "czero-policies";
 const MAPPING_KEY: &str = "config/policy-mappings.json";
 const MAPPING_PATH: &str = "/czero-policies/config/policy-mappings.json";
+const POLICY_KEY: &str = "policies/s3-createbucket.yml";
+const POLICY_PATH: &str = "/czero-policies/policies/s3-createbucket.yml";
 const QUEUE: &str = "http://127.0.0.1/123456789012/czero-jobs";
 const CREATE: &str = include_str!("../fixtures/cloudtrail-createbucket.json");
 const MAPPING: &str = r#"{"version": 1, "rules": [{"name": "s3-bucket-created",
@@ -168,6 +170,7 @@ fn wire_attributes() -> Value {
     })
 }
 
+/// The mapping, and the one policy it names in a versioned bucket.
 async fn mount_mapping(server: &MockServer) {
     Mock::given(method("GET"))
         .and(path(MAPPING_PATH))
@@ -178,6 +181,28 @@ async fn mount_mapping(server: &MockServer) {
         )
         .mount(server)
         .await;
+    Mock::given(method("HEAD"))
+        .and(path(POLICY_PATH))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("etag", "\"p1\"")
+                .insert_header("x-amz-version-id", "v-7")
+                .insert_header("content-length", "120"),
+        )
+        .mount(server)
+        .await;
+}
+
+fn head_policy() -> String {
+    format!("HEAD {POLICY_PATH}")
+}
+
+fn pinned() -> PolicyRef {
+    PolicyRef {
+        key: POLICY_KEY.into(),
+        etag: Some("\"p1\"".into()),
+        version_id: Some("v-7".into()),
+    }
 }
 
 fn lambda_event(json: &str) -> LambdaEvent<EventBridgeEvent<Value>> {
@@ -308,6 +333,86 @@ async fn put_object_writes_the_claim_check_as_json() {
 }
 
 #[tokio::test]
+async fn head_object_reads_etag_and_version_id() {
+    let server = MockServer::start().await;
+    Mock::given(method("HEAD"))
+        .and(path(POLICY_PATH))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("etag", "\"p1\"")
+                .insert_header("x-amz-version-id", "v-7"),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("HEAD"))
+        .and(path("/unversioned/policies/a.yml"))
+        .respond_with(ResponseTemplate::new(200).insert_header("etag", "\"a1\""))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let a = aws(&server);
+    assert_eq!(
+        a.head_object(BUCKET, POLICY_KEY).await.unwrap(),
+        ObjectMeta {
+            etag: Some("\"p1\"".into()),
+            version_id: Some("v-7".into())
+        }
+    );
+    assert_eq!(
+        a.head_object("unversioned", "policies/a.yml")
+            .await
+            .unwrap(),
+        ObjectMeta {
+            etag: Some("\"a1\"".into()),
+            version_id: None
+        }
+    );
+    let reqs = server.received_requests().await.unwrap();
+    assert_eq!(
+        calls(&server).await,
+        [head_policy(), "HEAD /unversioned/policies/a.yml".into()]
+    );
+    assert!(
+        reqs.iter()
+            .all(|r| r.url.query().is_none_or(|q| !q.contains("versionId"))
+                && hdr(r, "if-none-match").is_none())
+    );
+}
+
+#[tokio::test]
+async fn head_object_404_is_not_found_and_403_is_permanent() {
+    // HEAD answers have no body: S3 sends the bare status (404 when the role may list the
+    // bucket, 403 when it may not).
+    let server = MockServer::start().await;
+    Mock::given(method("HEAD"))
+        .and(path("/czero-policies/policies/gone.yml"))
+        .respond_with(ResponseTemplate::new(404))
+        .mount(&server)
+        .await;
+    Mock::given(method("HEAD"))
+        .and(path("/czero-policies/policies/hidden.yml"))
+        .respond_with(ResponseTemplate::new(403))
+        .mount(&server)
+        .await;
+    let a = aws(&server);
+    let gone = a
+        .head_object(BUCKET, "policies/gone.yml")
+        .await
+        .unwrap_err();
+    assert_eq!(gone.op, "s3:HeadObject");
+    assert!(gone.not_found && !gone.retryable, "{gone:?}");
+    assert!(gone.message.starts_with("HTTP 404"), "{}", gone.message);
+    let hidden = a
+        .head_object(BUCKET, "policies/hidden.yml")
+        .await
+        .unwrap_err();
+    assert!(!hidden.not_found && !hidden.retryable, "{hidden:?}");
+    assert!(hidden.message.starts_with("HTTP 403"), "{}", hidden.message);
+    assert_eq!(calls(&server).await.len(), 2, "neither is retried");
+}
+
+#[tokio::test]
 async fn s3_throttling_and_5xx_are_retried_then_retryable() {
     for (name, failure) in [
         ("SlowDown", s3_error(503, "SlowDown")),
@@ -321,6 +426,10 @@ async fn s3_throttling_and_5xx_are_retried_then_retryable() {
             .mount(&server)
             .await;
         Mock::given(method("PUT"))
+            .respond_with(failure.clone())
+            .mount(&server)
+            .await;
+        Mock::given(method("HEAD"))
             .respond_with(failure)
             .mount(&server)
             .await;
@@ -330,14 +439,19 @@ async fn s3_throttling_and_5xx_are_retried_then_retryable() {
             .put_object(BUCKET, "jobs/j.json", b"{}".to_vec())
             .await
             .unwrap_err();
-        for err in [&get, &put] {
+        let head = a.head_object(BUCKET, POLICY_KEY).await.unwrap_err();
+        for err in [&get, &put, &head] {
             assert!(err.retryable, "{name}: {err:?}");
             assert!(!err.not_found, "{name}: {err:?}");
         }
-        assert_eq!((get.op, put.op), ("s3:GetObject", "s3:PutObject"), "{name}");
+        assert_eq!(
+            (get.op, put.op, head.op),
+            ("s3:GetObject", "s3:PutObject", "s3:HeadObject"),
+            "{name}"
+        );
         assert_eq!(
             server.received_requests().await.unwrap().len(),
-            2 * ATTEMPTS,
+            3 * ATTEMPTS,
             "{name}: the SDK retried each call before giving up"
         );
     }
@@ -632,15 +746,19 @@ async fn an_invocation_reads_the_mapping_then_sends_one_message() {
         calls(&server).await,
         [
             format!("GET {MAPPING_PATH}"),
+            head_policy(),
             "POST / AmazonSQS.SendMessage".into(),
             format!("GET {MAPPING_PATH}"),
+            head_policy(),
             "POST / AmazonSQS.SendMessage".into(),
-        ]
+        ],
+        "every invocation pins the policy afresh"
     );
     let reqs = server.received_requests().await.unwrap();
     assert_eq!(hdr(&reqs[0], "if-none-match"), None);
+    assert_eq!(hdr(&reqs[1], "if-none-match"), None);
     assert_eq!(
-        hdr(&reqs[2], "if-none-match"),
+        hdr(&reqs[3], "if-none-match"),
         Some("\"m1\""),
         "the warm invocation revalidates the cached mapping"
     );
@@ -661,7 +779,17 @@ async fn an_invocation_reads_the_mapping_then_sends_one_message() {
     };
     assert_eq!(job.event_id, "6f87d04b-9f74-4f04-a780-7acf4b0a9b38");
     assert_eq!(job.resource_ids, ["team-analytics-raw-2026"]);
-    assert_eq!(job.policies[0].key, "policies/s3-createbucket.yml");
+    assert_eq!(
+        job.policies,
+        [pinned()],
+        "the job names the version it selected"
+    );
+    assert!(
+        body["MessageBody"].as_str().unwrap().contains(
+            r#"{"key":"policies/s3-createbucket.yml","etag":"\"p1\"","versionId":"v-7"}"#
+        ),
+        "wire format of the pin"
+    );
 }
 
 #[tokio::test]
@@ -711,7 +839,7 @@ async fn throttled_or_failing_s3_and_sqs_fail_the_invocation_as_retryable() {
         let expected_attempts = if s3_fails {
             vec![format!("GET {MAPPING_PATH}"); ATTEMPTS]
         } else {
-            let mut v = vec![format!("GET {MAPPING_PATH}")];
+            let mut v = vec![format!("GET {MAPPING_PATH}"), head_policy()];
             v.extend(vec!["POST / AmazonSQS.SendMessage".to_string(); ATTEMPTS]);
             v
         };
@@ -728,6 +856,95 @@ async fn throttled_or_failing_s3_and_sqs_fail_the_invocation_as_retryable() {
             );
         }
     }
+}
+
+#[tokio::test]
+async fn a_policy_that_is_missing_or_unreadable_fails_before_anything_is_queued() {
+    for (case, answer, kind, text) in [
+        (
+            "404",
+            ResponseTemplate::new(404),
+            "czero.Retryable.PolicyMissing",
+            "policy s3://czero-policies/policies/s3-createbucket.yml, selected by mapping rule \
+             `s3-bucket-created` in s3://czero-policies/config/policy-mappings.json, does not \
+             exist (s3:HeadObject: HTTP 404",
+        ),
+        (
+            "SlowDown",
+            s3_error(503, "SlowDown"),
+            "czero.Retryable.PolicyFetch",
+            "checking policy s3://czero-policies/policies/s3-createbucket.yml, selected by \
+             mapping rule `s3-bucket-created` in s3://czero-policies/config/policy-mappings.json: \
+             s3:HeadObject: HTTP 503",
+        ),
+        (
+            "403",
+            ResponseTemplate::new(403),
+            "czero.Permanent.PolicyFetch",
+            "checking policy s3://czero-policies/policies/s3-createbucket.yml, selected by \
+             mapping rule `s3-bucket-created`",
+        ),
+    ] {
+        let server = MockServer::start().await;
+        Mock::given(method("HEAD"))
+            .and(path(POLICY_PATH))
+            .respond_with(answer)
+            .with_priority(1)
+            .mount(&server)
+            .await;
+        mount_mapping(&server).await;
+        json_call(SQS_TARGET, "SendMessage")
+            .respond_with(sqs_json(
+                json!({"MessageId": "m-1", "MD5OfMessageBody": "x"}),
+            ))
+            .expect(0)
+            .mount(&server)
+            .await;
+        let err = Invoker::new(aws(&server), config())
+            .handle(lambda_event(CREATE))
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_type, kind, "{case}: {}", err.error_message);
+        assert!(
+            err.error_message.starts_with(text),
+            "{case}: {}",
+            err.error_message
+        );
+        let heads = calls(&server)
+            .await
+            .iter()
+            .filter(|c| **c == head_policy())
+            .count();
+        assert_eq!(
+            heads,
+            if case == "SlowDown" { ATTEMPTS } else { 1 },
+            "{case}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_missing_default_policy_names_the_default() {
+    let server = MockServer::start().await;
+    mount_mapping(&server).await;
+    let mut cfg = config();
+    cfg.default_policy_key = "policies/fallback.yml".into();
+    // GuardDuty: no rule of MAPPING matches, so the default is selected, and it is absent.
+    let gd = include_str!("../fixtures/guardduty-s3-public.json");
+    let err = Invoker::new(aws(&server), cfg)
+        .handle(lambda_event(gd))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type, "czero.Retryable.PolicyMissing");
+    assert!(
+        err.error_message.starts_with(
+            "policy s3://czero-policies/policies/fallback.yml, selected by the default policy \
+             (DEFAULT_POLICY_KEY; no rule in s3://czero-policies/config/policy-mappings.json \
+             matched), does not exist"
+        ),
+        "{}",
+        err.error_message
+    );
 }
 
 #[tokio::test]
@@ -814,6 +1031,7 @@ async fn fast_wake_describes_then_updates_a_service_at_zero() {
         calls(&server).await,
         [
             format!("GET {MAPPING_PATH}"),
+            head_policy(),
             "POST / AmazonSQS.SendMessage".into(),
             format!("POST / {ECS_TARGET}.DescribeServices"),
             format!("POST / {ECS_TARGET}.UpdateService"),
@@ -938,6 +1156,19 @@ async fn a_partly_failed_batch_is_an_error_naming_sent_failed_and_unsent_jobs() 
         );
     }
     assert!(bodies(&server, SQS_TARGET, "SendMessage").await.is_empty());
+    assert_eq!(
+        calls(&server).await[..2],
+        [format!("GET {MAPPING_PATH}"), head_policy()],
+        "twelve jobs naming one policy cost one HEAD"
+    );
+    for e in entries {
+        let Envelope::Inline { job } =
+            Envelope::decode(e["MessageBody"].as_str().unwrap()).unwrap()
+        else {
+            panic!("inline expected")
+        };
+        assert_eq!(job.policies, [pinned()]);
+    }
 }
 
 #[tokio::test]

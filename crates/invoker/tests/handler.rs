@@ -30,20 +30,23 @@ const EXAMPLE_MAPPING: &str = include_str!("../../../config/policy-mappings.json
 
 const BUCKET: &str = "czero-policies";
 const MAPPING_KEY: &str = "config/policy-mappings.json";
+const DEFAULT_POLICY: &str = "policies/s3-createbucket.yml";
 
 fn config() -> Config {
     Config {
         queue_url: "https://sqs.us-east-1.amazonaws.com/123456789012/czero-jobs".into(),
         policy_bucket: BUCKET.into(),
         mapping_key: MAPPING_KEY.into(),
-        default_policy_key: "policies/s3-createbucket.yml".into(),
+        default_policy_key: DEFAULT_POLICY.into(),
         claim_check_bucket: BUCKET.into(),
         wake: None,
     }
 }
 
 fn invoker(mapping: &str) -> Invoker<Fake> {
-    let fake = Fake::default().with_object(BUCKET, MAPPING_KEY, mapping.as_bytes(), "\"etag-1\"");
+    let fake = Fake::default()
+        .with_object(BUCKET, MAPPING_KEY, mapping.as_bytes(), "\"etag-1\"")
+        .with_policies_of(BUCKET, mapping, &[DEFAULT_POLICY]);
     Invoker::new(fake, config())
 }
 
@@ -306,6 +309,7 @@ async fn the_mapping_is_cached_and_refreshed_by_etag() {
     // A new mapping (new ETag) is picked up on the next invocation.
     inv.aws
         .set_object(BUCKET, MAPPING_KEY, PRECEDENCE.as_bytes(), "\"etag-2\"");
+    inv.aws.add_policies_of(BUCKET, PRECEDENCE, &[]);
     let o = run(&inv, CREATE).await;
     assert_eq!(queued(&o).1, ["any-s3-call"]);
     // An invalid new mapping fails the invocation (retryable) naming the rule.
@@ -401,8 +405,9 @@ async fn send_failures_fail_the_invocation_with_their_class() {
 
 #[tokio::test]
 async fn fast_wake_raises_a_service_at_zero_only() {
-    let fake =
-        Fake::default().with_object(BUCKET, MAPPING_KEY, EXAMPLE_MAPPING.as_bytes(), "\"e\"");
+    let fake = Fake::default()
+        .with_object(BUCKET, MAPPING_KEY, EXAMPLE_MAPPING.as_bytes(), "\"e\"")
+        .with_policies_of(BUCKET, EXAMPLE_MAPPING, &[]);
     let mut cfg = config();
     cfg.wake = Some(Wake {
         cluster: "czero".into(),
@@ -453,4 +458,91 @@ async fn many_events_go_out_in_batches_of_ten() {
             .count(),
         1
     );
+}
+
+#[tokio::test]
+async fn jobs_pin_each_policy_to_the_etag_and_version_seen() {
+    let inv = invoker(EXAMPLE_MAPPING);
+    inv.aws.versions.lock().unwrap().insert(
+        format!("{BUCKET}/policies/s3-policy-statements.yml"),
+        "3HL4kqtJlcpXroDTDmJ".into(),
+    );
+    let o = run(&inv, HUB).await;
+    let (job, _, _) = queued(&o);
+    let pins: Vec<(&str, Option<&str>, Option<&str>)> = job
+        .policies
+        .iter()
+        .map(|p| (p.key.as_str(), p.etag.as_deref(), p.version_id.as_deref()))
+        .collect();
+    assert_eq!(
+        pins,
+        [
+            (
+                "policies/s3-hub-finding-public.yml",
+                Some("\"etag-policies/s3-hub-finding-public.yml\""),
+                None
+            ),
+            (
+                "policies/s3-policy-statements.yml",
+                Some("\"etag-policies/s3-policy-statements.yml\""),
+                Some("3HL4kqtJlcpXroDTDmJ")
+            ),
+        ]
+    );
+    // The message carries the pins the outcome shows.
+    let Envelope::Inline { job: sent } = Envelope::decode(&inv.aws.sent()[0].body).unwrap() else {
+        panic!("inline expected")
+    };
+    assert_eq!(sent.policies, job.policies);
+
+    // An edited policy is pinned at its new ETag by the next invocation: nothing is cached.
+    inv.aws.set_object(
+        BUCKET,
+        "policies/s3-hub-finding-public.yml",
+        b"policies: []\n",
+        "\"edited\"",
+    );
+    let o = run(&inv, HUB).await;
+    assert_eq!(queued(&o).0.policies[0].etag.as_deref(), Some("\"edited\""));
+}
+
+#[tokio::test]
+async fn a_missing_policy_fails_the_invocation_naming_key_and_rule() {
+    let inv = invoker(EXAMPLE_MAPPING);
+    inv.aws
+        .remove_object(BUCKET, "policies/s3-policy-statements.yml");
+    let err = inv.handle(lambda_event(HUB)).await.unwrap_err();
+    assert_eq!(err.error_type, "czero.Retryable.PolicyMissing");
+    assert_eq!(
+        err.error_message,
+        "policy s3://czero-policies/policies/s3-policy-statements.yml, selected by mapping rule \
+         `hub-s3-data-exposure` in s3://czero-policies/config/policy-mappings.json, does not \
+         exist (s3:HeadObject: HTTP 404 NotFound)"
+    );
+    assert!(
+        inv.aws.sent().is_empty(),
+        "no job names a policy that is not there"
+    );
+}
+
+#[tokio::test]
+async fn a_batch_heads_each_distinct_policy_once() {
+    let inv = invoker(EXAMPLE_MAPPING);
+    let mut events = Vec::new();
+    for i in 0..12 {
+        let mut v: Value = serde_json::from_str(CREATE).unwrap();
+        v["id"] = Value::String(format!("evt-{i}"));
+        events.push(event::parse_value(v).unwrap());
+    }
+    events.push(event::parse_bytes(HUB.as_bytes()).unwrap());
+    let outs = inv.process_many(events).await.unwrap();
+    assert_eq!(outs.len(), 13);
+    assert_eq!(
+        inv.aws.heads.load(std::sync::atomic::Ordering::Relaxed),
+        3,
+        "s3-createbucket once, the two hub policies once each"
+    );
+    for o in &outs {
+        assert!(queued(o).0.policies.iter().all(|p| p.etag.is_some()));
+    }
 }

@@ -67,10 +67,12 @@ pub struct Job {
 pub struct PolicyRef {
     /// Object key, always under `policies/`.
     pub key: String,
-    /// The object's ETag when the invoker selected it.
+    /// The object's ETag when the invoker selected it (its HeadObject). Without a version
+    /// id the worker runs the current object and warns when its ETag differs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub etag: Option<String>,
-    /// The object's version id, when the bucket is versioned.
+    /// The object's version id, when the bucket is versioned: the worker fetches exactly
+    /// this version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version_id: Option<String>,
 }

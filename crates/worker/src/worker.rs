@@ -19,7 +19,7 @@ use crate::queue::{Message, Queue, QueueError};
 use crate::runner::{PolicyRun, PolicyRunner};
 use crate::shutdown::Shutdown;
 use crate::store::{Store, StoreError};
-use czero_job::{Envelope, Job, decode_job};
+use czero_job::{Envelope, Job, PolicyRef, decode_job};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use std::collections::HashSet;
@@ -366,6 +366,7 @@ impl<R: PolicyRunner> Inner<R> {
                     }
                     e => Failure::Job(format!("job {}: {e}", job.job_id)),
                 })?;
+            warn_if_changed(&job.job_id, p, text.etag.as_deref());
             let done = self
                 .runner
                 .run(&job, &p.key, &text.text)
@@ -399,6 +400,25 @@ impl<R: PolicyRunner> Inner<R> {
                 }
             }
         }
+    }
+}
+
+/// A job pinned by ETag only (the bucket is not versioned, so no version can be fetched)
+/// runs the current object; if that is no longer what the invoker selected, say so.
+fn warn_if_changed(job_id: &str, p: &PolicyRef, current: Option<&str>) {
+    if p.version_id.is_some() {
+        return;
+    }
+    if let (Some(pinned), Some(current)) = (p.etag.as_deref(), current)
+        && pinned != current
+    {
+        tracing::warn!(
+            job_id,
+            policy = %p.key,
+            pinned_etag = pinned,
+            current_etag = current,
+            "policy changed since the invoker selected it (ETag {pinned} then, {current} now); running the current object"
+        );
     }
 }
 

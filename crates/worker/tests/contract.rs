@@ -796,3 +796,120 @@ async fn missing_queue_stops_the_worker_with_an_error() {
     let err = w.run(stop).await.unwrap_err();
     assert!(err.to_string().contains("QueueDoesNotExist"), "{err}");
 }
+
+// ---------------------------------------------------------------- pinned policies
+
+/// Log lines written while it is the thread's subscriber.
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    fn lines(&self, containing: &str) -> Vec<String> {
+        String::from_utf8_lossy(&self.0.lock().unwrap())
+            .lines()
+            .filter(|l| l.contains(containing))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+fn pinned_body(job_id: &str, etag: &str, version_id: Option<&str>) -> String {
+    let mut job = common::job(job_id, "b");
+    job.policies = vec![czero_job::PolicyRef {
+        key: "policies/s3-createbucket.yml".into(),
+        etag: Some(etag.into()),
+        version_id: version_id.map(str::to_owned),
+    }];
+    czero_job::Envelope::Inline { job }.encode().unwrap()
+}
+
+#[tokio::test]
+async fn pinned_versions_are_fetched_and_etag_drift_is_logged() {
+    let logs = Logs::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer({
+            let l = logs.clone();
+            move || l.clone()
+        })
+        .with_ansi(false)
+        .with_max_level(tracing::Level::WARN)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    // The current object has ETag "e1" (see stack()); version v-7 is an older one.
+    let st = stack().await;
+    Mock::given(method("GET"))
+        .and(path("/policies/policies/s3-createbucket.yml"))
+        .and(wiremock::matchers::query_param("versionId", "v-7"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("etag", "\"e0\"")
+                .insert_header("x-amz-version-id", "v-7")
+                .set_body_string(POLICY),
+        )
+        .with_priority(1)
+        .expect(1)
+        .mount(&st.s3)
+        .await;
+    mount_receives(
+        &st.sqs,
+        vec![
+            message("versioned", &pinned_body("j1", "\"e0\"", Some("v-7"))),
+            message("drifted", &pinned_body("j2", "\"e0\"", None)),
+            message("current", &pinned_body("j3", "\"e1\"", None)),
+        ],
+    )
+    .await;
+    sqs_call("DeleteMessage")
+        .respond_with(sqs_json(json!({})))
+        .mount(&st.sqs)
+        .await;
+    let runner = FakeRunner::default();
+    // One job at a time, so the log and request order follow the messages.
+    let w = worker(
+        &st,
+        runner.clone(),
+        &[("MAX_EMPTY_RECEIVES", "1"), ("WORKER_CONCURRENCY", "1")],
+        None,
+    );
+    let (_t, stop) = shutdown::channel();
+    assert_eq!(w.run(stop).await.unwrap(), Exit::Idle);
+    assert_eq!(runner.calls(), 3, "a drifted policy still runs");
+    assert_eq!(requests_for(&st.sqs, "DeleteMessage").await.len(), 3);
+
+    let s3: Vec<Option<String>> = st
+        .s3
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.url.query().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        s3.iter()
+            .filter(|q| q.as_deref().is_some_and(|q| q.contains("versionId=v-7")))
+            .count(),
+        1,
+        "only the version-pinned job asks for a version: {s3:?}"
+    );
+
+    let warnings = logs.lines("policy changed since the invoker selected it");
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("ETag \"e0\" then, \"e1\" now")
+            && warnings[0].contains("job_id=\"j2\"")
+            && warnings[0].contains("policy=policies/s3-createbucket.yml"),
+        "{}",
+        warnings[0]
+    );
+}

@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // test support: a poisoned lock is a failed test
 
-use czero_invoker::aws::{Aws, AwsError, BatchOutcome, Fetched, OutMessage};
+use czero_invoker::aws::{Aws, AwsError, BatchOutcome, Fetched, ObjectMeta, OutMessage};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,7 +15,10 @@ pub struct Fake {
     pub sent: Mutex<Vec<OutMessage>>,
     pub desired: Mutex<i32>,
     pub updates: Mutex<Vec<i32>>,
+    /// `bucket/key` → version id, for objects in a "versioned" bucket.
+    pub versions: Mutex<HashMap<String, String>>,
     pub gets: AtomicUsize,
+    pub heads: AtomicUsize,
     pub not_modified: AtomicUsize,
     pub fail_send: Mutex<Option<AwsError>>,
     pub fail_describe: Mutex<Option<AwsError>>,
@@ -33,6 +36,33 @@ impl Fake {
             .lock()
             .unwrap()
             .insert(format!("{bucket}/{key}"), (body.to_vec(), etag.to_owned()));
+    }
+
+    /// Stores every policy the mapping JSON names (and `extra`), each with the ETag
+    /// `"etag-<key>"`, as a deployment uploads them next to the mapping.
+    pub fn with_policies_of(self, bucket: &str, mapping: &str, extra: &[&str]) -> Fake {
+        self.add_policies_of(bucket, mapping, extra);
+        self
+    }
+
+    pub fn add_policies_of(&self, bucket: &str, mapping: &str, extra: &[&str]) {
+        let v: serde_json::Value = serde_json::from_str(mapping).unwrap();
+        let mut keys: Vec<String> = extra.iter().map(|k| k.to_string()).collect();
+        for r in v["rules"].as_array().into_iter().flatten() {
+            for p in r["policies"].as_array().into_iter().flatten() {
+                keys.push(p.as_str().unwrap().to_owned());
+            }
+        }
+        for k in keys {
+            self.set_object(bucket, &k, b"policies: []\n", &format!("\"etag-{k}\""));
+        }
+    }
+
+    pub fn remove_object(&self, bucket: &str, key: &str) {
+        self.objects
+            .lock()
+            .unwrap()
+            .remove(&format!("{bucket}/{key}"));
     }
 
     pub fn sent(&self) -> Vec<OutMessage> {
@@ -77,6 +107,19 @@ impl Aws for Fake {
         Ok(Fetched::Object {
             body: body.clone(),
             etag: Some(etag.clone()),
+        })
+    }
+
+    async fn head_object(&self, bucket: &str, key: &str) -> Result<ObjectMeta, AwsError> {
+        self.heads.fetch_add(1, Ordering::Relaxed);
+        let path = format!("{bucket}/{key}");
+        let objects = self.objects.lock().unwrap();
+        let Some((_, etag)) = objects.get(&path) else {
+            return Err(err("s3:HeadObject", "HTTP 404 NotFound", false, true));
+        };
+        Ok(ObjectMeta {
+            etag: Some(etag.clone()),
+            version_id: self.versions.lock().unwrap().get(&path).cloned(),
         })
     }
 
