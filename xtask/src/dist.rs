@@ -39,6 +39,57 @@ pub const SLOW_TEST_ARGS: &[&str] = &[
     "--no-capture",
 ];
 
+/// What `cargo xtask test` runs with the worker image as containers, once the slow test above
+/// has built and loaded it: one real job against moto, and the end-to-end scenarios that
+/// exercise the workers (0 → 1 → 0, a burst 0 → 5 → 0, SIGKILLed containers). The
+/// control-plane-only scenarios run with processes in the main suite.
+pub const CONTAINER_TEST_ARGS: &[&str] = &[
+    "nextest",
+    "run",
+    "--locked",
+    "-p",
+    "czero-integration",
+    "--run-ignored",
+    "only",
+    "-E",
+    "test(=worker_container_processes_one_job_against_moto) | test(=worker_containers_scale_0_n_0)",
+    // Prints each scenario's table; runs the two tests one after the other, as their timings
+    // assume a machine to themselves.
+    "--no-capture",
+];
+
+/// The image's reference in Docker after `docker load`.
+pub fn image_ref() -> String {
+    format!("{}:{}", package::IMAGE_NAME, package::IMAGE_TAG)
+}
+
+/// Runs [`CONTAINER_TEST_ARGS`] against the loaded image where a Docker engine answers, and
+/// says plainly when none does (the tests themselves would fail without one).
+pub fn container_tests(python: &Path) -> Result<()> {
+    if !docker_available() {
+        eprintln!(
+            "== no Docker engine: the worker image was not run as a container; the end-to-end scenarios ran with processes only"
+        );
+        return Ok(());
+    }
+    let image = image_ref();
+    eprintln!(
+        "== worker image {image} as containers: one job against moto; e2e scenarios single 0→1→0, burst 0→5→0, faults (docker kill)"
+    );
+    let start = std::time::Instant::now();
+    run_cmd(
+        Command::new("cargo")
+            .args(CONTAINER_TEST_ARGS)
+            .env("CZERO_E2E_IMAGE", &image)
+            .env("CZERO_PYTHON", python),
+    )?;
+    eprintln!(
+        "== worker containers ({image}): one job and 3 scenarios passed in {:.0} s",
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
 #[derive(clap::Args)]
 pub struct Args {
     /// Also load the image into the local Docker engine (`docker load`).

@@ -44,5 +44,8 @@ pub fn run(args: Args) -> Result<()> {
     )?;
     // Two cold release builds: after the main suite, so they do not slow its timed tests.
     run_cmd(Command::new("cargo").args(crate::dist::SLOW_TEST_ARGS))?;
+    // That test loaded the image it built into Docker (where there is one): run it as
+    // containers, with no third release build.
+    crate::dist::container_tests(&python)?;
     Ok(())
 }

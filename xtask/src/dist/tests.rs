@@ -407,6 +407,8 @@ fn run_image_in_empty_root(artifacts: &Artifacts) {
     );
 }
 
+/// Loads the image (it stays loaded: `cargo xtask test` then runs it as containers, see
+/// `dist::container_tests`) and runs `--version` in it.
 fn run_image_in_docker(artifacts: &Artifacts) {
     let load = Command::new("docker")
         .arg("load")
