@@ -1,7 +1,7 @@
 //! The Terraform stack: formatting, validation, checkov, the scale-out tiers for the
 //! design document's tuning rows, and `terraform/examples/local` applied to moto, read back
-//! through the AWS SDK (queue, service, scalable target, step policies, alarms) and
-//! destroyed again.
+//! through the AWS SDK (queue, service, scalable target, step policies, alarms) and its
+//! state (the roles' S3 permissions), and destroyed again.
 
 use anyhow::{Context, Result, anyhow, ensure};
 use aws_sdk_applicationautoscaling::types::{ScalingPolicy, ServiceNamespace, StepAdjustment};
@@ -419,6 +419,120 @@ async fn read_back(config: &aws_config::SdkConfig, stack: &LocalExample) -> Resu
         "invoker not created: {:?}",
         stack.outputs()["invoker_function_name"]
     );
+    check_s3_permissions(stack)?;
+    Ok(())
+}
+
+/// Each role policy Terraform applied, by name, as `Sid -> (actions, resources)`.
+type Statements = std::collections::BTreeMap<String, (Vec<String>, Vec<String>)>;
+
+fn role_policies(stack: &LocalExample) -> Result<std::collections::BTreeMap<String, Statements>> {
+    let raw = stack.workspace().run(
+        LocalExample::DIR,
+        &["show", "-json", "-no-color"].map(String::from),
+        Duration::from_secs(120),
+    )?;
+    let state: serde_json::Value = serde_json::from_str(&raw).context("terraform show -json")?;
+    let strings = |v: &serde_json::Value| -> Vec<String> {
+        match v {
+            serde_json::Value::String(s) => vec![s.clone()],
+            serde_json::Value::Array(a) => a
+                .iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect(),
+            _ => vec![],
+        }
+    };
+    let mut out = std::collections::BTreeMap::new();
+    let mut modules = vec![&state["values"]["root_module"]];
+    while let Some(m) = modules.pop() {
+        modules.extend(m["child_modules"].as_array().into_iter().flatten());
+        for r in m["resources"].as_array().into_iter().flatten() {
+            if r["type"] != "aws_iam_role_policy" {
+                continue;
+            }
+            let doc: serde_json::Value = serde_json::from_str(
+                r["values"]["policy"]
+                    .as_str()
+                    .ok_or_else(|| anyhow!("{} has no policy", r["address"]))?,
+            )?;
+            let mut statements = Statements::new();
+            for st in doc["Statement"].as_array().into_iter().flatten() {
+                let mut actions = strings(&st["Action"]);
+                let mut resources = strings(&st["Resource"]);
+                actions.sort();
+                resources.sort();
+                statements.insert(
+                    st["Sid"].as_str().unwrap_or_default().to_owned(),
+                    (actions, resources),
+                );
+            }
+            let name = r["values"]["name"].as_str().unwrap_or_default().to_owned();
+            out.insert(name, statements);
+        }
+    }
+    Ok(out)
+}
+
+/// What the invoker and the worker do in the policy bucket, and nothing more: the invoker
+/// reads the mapping, HEADs policies, lists (for 404s) and writes claim checks; the worker
+/// reads policies at pinned versions and claim checks, and deletes nothing.
+fn check_s3_permissions(stack: &LocalExample) -> Result<()> {
+    let bucket = format!("arn:aws:s3:::{}", stack.output_str("policy_bucket")?);
+    let policies = role_policies(stack)?;
+    let s3 = |role: &str| -> Result<Statements> {
+        Ok(policies
+            .get(role)
+            .ok_or_else(|| anyhow!("no role policy `{role}` in {:?}", policies.keys()))?
+            .iter()
+            .filter(|(_, (actions, _))| actions.iter().any(|a| a.starts_with("s3:")))
+            .map(|(sid, v)| (sid.clone(), v.clone()))
+            .collect())
+    };
+    let pair = |actions: &[&str], resources: &[String]| {
+        (
+            actions.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+            resources.to_vec(),
+        )
+    };
+    let readable = [format!("{bucket}/config/*"), format!("{bucket}/policies/*")];
+    let claim_checks = [format!("{bucket}/jobs/*")];
+    let expected_invoker: Statements = [
+        ("ReadPolicies".into(), pair(&["s3:GetObject"], &readable)),
+        (
+            "MissingKeysAre404".into(),
+            pair(&["s3:ListBucket"], std::slice::from_ref(&bucket)),
+        ),
+        (
+            "WriteClaimChecks".into(),
+            pair(&["s3:PutObject"], &claim_checks),
+        ),
+    ]
+    .into();
+    assert_eq!(
+        s3("invoker")?,
+        expected_invoker,
+        "invoker role, S3 statements"
+    );
+    let task = s3("task")?;
+    assert_eq!(
+        task.get("ReadPolicies"),
+        Some(&pair(&["s3:GetObject", "s3:GetObjectVersion"], &readable)),
+        "worker role reads pinned policy versions"
+    );
+    assert_eq!(
+        task.get("ReadClaimChecks"),
+        Some(&pair(&["s3:GetObject"], &claim_checks)),
+        "worker role reads claim checks"
+    );
+    for (sid, (actions, resources)) in &task {
+        if resources.iter().any(|r| r.starts_with(&bucket)) {
+            assert!(
+                actions.iter().all(|a| a.starts_with("s3:Get")),
+                "worker statement {sid} may change the policy bucket: {actions:?}"
+            );
+        }
+    }
     Ok(())
 }
 

@@ -3,10 +3,16 @@
 ################################################################################
 
 # Every statement names its resources; the only wildcard resources are those AWS cannot
-# scope (ecr:GetAuthorizationToken) and the account's buckets that policies remediate.
+# scope (ecr:GetAuthorizationToken, kms:ListAliases) and the account's buckets that
+# policies remediate.
 
 locals {
   policy_object_arns = [for p in var.policy_key_prefixes : "${aws_s3_bucket.policy.arn}/${p}*"]
+
+  # Jobs too large for one SQS message are stored here by the invoker and read by the
+  # worker (czero_job::Job::claim_check_key; the invoker's CLAIM_CHECK_BUCKET is left unset,
+  # so the policy bucket holds them).
+  claim_check_arn = "${aws_s3_bucket.policy.arn}/jobs/*"
 
   policy_permission_resources = coalesce(var.policy_permission_resources, ["arn:${local.partition}:s3:::*"])
 
@@ -33,10 +39,28 @@ data "aws_iam_policy_document" "invoker" {
     resources = [aws_sqs_queue.this.arn]
   }
 
+  # GetObject of the mapping, and HeadObject of each selected policy to pin its ETag and
+  # version in the job (HeadObject needs s3:GetObject; it reads the current version only).
   statement {
     sid       = "ReadPolicies"
     actions   = ["s3:GetObject"]
     resources = local.policy_object_arns
+  }
+
+  # Without ListBucket S3 answers 403 for a key that does not exist, which reads as a
+  # permission error; with it, a mapping naming a missing policy gets a 404 and the invoker
+  # reports "does not exist". It reveals key names only, in a bucket whose policies and
+  # mapping this role reads anyway.
+  statement {
+    sid       = "MissingKeysAre404"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.policy.arn]
+  }
+
+  statement {
+    sid       = "WriteClaimChecks"
+    actions   = ["s3:PutObject"]
+    resources = [local.claim_check_arn]
   }
 
   # The on-failure destination is written with the function's own role.
@@ -179,10 +203,19 @@ data "aws_iam_policy_document" "task" {
     resources = [aws_sqs_queue.dlq.arn]
   }
 
+  # GetObjectVersion: jobs pin each policy to the version the invoker saw (the bucket is
+  # versioned), and the worker fetches that version.
   statement {
     sid       = "ReadPolicies"
-    actions   = ["s3:GetObject"]
+    actions   = ["s3:GetObject", "s3:GetObjectVersion"]
     resources = local.policy_object_arns
+  }
+
+  # The worker reads claim-checked jobs and never deletes them (no s3:DeleteObject).
+  statement {
+    sid       = "ReadClaimChecks"
+    actions   = ["s3:GetObject"]
+    resources = [local.claim_check_arn]
   }
 
   statement {
@@ -202,6 +235,23 @@ data "aws_iam_policy_document" "task" {
     sid       = "PolicyActions"
     actions   = var.policy_permissions
     resources = local.policy_permission_resources
+  }
+
+  # set-bucket-encryption and the bucket-encryption filter name a KMS key by id, ARN or
+  # alias; as c7n does, the engine resolves it with DescribeKey in the bucket's region (the
+  # filter also lists the key's aliases). Read-only; DescribeKey only on the account's own
+  # keys (an alias is authorized against the key it names).
+  statement {
+    sid       = "ResolveKmsKeys"
+    actions   = ["kms:DescribeKey"]
+    resources = ["arn:${local.partition}:kms:*:${local.account_id}:key/*"]
+  }
+
+  # ListAliases cannot be scoped to resources in IAM.
+  statement {
+    sid       = "ListKmsAliases"
+    actions   = ["kms:ListAliases"]
+    resources = ["*"]
   }
 
   dynamic "statement" {
