@@ -9,12 +9,18 @@ use std::sync::{Arc, Mutex};
 pub struct Calls(Arc<Mutex<BTreeMap<String, u64>>>);
 
 impl Calls {
+    /// One S3 call.
     pub fn count(&self, operation: &str) {
+        self.count_in("s3", operation);
+    }
+
+    /// One call to `service` (`kms`, ...).
+    pub fn count_in(&self, service: &str, operation: &str) {
         let mut m = match self.0.lock() {
             Ok(m) => m,
             Err(p) => p.into_inner(),
         };
-        *m.entry(format!("s3.{operation}")).or_insert(0) += 1;
+        *m.entry(format!("{service}.{operation}")).or_insert(0) += 1;
     }
 
     /// A snapshot as `{"s3.GetBucketAcl": 1, ...}`.

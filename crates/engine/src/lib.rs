@@ -10,6 +10,7 @@
 
 mod calls;
 mod fallback;
+pub mod kms;
 mod output;
 mod run;
 pub mod s3;
@@ -44,6 +45,7 @@ pub struct EngineOptions {
 #[derive(Debug, Clone)]
 pub struct Engine {
     s3: s3::S3,
+    kms: kms::Kms,
     options: EngineOptions,
     region: String,
 }
@@ -59,6 +61,7 @@ impl Engine {
         };
         Engine {
             s3: s3::S3::new(sdk, &region),
+            kms: kms::Kms::new(sdk),
             options,
             region,
         }
@@ -136,6 +139,13 @@ pub enum EngineError {
         first: String,
         retryable: bool,
     },
+    /// A KMS key the policy names could not be resolved (`context`: the filter or action).
+    #[error("policy {policy}: {context}: {error}")]
+    Kms {
+        policy: String,
+        context: String,
+        error: Box<kms::KmsError>,
+    },
     /// Writing the output failed.
     #[error("output {location}: {message}")]
     Output {
@@ -161,6 +171,7 @@ impl EngineError {
             | EngineError::Policy { .. }
             | EngineError::CustodianMissing { .. } => false,
             EngineError::Aws { error, .. } => error.retryable,
+            EngineError::Kms { error, .. } => error.retryable,
             EngineError::Action { retryable, .. }
             | EngineError::Output { retryable, .. }
             | EngineError::Fallback { retryable, .. } => *retryable,

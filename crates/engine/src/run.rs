@@ -2,12 +2,14 @@
 //! and write c7n's output files.
 
 use crate::calls::Calls;
+use crate::kms::Kms;
 use crate::s3::{self, Extras, actions};
 use crate::{ActionReport, Engine, EngineError, Executor, Output, RunReport, fallback};
 use chrono::{DateTime, Utc};
-use czero_policy::{Fetched, Inputs, MaxResources, Mode, Policy};
+use czero_policy::{Fetched, Inputs, KmsKeys, MaxResources, Mode, Policy, Prefetched};
 use futures::StreamExt;
 use serde_json::{Value, json};
+use std::collections::HashMap;
 use std::time::Instant;
 
 /// The run's `custodian-run.log`, in c7n's format
@@ -243,7 +245,9 @@ impl Engine {
         execution_id: String,
         mut log: RunLog,
     ) -> Result<RunReport, EngineError> {
-        let s3 = self.s3.with_calls(Calls::default());
+        let calls = Calls::default();
+        let s3 = self.s3.with_calls(calls.clone());
+        let kms = self.kms.with_calls(calls);
         let name = policy.name.clone();
         let aws_err = |error: s3::ApiError| EngineError::Aws {
             policy: name.clone(),
@@ -268,6 +272,7 @@ impl Engine {
             .augment_all(buckets, &keys, extras)
             .await
             .map_err(aws_err)?;
+        let kms_keys = resolve_filter_keys(&kms, policy, &buckets).await?;
         let now = Utc::now();
         let mut matched = Vec::new();
         for (mut b, prefetched) in buckets {
@@ -285,6 +290,7 @@ impl Engine {
                 now,
                 event: None,
                 prefetched: &prefetched,
+                kms_keys: &kms_keys,
             };
             let mut ok = true;
             // In order, stopping at the first miss, annotating as c7n's filters do.
@@ -392,6 +398,7 @@ impl Engine {
                     .filter(|s| !s.is_empty()),
                 region: self.region.clone(),
                 now: Utc::now(),
+                kms_key_arns: HashMap::new(),
             };
             let at = Instant::now();
             for a in &raw_actions {
@@ -405,17 +412,60 @@ impl Engine {
                         matched.len()
                     ),
                 );
-                let outcomes: Vec<actions::Outcome> = futures::stream::iter(matched.iter_mut())
-                    .map(|b| {
-                        let (s3, t, data, args) = (&s3, &t, &data, &args);
-                        async move { actions::run(s3, t, data, b, args).await }
-                    })
-                    .buffered(3)
-                    .collect()
-                    .await;
+                let mut args = args.clone();
+                let mut unresolved: Vec<String> = Vec::new();
+                if let Some(key) = action_kms_key(&t, &data) {
+                    // c7n resolves the key once per bucket region before acting; a key it
+                    // cannot resolve fails every bucket of that region: one error, here.
+                    let mut regions: Vec<String> = matched.iter().map(s3::bucket_region).collect();
+                    regions.sort();
+                    regions.dedup();
+                    for region in regions {
+                        match kms.describe_key(key, &region).await {
+                            Ok(k) => {
+                                args.kms_key_arns.insert(region, k.arn);
+                            }
+                            Err(e) => {
+                                log.error(
+                                    "custodian.actions",
+                                    format!("policy:{name} action:{t} {e}: no bucket in {region} changed"),
+                                );
+                                if failure.is_none() {
+                                    failure = Some(EngineError::Kms {
+                                        policy: name.clone(),
+                                        context: t.clone(),
+                                        error: Box::new(e),
+                                    });
+                                }
+                                unresolved.push(region);
+                            }
+                        }
+                    }
+                }
+                let outcomes: Vec<Option<actions::Outcome>> =
+                    futures::stream::iter(matched.iter_mut())
+                        .map(|b| {
+                            let (s3, t, data, args) = (&s3, &t, &data, &args);
+                            let skip = unresolved.contains(&s3::bucket_region(b));
+                            async move {
+                                if skip {
+                                    None
+                                } else {
+                                    Some(actions::run(s3, t, data, b, args).await)
+                                }
+                            }
+                        })
+                        .buffered(3)
+                        .collect()
+                        .await;
                 let mut results = Vec::new();
                 let mut failed = 0;
                 for (o, b) in outcomes.into_iter().zip(&ids) {
+                    let Some(o) = o else {
+                        // Already reported with the KMS error.
+                        failed += 1;
+                        continue;
+                    };
                     match o {
                         Ok(Some(v)) => results.push(v),
                         Ok(None) => {}
@@ -516,6 +566,50 @@ impl Engine {
             execution_id,
         })
     }
+}
+
+/// The KMS keys the policy's `bucket-encryption` filters compare against, resolved in every
+/// region the buckets are in (DescribeKey and ListAliases, as c7n's `resolve_keys`). c7n
+/// logs a key it cannot resolve and matches as if no bucket used it; a policy naming a key
+/// that does not exist is an error here, naming the key and the policy.
+async fn resolve_filter_keys(
+    kms: &Kms,
+    policy: &Policy,
+    buckets: &[(Value, Prefetched)],
+) -> Result<KmsKeys, EngineError> {
+    let mut out = KmsKeys::default();
+    let keys = policy.filter_kms_keys();
+    if keys.is_empty() {
+        return Ok(out);
+    }
+    let mut regions: Vec<String> = buckets.iter().map(|(b, _)| s3::bucket_region(b)).collect();
+    regions.sort();
+    regions.dedup();
+    for key in &keys {
+        for region in &regions {
+            let k = kms
+                .resolve(key, region)
+                .await
+                .map_err(|e| EngineError::Kms {
+                    policy: policy.name.clone(),
+                    context: "filter bucket-encryption".into(),
+                    error: Box::new(e),
+                })?;
+            out.insert(key, region, k);
+        }
+    }
+    Ok(out)
+}
+
+/// The key `set-bucket-encryption` must resolve before it acts: c7n resolves it only when
+/// the action enables encryption, and reads it for `crypto: aws:kms`.
+fn action_kms_key<'a>(action: &str, data: &'a serde_json::Map<String, Value>) -> Option<&'a str> {
+    let enabled = data.get("enabled").and_then(Value::as_bool).unwrap_or(true);
+    let kms = data.get("crypto").and_then(Value::as_str) == Some("aws:kms");
+    if action != "set-bucket-encryption" || !enabled || !kms {
+        return None;
+    }
+    data.get("key").and_then(Value::as_str)
 }
 
 /// c7n's `max-resources`: an amount, or `{amount, percent, op}` where `op: or` (default)

@@ -1,7 +1,10 @@
 //! Contract tests: every S3 call the engine makes, pinned by method, path and query
 //! against a wiremock server, with S3's own error documents (fixtures/s3). The expected
 //! bucket document (fixtures/s3/bucket-augmented.json) is what botocore's parser makes of
-//! the same responses, so the engine's JSON matches what c7n's filters see.
+//! the same responses, so the engine's JSON matches what c7n's filters see. The KMS calls
+//! (DescribeKey, ListAliases) are pinned the same way, by `X-Amz-Target` and JSON body.
+
+mod common;
 
 use czero_engine::s3::{self, Extras, S3, actions};
 use pretty_assertions::assert_eq;
@@ -489,6 +492,7 @@ async fn run_action(
         account_id: Some("123456789012".into()),
         region: "us-east-1".into(),
         now: chrono::Utc::now(),
+        kms_key_arns: Default::default(),
     };
     actions::run(&s3_for(server), &t, &data, &mut bucket, &args).await
 }
@@ -909,4 +913,283 @@ async fn output_to_s3_is_gzipped_under_the_hour_folder() {
     let mut text = String::new();
     std::io::Read::read_to_string(&mut gz, &mut text).unwrap();
     assert_eq!(text, "[]");
+}
+
+// ---- KMS keys ----------------------------------------------------------------------------
+
+const KEY_ID: &str = "1234abcd-12ab-34cd-56ef-1234567890ab";
+/// The key `encryption.xml` names.
+const KEY_ARN: &str =
+    "arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
+fn kms_json(status: u16, body: Value) -> ResponseTemplate {
+    ResponseTemplate::new(status)
+        .set_body_raw(body.to_string().into_bytes(), "application/x-amz-json-1.1")
+}
+
+/// `TrentService.<op>` with `body` (JSON, compared whole), answered with `resp`, signed
+/// for `region`, expected `times` times.
+async fn kms_call(
+    server: &MockServer,
+    op: &str,
+    body: Value,
+    region: &str,
+    resp: ResponseTemplate,
+    times: u64,
+) {
+    Mock::given(method("POST"))
+        .and(path("/"))
+        .and(wiremock::matchers::header(
+            "x-amz-target",
+            format!("TrentService.{op}").as_str(),
+        ))
+        .and(header_regex(
+            "authorization",
+            &format!("/{region}/kms/aws4_request"),
+        ))
+        .and(wiremock::matchers::body_json(body))
+        .respond_with(resp)
+        .expect(times)
+        .named(format!("kms {op}"))
+        .mount(server)
+        .await;
+}
+
+fn describe_key_answer(key_id: &str, arn: &str) -> ResponseTemplate {
+    kms_json(
+        200,
+        json!({"KeyMetadata": {"AWSAccountId": "123456789012", "KeyId": key_id, "Arn": arn,
+            "Enabled": true, "KeyManager": "CUSTOMER", "KeyState": "Enabled",
+            "KeyUsage": "ENCRYPT_DECRYPT", "Description": ""}}),
+    )
+}
+
+/// KMS's answer for an alias that does not exist.
+fn alias_not_found(alias: &str) -> ResponseTemplate {
+    kms_json(
+        400,
+        json!({"__type": "NotFoundException",
+            "message": format!("Alias arn:aws:kms:eu-central-1:123456789012:{alias} is not found.")}),
+    )
+}
+
+/// Every augment call for b1 (in eu-central-1) and GetBucketEncryption, once each.
+async fn mount_bucket_with_encryption(server: &MockServer) {
+    for (sub, resp) in [
+        ("location", xml(200, fixture!("location.xml"))),
+        ("tagging", xml(200, fixture!("tagging.xml"))),
+        (
+            "policy",
+            ResponseTemplate::new(200).set_body_raw(
+                fixture!("policy.json").as_bytes().to_vec(),
+                "application/json",
+            ),
+        ),
+        ("acl", xml(200, fixture!("acl.xml"))),
+        ("replication", xml(200, fixture!("replication.xml"))),
+        ("versioning", xml(200, fixture!("versioning.xml"))),
+        ("website", xml(200, fixture!("website.xml"))),
+        ("logging", xml(200, fixture!("logging.xml"))),
+        ("notification", xml(200, fixture!("notification.xml"))),
+        ("lifecycle", xml(200, fixture!("lifecycle.xml"))),
+        ("encryption", xml(200, fixture!("encryption.xml"))),
+    ] {
+        get(server, "b1", sub, resp, 1).await;
+    }
+}
+
+/// Runs `filters`/`actions` as a CreateBucket policy named `kms-policy` for bucket b1.
+async fn run_policy(
+    server: &MockServer,
+    filters: Value,
+    actions: Value,
+) -> (
+    Result<czero_engine::RunReport, czero_engine::EngineError>,
+    tempfile::TempDir,
+) {
+    let doc = json!({"policies": [{
+        "name": "kms-policy", "resource": "aws.s3",
+        "mode": {"type": "cloudtrail", "events": ["CreateBucket"]},
+        "filters": filters, "actions": actions,
+    }]});
+    let policy = common::parse_policy(&doc.to_string()).expect("valid policy");
+    let engine = czero_engine::Engine::new(
+        &czero_testkit::stub_config(&server.uri()),
+        czero_engine::EngineOptions {
+            region: "us-east-1".into(),
+            ..Default::default()
+        },
+    );
+    let out = tempfile::tempdir().expect("temporary directory");
+    let r = engine
+        .run(
+            &policy,
+            Some(&common::createbucket_event("b1")),
+            &czero_engine::Output::Dir(out.path().to_path_buf()),
+        )
+        .await;
+    (r, out)
+}
+
+#[tokio::test]
+async fn set_bucket_encryption_puts_the_arn_describe_key_gives_for_an_alias() {
+    let server = MockServer::start().await;
+    mount_bucket_with_encryption(&server).await;
+    // Resolved in the bucket's region, once for the run; ListAliases is not needed.
+    kms_call(
+        &server,
+        "DescribeKey",
+        json!({"KeyId": "alias/czero"}),
+        "eu-central-1",
+        describe_key_answer(KEY_ID, KEY_ARN),
+        1,
+    )
+    .await;
+    kms_call(
+        &server,
+        "ListAliases",
+        json!({"KeyId": KEY_ID}),
+        "eu-central-1",
+        kms_json(200, json!({"Aliases": []})),
+        0,
+    )
+    .await;
+    expect_write(&server, "PUT", "encryption").await;
+    let (r, out) = run_policy(
+        &server,
+        json!([{"type": "bucket-encryption", "crypto": "aws:kms"}]),
+        json!([{"type": "set-bucket-encryption", "crypto": "aws:kms", "key": "alias/czero"}]),
+    )
+    .await;
+    let report = r.unwrap();
+    assert_eq!(report.resources, vec!["b1"]);
+    let body = body_of(&server, "PUT", "encryption").await;
+    assert!(
+        body.contains(&format!("<KMSMasterKeyID>{KEY_ARN}</KMSMasterKeyID>")),
+        "{body}"
+    );
+    assert!(
+        body.contains("<SSEAlgorithm>aws:kms</SSEAlgorithm>"),
+        "{body}"
+    );
+    let md: Value = serde_json::from_str(
+        &std::fs::read_to_string(out.path().join("kms-policy/metadata.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(md["api-stats"]["kms.DescribeKey"], json!(1));
+}
+
+#[tokio::test]
+async fn an_alias_that_does_not_exist_is_one_error_naming_it_and_the_policy() {
+    let server = MockServer::start().await;
+    mount_bucket_with_encryption(&server).await;
+    kms_call(
+        &server,
+        "DescribeKey",
+        json!({"KeyId": "alias/missing"}),
+        "eu-central-1",
+        alias_not_found("alias/missing"),
+        1,
+    )
+    .await;
+    // No bucket is changed.
+    Mock::given(method("PUT"))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(0)
+        .named("no PUT")
+        .mount(&server)
+        .await;
+    let (r, out) = run_policy(
+        &server,
+        json!([{"type": "bucket-encryption", "crypto": "aws:kms"}]),
+        json!([{"type": "set-bucket-encryption", "crypto": "aws:kms", "key": "alias/missing"}]),
+    )
+    .await;
+    let err = r.unwrap_err();
+    assert!(
+        matches!(err, czero_engine::EngineError::Kms { .. }),
+        "{err:?}"
+    );
+    assert!(!err.is_retryable());
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with("policy kms-policy: set-bucket-encryption: KMS key `alias/missing` does not exist in eu-central-1"),
+        "{msg}"
+    );
+    assert!(msg.contains("NotFoundException"), "{msg}");
+    let log = std::fs::read_to_string(out.path().join("kms-policy/custodian-run.log")).unwrap();
+    let errors: Vec<&str> = log.lines().filter(|l| l.contains(" - ERROR - ")).collect();
+    assert_eq!(errors.len(), 1, "{log}");
+    assert!(errors[0].contains("alias/missing"), "{log}");
+}
+
+#[tokio::test]
+async fn bucket_encryption_filter_compares_the_resolved_key() {
+    for (arn, want) in [
+        (KEY_ARN, vec!["b1"]),
+        (
+            "arn:aws:kms:eu-central-1:123456789012:key/ffffffff-0000-0000-0000-000000000000",
+            vec![],
+        ),
+    ] {
+        let server = MockServer::start().await;
+        mount_bucket_with_encryption(&server).await;
+        let key_id = arn.rsplit('/').next().unwrap_or_default();
+        kms_call(
+            &server,
+            "DescribeKey",
+            json!({"KeyId": "alias/czero"}),
+            "eu-central-1",
+            describe_key_answer(key_id, arn),
+            1,
+        )
+        .await;
+        kms_call(
+            &server,
+            "ListAliases",
+            json!({"KeyId": key_id}),
+            "eu-central-1",
+            kms_json(
+                200,
+                json!({"Aliases": [{"AliasName": "alias/czero", "TargetKeyId": key_id,
+                    "AliasArn": "arn:aws:kms:eu-central-1:123456789012:alias/czero"}],
+                    "Truncated": false}),
+            ),
+            1,
+        )
+        .await;
+        let (r, _out) = run_policy(
+            &server,
+            json!([{"type": "bucket-encryption", "crypto": "aws:kms", "key": "alias/czero"}]),
+            json!([]),
+        )
+        .await;
+        assert_eq!(r.unwrap().resources, want, "key {arn}");
+    }
+}
+
+#[tokio::test]
+async fn a_filter_key_that_does_not_exist_fails_before_filtering() {
+    let server = MockServer::start().await;
+    mount_bucket_with_encryption(&server).await;
+    kms_call(
+        &server,
+        "DescribeKey",
+        json!({"KeyId": "alias/missing"}),
+        "eu-central-1",
+        alias_not_found("alias/missing"),
+        1,
+    )
+    .await;
+    let (r, _out) = run_policy(
+        &server,
+        json!([{"type": "bucket-encryption", "crypto": "aws:kms", "key": "alias/missing", "state": false}]),
+        json!([]),
+    )
+    .await;
+    let msg = r.unwrap_err().to_string();
+    assert!(
+        msg.starts_with("policy kms-policy: filter bucket-encryption: KMS key `alias/missing` does not exist in eu-central-1"),
+        "{msg}"
+    );
 }

@@ -1,6 +1,7 @@
 //! Differential test against the real Cloud Custodian (c7n 0.9.53): for each policy in
-//! fixtures/policies, the same moto state (reset and re-seeded between runs) is handed to
-//! c7n and to this engine; the buckets in `resources.json`, the documents c7n wrote for
+//! fixtures/policies, the same moto state (reset and re-seeded between runs; for the KMS
+//! policies also a key with an alias, whose ARN repeats because moto's random generator is
+//! seeded) is handed to c7n and to this engine; the buckets in `resources.json`, the documents c7n wrote for
 //! them, and every bucket's state afterwards must agree.
 //!
 //! c7n runs as `custodian run` for pull-mode policies and through `policy.push(event)`
@@ -17,7 +18,9 @@
 
 mod common;
 
-use common::{client, createbucket_event, parse_policy, reset, resource_names, seed, snapshot};
+use common::{
+    client, createbucket_event, parse_policy, reset, resource_names, seed, seed_kms, snapshot,
+};
 use czero_engine::{Engine, EngineOptions, Output};
 use serde_json::Value;
 use std::path::Path;
@@ -38,7 +41,7 @@ macro_rules! policy {
 }
 
 /// (fixture, policy text, bucket named by the CreateBucket event for event-mode policies)
-const CASES: [((&str, &str), Option<&str>); 20] = [
+const CASES: [((&str, &str), Option<&str>); 22] = [
     (policy!("encrypt-unencrypted"), None),
     (policy!("public-block-any-off"), None),
     (policy!("public-block-policy-off"), None),
@@ -53,6 +56,8 @@ const CASES: [((&str, &str), Option<&str>); 20] = [
     (policy!("delete-marked"), None),
     (policy!("delete-versioned"), None),
     (policy!("kms-encrypted"), None),
+    (policy!("kms-alias-encrypt"), None),
+    (policy!("kms-alias-filter"), None),
     (policy!("tagged-or-website"), None),
     (policy!("matched-filters-blocks"), None),
     (policy!("createbucket"), Some("plain")),
@@ -60,6 +65,9 @@ const CASES: [((&str, &str), Option<&str>); 20] = [
     (policy!("createbucket-unencrypted"), Some("pab-partial")),
     (policy!("createbucket-unencrypted"), Some("enc-aes")),
 ];
+
+/// Fixtures that also need a KMS key with an alias (`common::seed_kms`).
+const NEEDS_KMS: [&str; 2] = ["kms-alias-encrypt", "kms-alias-filter"];
 
 /// Fixtures where the engine's run fails on moto for the reason given in the module docs.
 const KNOWN_ENGINE_ERRORS: [(&str, &str); 1] = [("delete-versioned", "DeleteObjects")];
@@ -152,6 +160,9 @@ async fn czero_agrees_with_cloud_custodian() {
 
         reset(&moto).await.unwrap();
         seed(&s3).await.unwrap();
+        if NEEDS_KMS.contains(&fixture) {
+            seed_kms(&moto, &s3).await.unwrap();
+        }
         let c7n_out = tmp.path().join("c7n");
         run_c7n(&moto, &policy_file, event.as_ref(), &c7n_out)
             .unwrap_or_else(|e| panic!("{label}: {e}"));
@@ -160,6 +171,9 @@ async fn czero_agrees_with_cloud_custodian() {
 
         reset(&moto).await.unwrap();
         seed(&s3).await.unwrap();
+        if NEEDS_KMS.contains(&fixture) {
+            seed_kms(&moto, &s3).await.unwrap();
+        }
         let czero_out = tmp.path().join("czero");
         let policy = parse_policy(yaml).unwrap_or_else(|e| panic!("{label}: {e}"));
         let report = match engine

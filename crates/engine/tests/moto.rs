@@ -412,3 +412,62 @@ async fn output_to_s3_is_gzipped_in_hour_folders() {
         "{names:?}"
     );
 }
+
+#[tokio::test]
+async fn kms_alias_is_resolved_for_the_action_and_the_filter() {
+    let env = setup().await;
+    let arn = common::seed_kms(&env.moto, &env.s3).await.unwrap();
+    let e = engine(&env, false);
+    let out = Output::Dir(env.out.path().into());
+    let before = snapshot(&env.s3, &env.moto.endpoint()).await.unwrap();
+
+    // An alias that does not exist: one error naming it and the policy, nothing changed.
+    let text = policy!("kms-alias-encrypt").replace(common::KMS_ALIAS, "alias/missing");
+    let err = e
+        .run(&parse_policy(&text).unwrap(), None, &out)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().starts_with(
+            "policy kms-alias-encrypt: set-bucket-encryption: KMS key `alias/missing` does not exist in us-east-1"
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        snapshot(&env.s3, &env.moto.endpoint()).await.unwrap(),
+        before
+    );
+
+    // The action puts the key ARN DescribeKey gives for the alias.
+    let p = parse_policy(policy!("kms-alias-encrypt")).unwrap();
+    let r = e.run(&p, None, &out).await.unwrap();
+    assert!(
+        r.resources.contains(&"plain".to_string()),
+        "{:?}",
+        r.resources
+    );
+    assert!(
+        !r.resources.iter().any(|b| b.starts_with("enc-")),
+        "{:?}",
+        r.resources
+    );
+    let after = snapshot(&env.s3, &env.moto.endpoint()).await.unwrap();
+    for b in &r.resources {
+        assert_eq!(
+            after[b]["encryption"],
+            json!([{"algo": "aws:kms", "key": arn, "bucket_key": true}]),
+            "{b}"
+        );
+    }
+    let md: Value =
+        serde_json::from_str(&read(&env, "kms-alias-encrypt", "metadata.json")).unwrap();
+    assert_eq!(md["api-stats"]["kms.DescribeKey"], json!(1), "{md}");
+
+    // The filter matches rules naming the key by ARN (just put) or by alias name
+    // (enc-kms-alias), not other keys (enc-kms) or AES256.
+    let p = parse_policy(policy!("kms-alias-filter")).unwrap();
+    let got = e.run(&p, None, &out).await.unwrap();
+    let mut want = r.resources.clone();
+    want.push("enc-kms-alias".into());
+    assert_eq!(sorted(got.resources), sorted(want));
+}

@@ -13,6 +13,7 @@ use crate::{Needs, s3};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
+use std::collections::HashMap;
 
 /// What a filter may read besides the resource.
 #[derive(Debug, Clone, Copy)]
@@ -31,6 +32,8 @@ pub struct Inputs<'a> {
     /// The documents c7n's filters fetch themselves, fetched ahead by the engine for this
     /// resource; a filter stores one on the resource when it reads it, as c7n does.
     pub prefetched: &'a Prefetched,
+    /// KMS keys named by `bucket-encryption` filters, resolved per region.
+    pub kms_keys: &'a KmsKeys,
 }
 
 /// A document a filter reads lazily in c7n (GetBucketEncryption, GetPublicAccessBlock).
@@ -51,6 +54,30 @@ pub struct Prefetched {
     pub public_access_block: Option<Fetched>,
 }
 
+/// A KMS key as c7n's `KMSKeyResolverMixin` resolves it: DescribeKey's `KeyId` and `Arn`,
+/// and the names and ARNs of its aliases (ListAliases).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KmsKey {
+    pub key_id: String,
+    pub arn: String,
+    pub aliases: Vec<String>,
+}
+
+/// Resolved KMS keys by (key as written in the policy, region).
+#[derive(Debug, Clone, Default)]
+pub struct KmsKeys(HashMap<(String, String), KmsKey>);
+
+impl KmsKeys {
+    pub fn insert(&mut self, key: &str, region: &str, resolved: KmsKey) {
+        self.0
+            .insert((key.to_string(), region.to_string()), resolved);
+    }
+
+    pub fn get(&self, key: &str, region: &str) -> Option<&KmsKey> {
+        self.0.get(&(key.to_string(), region.to_string()))
+    }
+}
+
 /// A filter could not be evaluated (where c7n would raise too, or data is missing).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EvalError {
@@ -58,6 +85,10 @@ pub enum EvalError {
     /// not on the resource: the engine must fetch what [`crate::Policy::needs`] lists.
     #[error("resource lacks the `{0}` annotation this filter needs")]
     MissingAnnotation(&'static str),
+    /// A `bucket-encryption` key was not resolved for the bucket's region: the engine must
+    /// resolve what [`crate::Policy::filter_kms_keys`] lists.
+    #[error("KMS key `{key}` was not resolved for region {region}")]
+    UnresolvedKmsKey { key: String, region: String },
     /// The filter is valid c7n but not evaluated natively (listed in `unsupported`).
     #[error("filter `{0}` is not evaluated natively")]
     Unsupported(String),
@@ -77,6 +108,8 @@ pub enum Filter {
     BucketEncryption {
         state: bool,
         crypto: Option<String>,
+        /// A key id, key ARN, alias name or alias ARN (resolved through KMS).
+        key: Option<String>,
         bucket_key_enabled: Option<bool>,
     },
     CheckPublicBlock {
@@ -119,11 +152,12 @@ impl Filter {
         ctx: &EvalContext,
         event: Option<&Value>,
     ) -> Result<bool, EvalError> {
-        let prefetched = Prefetched::default();
+        let (prefetched, kms_keys) = (Prefetched::default(), KmsKeys::default());
         let inputs = Inputs {
             now: ctx.now,
             event,
             prefetched: &prefetched,
+            kms_keys: &kms_keys,
         };
         self.process(&mut resource.clone(), &inputs)
     }
@@ -182,6 +216,7 @@ impl Filter {
             Filter::BucketEncryption {
                 state,
                 crypto,
+                key,
                 bucket_key_enabled,
             } => {
                 if !s3::reveal_encryption(resource, inputs.prefetched)? {
@@ -189,7 +224,28 @@ impl Filter {
                     // leaves the bucket out.
                     return Ok(false);
                 }
-                s3::bucket_encryption(resource, *state, crypto.as_deref(), *bucket_key_enabled)
+                let resolved = match (crypto.as_deref(), key) {
+                    (Some("aws:kms"), Some(k)) => {
+                        let region = s3::bucket_region(resource);
+                        match inputs.kms_keys.get(k, &region) {
+                            Some(r) => Some(r),
+                            None => {
+                                return Err(EvalError::UnresolvedKmsKey {
+                                    key: k.clone(),
+                                    region,
+                                });
+                            }
+                        }
+                    }
+                    _ => None,
+                };
+                s3::bucket_encryption(
+                    resource,
+                    *state,
+                    crypto.as_deref(),
+                    resolved,
+                    *bucket_key_enabled,
+                )
             }
             Filter::CheckPublicBlock {
                 block_public_acls,
@@ -241,6 +297,22 @@ impl Filter {
             }
             Filter::BucketEncryption { .. } => n.bucket_encryption = true,
             Filter::CheckPublicBlock { .. } => n.public_access_block = true,
+            _ => {}
+        }
+    }
+
+    pub(crate) fn collect_kms_keys(&self, keys: &mut Vec<String>) {
+        match self {
+            Filter::And(fs) | Filter::Or(fs) | Filter::Not(fs) => {
+                fs.iter().for_each(|f| f.collect_kms_keys(keys))
+            }
+            // c7n resolves `key` whatever `crypto` says but reads it only for aws:kms: only
+            // those are resolved here, so a key that is never read cannot fail a run.
+            Filter::BucketEncryption {
+                crypto: Some(c),
+                key: Some(k),
+                ..
+            } if c == "aws:kms" && !keys.contains(k) => keys.push(k.clone()),
             _ => {}
         }
     }

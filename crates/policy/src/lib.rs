@@ -31,7 +31,9 @@ mod yaml;
 
 pub use actions::Action;
 pub use event::{EventError, matches_event, resource_ids};
-pub use filters::{EvalContext, EvalError, Fetched, Filter, Inputs, MATCHED_FILTERS, Prefetched};
+pub use filters::{
+    EvalContext, EvalError, Fetched, Filter, Inputs, KmsKey, KmsKeys, MATCHED_FILTERS, Prefetched,
+};
 pub use parse::parse_str;
 pub use value::{Op, ValueFilter, ValueType};
 
@@ -158,6 +160,17 @@ impl Policy {
             f.collect_needs(&mut n);
         }
         n
+    }
+
+    /// The KMS keys the `bucket-encryption` filters compare against (`crypto: aws:kms`
+    /// with `key`), in filter order: the engine resolves each for every bucket region
+    /// (c7n's `KMSKeyResolverMixin`) and hands them to [`Filter::process`].
+    pub fn filter_kms_keys(&self) -> Vec<String> {
+        let mut keys = Vec::new();
+        for f in &self.filters {
+            f.collect_kms_keys(&mut keys);
+        }
+        keys
     }
 
     /// Resource ids for this policy from `event`, as c7n's push modes resolve them: for

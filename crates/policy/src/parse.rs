@@ -747,16 +747,11 @@ fn filter(cx: &mut Ctx, f: &Value, path: &str, s3: bool, conditions: bool) -> Op
                     "key and bucket_key_enabled attributes cannot both be set",
                 );
             }
-            if key.is_some() {
-                // Matching a KMS key id/alias needs KMS DescribeKey/ListAliases.
-                cx.unsupported(FeatureKind::Filter, "bucket-encryption with key", path);
-                Filter::Unsupported("bucket-encryption".into())
-            } else {
-                Filter::BucketEncryption {
-                    state,
-                    crypto,
-                    bucket_key_enabled: bke,
-                }
+            Filter::BucketEncryption {
+                state,
+                crypto,
+                key,
+                bucket_key_enabled: bke,
             }
         }
         "check-public-block" => {

@@ -1,6 +1,6 @@
 //! The `aws.s3` filters of c7n/resources/s3.py over the augmented bucket JSON.
 
-use crate::filters::{EvalError, Fetched, Prefetched};
+use crate::filters::{EvalError, Fetched, KmsKey, Prefetched};
 use serde_json::{Map, Value};
 
 const GLOBAL_ALL: &str = "http://acs.amazonaws.com/groups/global/AllUsers";
@@ -14,6 +14,19 @@ fn truthy(v: Option<&Value>) -> bool {
         Some(Value::String(s)) => !s.is_empty(),
         Some(Value::Array(a)) => !a.is_empty(),
         Some(Value::Object(o)) => !o.is_empty(),
+    }
+}
+
+/// c7n's `get_region`: LocationConstraint `EU` → eu-west-1, null/absent → us-east-1.
+pub fn bucket_region(bucket: &Value) -> String {
+    match bucket
+        .get("Location")
+        .and_then(|l| l.get("LocationConstraint"))
+        .and_then(Value::as_str)
+    {
+        None | Some("") => "us-east-1".to_string(),
+        Some("EU") => "eu-west-1".to_string(),
+        Some(r) => r.to_string(),
     }
 }
 
@@ -100,11 +113,13 @@ fn insert(b: &mut Value, key: &str, v: Value) {
     }
 }
 
-/// `BucketEncryption.process_bucket` after the fetch (without `key`, which needs KMS).
+/// `BucketEncryption.process_bucket` after the fetch. `key` is the filter's KMS key as
+/// resolved for the bucket's region; it is read only for `crypto: aws:kms`.
 pub(crate) fn bucket_encryption(
     b: &Value,
     state: bool,
     crypto: Option<&str>,
+    key: Option<&KmsKey>,
     bke: Option<bool>,
 ) -> Result<bool, EvalError> {
     let be = b
@@ -142,8 +157,19 @@ pub(crate) fn bucket_encryption(
         match crypto {
             None => matches!(algo, Some("AES256" | "aws:kms")),
             Some("AES256") => algo == Some("AES256"),
-            // No `key` in the filter: any KMS default encryption matches.
-            Some("aws:kms") => algo == Some("aws:kms"),
+            Some("aws:kms") if algo == Some("aws:kms") => match key {
+                // No `key` in the filter: any KMS default encryption matches.
+                None => true,
+                // The rule may name the key by id, ARN, alias name or alias ARN; no key
+                // means the AWS managed key.
+                Some(k) => {
+                    let id = rule
+                        .and_then(|r| r.get("KMSMasterKeyID"))
+                        .and_then(Value::as_str)
+                        .unwrap_or("alias/aws/s3");
+                    id == k.arn || id == k.key_id || k.aliases.iter().any(|a| a == id)
+                }
+            },
             _ => false,
         }
     };

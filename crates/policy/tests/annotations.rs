@@ -5,7 +5,9 @@
 //! `not` restoring `c7n*` keys. Whole matched documents are compared.
 
 use chrono::Utc;
-use czero_policy::{Fetched, Inputs, Prefetched, parse_str, s3::default_public_block};
+use czero_policy::{
+    Fetched, Inputs, KmsKey, KmsKeys, Prefetched, parse_str, s3::default_public_block,
+};
 use serde_json::{Value, json};
 
 const AUTH: &str = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers";
@@ -60,20 +62,60 @@ fn buckets() -> Vec<Value> {
     ]
 }
 
-fn sse(algo: &str) -> Value {
+fn sse(algo: &str, key: Option<&str>) -> Value {
+    let mut default = json!({"SSEAlgorithm": algo});
+    if let Some(k) = key {
+        default["KMSMasterKeyID"] = json!(k);
+    }
     json!({"ServerSideEncryptionConfiguration": {"Rules": [
-        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": algo}, "BucketKeyEnabled": false}
+        {"ApplyServerSideEncryptionByDefault": default, "BucketKeyEnabled": false}
     ]}})
+}
+
+const KEY_ARN: &str = "arn:aws:kms:us-east-1:123456789012:key/k-1";
+const ALIAS_ARN: &str = "arn:aws:kms:us-east-1:123456789012:alias/app";
+
+/// What DescribeKey and ListAliases answer, by the key as a policy names it (all the
+/// buckets are in us-east-1).
+fn kms() -> Value {
+    let k1 = json!({"KeyId": "k-1", "Arn": KEY_ARN,
+        "Aliases": [{"AliasArn": ALIAS_ARN, "AliasName": "alias/app"}]});
+    let k2 =
+        json!({"KeyId": "k-2", "Arn": "arn:aws:kms:us-east-1:123456789012:key/k-2", "Aliases": []});
+    json!({"alias/app": k1.clone(), "k-1": k1.clone(), KEY_ARN: k1, "k-2": k2})
+}
+
+/// The engine's side of [`kms`]: every key resolved in us-east-1.
+fn kms_keys() -> KmsKeys {
+    let mut out = KmsKeys::default();
+    if let Value::Object(m) = kms() {
+        for (name, k) in m {
+            let aliases = k["Aliases"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|a| [a["AliasArn"].clone(), a["AliasName"].clone()])
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect();
+            let key = KmsKey {
+                key_id: k["KeyId"].as_str().unwrap_or_default().to_string(),
+                arn: k["Arn"].as_str().unwrap_or_default().to_string(),
+                aliases,
+            };
+            out.insert(&name, "us-east-1", key);
+        }
+    }
+    out
 }
 
 /// What GetBucketEncryption / GetPublicAccessBlock answer per bucket (null: NoSuch*).
 fn lazy() -> Value {
     let pab = |v: bool| json!({"BlockPublicAcls": v, "IgnorePublicAcls": v, "BlockPublicPolicy": v, "RestrictPublicBuckets": v});
     json!({
-        "private": {"encryption": sse("AES256"), "public_block": pab(true)},
+        "private": {"encryption": sse("AES256", None), "public_block": pab(true)},
         "public-read": {"encryption": null, "public_block": null},
         "auth-write": {"encryption": "denied", "public_block": "denied"},
-        "website": {"encryption": sse("aws:kms"), "public_block": pab(false)},
+        "website": {"encryption": sse("aws:kms", Some(ALIAS_ARN)), "public_block": pab(false)},
     })
 }
 
@@ -138,6 +180,13 @@ fn cases() -> Vec<Value> {
             {"Name": "private"}
         ]}]),
         json!([{"not": [{"type": "check-public-block"}]}]),
+        // A KMS key by alias, id or ARN matches a rule naming it by any of them.
+        json!([{"type": "bucket-encryption", "crypto": "aws:kms", "key": "alias/app"}]),
+        json!([{"type": "bucket-encryption", "crypto": "aws:kms", "key": "k-1"}]),
+        json!([{"type": "bucket-encryption", "crypto": "aws:kms", "key": KEY_ARN}]),
+        json!([{"type": "bucket-encryption", "crypto": "aws:kms", "key": "k-2"}]),
+        json!([{"type": "bucket-encryption", "crypto": "aws:kms", "key": "alias/app", "state": false}]),
+        json!([{"type": "bucket-encryption", "crypto": "AES256", "key": "alias/app"}]),
     ]
 }
 
@@ -147,6 +196,7 @@ fn czero(filters: &Value) -> Result<Vec<Value>, String> {
         json!({"policies": [{"name": "t", "resource": "aws.s3", "filters": filters}]}).to_string();
     let file = parse_str("case", &doc).map_err(|e| e.to_string())?;
     let p = &file.policies[0];
+    let keys = kms_keys();
     let mut out = Vec::new();
     'bucket: for mut b in buckets() {
         let pre = prefetched(b["Name"].as_str().unwrap_or_default());
@@ -154,6 +204,7 @@ fn czero(filters: &Value) -> Result<Vec<Value>, String> {
             now: Utc::now(),
             event: None,
             prefetched: &pre,
+            kms_keys: &keys,
         };
         for f in &p.filters {
             if !f.process(&mut b, &inputs).map_err(|e| e.to_string())? {
@@ -170,7 +221,7 @@ fn c7n(cases: &[Value]) -> Vec<Value> {
     let python = czero_testkit::python().expect("the project's Python with c7n (fail, not skip)");
     let input: Vec<Value> = cases
         .iter()
-        .map(|f| json!({"filters": f, "resources": buckets(), "lazy": lazy()}))
+        .map(|f| json!({"filters": f, "resources": buckets(), "lazy": lazy(), "kms": kms()}))
         .collect();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/c7n_annotations.py");
     let mut child = std::process::Command::new(python)
@@ -238,6 +289,18 @@ fn global_permissions_list_each_offending_grant() {
             ("website", &json!(["READ", "WRITE", "WRITE"])),
         ]
     );
+}
+
+/// Pinned without Python: the rule names the key by its alias ARN; the filter names it by
+/// alias, id or ARN.
+#[test]
+fn kms_key_matches_by_any_name() {
+    for i in 15..18 {
+        let got = czero(&cases()[i]).unwrap();
+        let names: Vec<&str> = got.iter().filter_map(|b| b["Name"].as_str()).collect();
+        assert_eq!(names, vec!["website"], "{}", cases()[i]);
+    }
+    assert!(czero(&cases()[18]).unwrap().is_empty());
 }
 
 /// Pinned without Python: keys in evaluation order with duplicates; a failed `and` and a

@@ -56,12 +56,15 @@ pub fn action_data(raw: &Value) -> (String, Map<String, Value>) {
 /// What one action did to one bucket: c7n's per-bucket return value (`None` for most).
 pub type Outcome = Result<Option<Value>, ApiError>;
 
-/// Values that c7n formats into strings (`{bucket_name}`, `{region}`, ...).
+/// What actions take from the run: the values c7n formats into strings (`{bucket_name}`,
+/// `{region}`, ...) and the action's resolved KMS key.
 #[derive(Debug, Clone)]
 pub struct FormatArgs {
     pub account_id: Option<String>,
     pub region: String,
     pub now: chrono::DateTime<chrono::Utc>,
+    /// `set-bucket-encryption`'s `key` resolved to its ARN (DescribeKey), by bucket region.
+    pub kms_key_arns: std::collections::HashMap<String, String>,
 }
 
 pub async fn run(
@@ -72,7 +75,7 @@ pub async fn run(
     args: &FormatArgs,
 ) -> Outcome {
     match action_type {
-        "set-bucket-encryption" => set_bucket_encryption(s3, data, bucket).await,
+        "set-bucket-encryption" => set_bucket_encryption(s3, data, bucket, args).await,
         "set-public-block" => set_public_block(s3, data, bucket).await,
         "delete-global-grants" => delete_global_grants(s3, data, bucket).await,
         "toggle-versioning" => toggle_versioning(s3, data, bucket).await,
@@ -121,7 +124,12 @@ fn local_error(op: &'static str, bucket: &str, message: String) -> ApiError {
     }
 }
 
-async fn set_bucket_encryption(s3: &S3, data: &Map<String, Value>, bucket: &Value) -> Outcome {
+async fn set_bucket_encryption(
+    s3: &S3,
+    data: &Map<String, Value>,
+    bucket: &Value,
+    args: &FormatArgs,
+) -> Outcome {
     let name = bucket_name(bucket);
     let client = s3.bucket_client(bucket);
     if !data.get("enabled").and_then(Value::as_bool).unwrap_or(true) {
@@ -144,23 +152,24 @@ async fn set_bucket_encryption(s3: &S3, data: &Map<String, Value>, bucket: &Valu
     let mut default =
         ServerSideEncryptionByDefault::builder().sse_algorithm(ServerSideEncryption::from(algo));
     if algo == "aws:kms" {
-        // c7n resolves `key` through kms:DescribeKey and uses the key ARN; a key given as a
-        // key ARN is already that ARN. Aliases and bare ids need KMS, which this engine does
-        // not call.
-        match data.get("key").and_then(Value::as_str) {
-            Some(k) if k.starts_with("arn:") && k.contains(":key/") => {
-                default = default.kms_master_key_id(k);
-            }
-            other => {
-                return Err(local_error(
-                    "PutBucketEncryption",
-                    &name,
-                    format!(
-                        "set-bucket-encryption key {other:?}: only key ARNs are supported natively (aliases need kms:DescribeKey)"
-                    ),
-                ));
-            }
-        }
+        // c7n puts the ARN DescribeKey gives for `key` (an id, ARN, alias name or alias
+        // ARN), resolved in the bucket's region before the first bucket (see run.rs).
+        let Some(key) = data.get("key").and_then(Value::as_str) else {
+            return Err(local_error(
+                "PutBucketEncryption",
+                &name,
+                "set-bucket-encryption with crypto aws:kms needs `key` (c7n: Valid KMS Key required but does not exist)".into(),
+            ));
+        };
+        let region = bucket_region(bucket);
+        let Some(arn) = args.kms_key_arns.get(&region) else {
+            return Err(local_error(
+                "PutBucketEncryption",
+                &name,
+                format!("KMS key `{key}` was not resolved in {region}"),
+            ));
+        };
+        default = default.kms_master_key_id(arn);
     }
     let default = default
         .build()

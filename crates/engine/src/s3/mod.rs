@@ -69,7 +69,11 @@ impl std::fmt::Display for ApiError {
 }
 
 impl ApiError {
-    fn from_sdk<E>(operation: &'static str, bucket: &str, err: SdkError<E, HttpResponse>) -> Self
+    pub(crate) fn from_sdk<E>(
+        operation: &'static str,
+        bucket: &str,
+        err: SdkError<E, HttpResponse>,
+    ) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
@@ -587,7 +591,7 @@ pub struct Extras {
     pub public_access_block: bool,
 }
 
-pub use czero_policy::s3::{ENCRYPTION_KEY, PUBLIC_BLOCK_KEY, default_public_block};
+pub use czero_policy::s3::{ENCRYPTION_KEY, PUBLIC_BLOCK_KEY, bucket_region, default_public_block};
 pub const PUBLIC_BLOCK_KEYS: [&str; 4] = [
     "BlockPublicPolicy",
     "BlockPublicAcls",
@@ -619,19 +623,6 @@ pub fn bucket_name(bucket: &Value) -> String {
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string()
-}
-
-/// c7n's `get_region`: LocationConstraint `EU` → eu-west-1, null/absent → us-east-1.
-pub fn bucket_region(bucket: &Value) -> String {
-    match bucket
-        .get("Location")
-        .and_then(|l| l.get("LocationConstraint"))
-        .and_then(Value::as_str)
-    {
-        None | Some("") => "us-east-1".to_string(),
-        Some("EU") => "eu-west-1".to_string(),
-        Some(r) => r.to_string(),
-    }
 }
 
 /// The keys to augment: `augment-keys` when the policy sets it (Location and Tags always,

@@ -336,3 +336,40 @@ pub async fn reset(moto: &czero_testkit::Moto) -> Result<()> {
     anyhow::ensure!(r.status().is_success(), "moto reset: {}", r.status());
     Ok(())
 }
+
+/// The alias [`seed_kms`] creates.
+pub const KMS_ALIAS: &str = "alias/czero-test";
+
+/// A customer KMS key with alias [`KMS_ALIAS`], and bucket `enc-kms-alias` whose default
+/// encryption names the key by that alias. moto's random generator is seeded first, so
+/// the key id (and ARN) is the same after every reset: two runs can compare bucket states.
+/// Returns the key ARN.
+pub async fn seed_kms(moto: &czero_testkit::Moto, s3: &Client) -> Result<String> {
+    let r = reqwest::Client::new()
+        .post(format!("{}/moto-api/seed?a=7", moto.endpoint()))
+        .send()
+        .await?;
+    anyhow::ensure!(r.status().is_success(), "moto seed: {}", r.status());
+    let kms = aws_sdk_kms::Client::new(&moto.sdk_config());
+    let key = kms
+        .create_key()
+        .description("czero test key")
+        .send()
+        .await
+        .context("CreateKey")?;
+    let meta = key.key_metadata().context("CreateKey: no KeyMetadata")?;
+    let arn = meta.arn().context("CreateKey: no Arn")?.to_string();
+    kms.create_alias()
+        .alias_name(KMS_ALIAS)
+        .target_key_id(meta.key_id())
+        .send()
+        .await
+        .context("CreateAlias")?;
+    s3.create_bucket()
+        .bucket("enc-kms-alias")
+        .send()
+        .await
+        .context("creating enc-kms-alias")?;
+    encrypt(s3, "enc-kms-alias", "aws:kms", Some(KMS_ALIAS)).await?;
+    Ok(arn)
+}
