@@ -1,10 +1,11 @@
 //! Optional fast wake (BRIEF §2.4): after queueing, raise a service at 0 to 1 so the first
 //! task starts now instead of after the backlog alarm's one-minute datapoints.
 //!
-//! Trade-offs, documented in docs/policy-mapping.md: the scale-in alarm may set the service
-//! back to 0 before the new task takes the message (the message then waits for the backlog
-//! alarm, never lost); Terraform must `ignore_changes = [desired_count]`; the Lambda role
-//! needs `ecs:DescribeServices` and `ecs:UpdateService` on that one service.
+//! Trade-offs, documented in docs/policy-mapping.md: without the scale-in guard (Terraform
+//! adds it with fast wake) the scale-in alarm may set the service back to 0 before the new
+//! task takes the message (the message then waits for the backlog alarm, never lost);
+//! Terraform must `ignore_changes = [desired_count]`; the Lambda role needs
+//! `ecs:DescribeServices` and `ecs:UpdateService` on that one service.
 
 use crate::aws::Aws;
 use crate::config::Wake;
