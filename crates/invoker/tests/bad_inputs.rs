@@ -179,6 +179,28 @@ fn bad_events() {
     }
 }
 
+/// Found by the `event_parse` fuzz target: invalid UTF-8 inside a field the parser never
+/// reads. serde_json's typed decode (the Lambda runtime's) skips unknown fields without
+/// checking their strings and accepts it; `parse_bytes` decodes the whole document and must
+/// refuse it as not JSON, with the position, rather than guess.
+#[test]
+fn invalid_utf8_in_an_unknown_field_is_not_json() {
+    let input: &[u8] = b"{\"version\":\"0\",\"im\":\"7bf73129-1\xd028-4cd3\",\
+        \"detail-type\":\"EC2 Instance State-change Notification\",\"source\":\"aws.ec2\",\
+        \"detail\":{}}";
+    let err = parse_bytes(input).unwrap_err().to_string();
+    assert!(
+        err.starts_with("event is not valid JSON: invalid unicode code point at line 1 column"),
+        "{err}"
+    );
+    // The typed decode is lenient here; both paths agree once the field is valid.
+    let typed: Result<aws_lambda_events::eventbridge::EventBridgeEvent, _> =
+        serde_json::from_slice(input);
+    assert!(typed.is_ok());
+    let valid = String::from_utf8_lossy(input).into_owned();
+    assert!(matches!(parse_bytes(valid.as_bytes()), Ok(Parsed::Skip(_))));
+}
+
 #[test]
 fn bad_mappings() {
     let rule = |body: &str| format!(r#"{{"version":1,"rules":[{{"name":"r1",{body}}}]}}"#);
