@@ -24,7 +24,9 @@ pub struct Scenario {
     pub events: usize,
     /// How many invocations run at once (1 = one after another).
     pub parallel: usize,
-    /// SIGKILL every running worker once this many tasks run (the fault scenario).
+    /// SIGKILL every running worker once this many tasks run and jobs are in flight (the
+    /// fault scenario): the killed workers hold received, undeleted messages, so the
+    /// scenario passes only if those come back after the visibility timeout and complete.
     pub kill_workers_at: Option<usize>,
     /// Only for the idle scenario: how long to watch, in real time.
     pub watch_idle: Duration,
@@ -47,7 +49,7 @@ impl Scenario {
     /// A burst during which every worker is killed once.
     pub fn faults() -> Self {
         Self {
-            kill_workers_at: Some(2),
+            kill_workers_at: Some(1),
             ..Self::new("faults-burst", 15, 15)
         }
     }
@@ -88,6 +90,8 @@ pub struct Report {
     pub graceful_exits: usize,
     /// Workers killed by the fault injection.
     pub killed: usize,
+    /// Messages in flight (received, not deleted) when the workers were killed.
+    pub in_flight_at_kill: u64,
     /// Containers of this scenario's control plane still present after it exited (workers
     /// run as containers only; always empty for processes).
     pub containers_left: Vec<String>,
@@ -146,7 +150,7 @@ impl Report {
             ));
         }
         s.push_str(&format!(
-            "desired {:?}; buckets remediated {}/{}; queue left {:?}; DLQ left {:?}; graceful exits {}; workers killed {}; {:.1}s\n",
+            "desired {:?}; buckets remediated {}/{}; queue left {:?}; DLQ left {:?}; graceful exits {}; workers killed {} with {} jobs in flight; {:.1}s\n",
             self.desired_sequence(),
             self.remediated(),
             self.buckets.len(),
@@ -154,6 +158,7 @@ impl Report {
             self.dlq_left,
             self.graceful_exits,
             self.killed,
+            self.in_flight_at_kill,
             self.elapsed.as_secs_f64()
         ));
         s
@@ -225,11 +230,21 @@ pub async fn play(
             stack.invoke_all(&events, scenario.parallel, &dir).await?;
         }
         let mut killed = 0;
+        let mut in_flight_at_kill = 0;
         if let Some(at) = scenario.kill_workers_at {
             let workers = Workers::of(&cp, control.id());
-            wait_for("workers to start", Duration::from_secs(120), || async {
-                Ok((workers.list().len() >= at).then_some(()))
-            })
+            // Kill only while jobs are in hand: a kill after the queue drained proves nothing.
+            in_flight_at_kill = wait_for(
+                "workers to start and take jobs",
+                Duration::from_secs(120),
+                || async {
+                    if workers.list().len() < at {
+                        return Ok(None);
+                    }
+                    let (_, in_flight) = stack.queue_depth(&stack.out.queue_url).await?;
+                    Ok((in_flight > 0).then_some(in_flight))
+                },
+            )
             .await?;
             for worker in workers.list() {
                 if workers.kill9(&worker) {
@@ -249,7 +264,7 @@ pub async fn play(
         if scenario.events > 0 && !status.success() {
             bail!("czero local exited with {status}");
         }
-        anyhow::Ok(killed)
+        anyhow::Ok((killed, in_flight_at_kill))
     };
 
     let (watched, driven) = tokio::join!(watcher, async {
@@ -260,7 +275,7 @@ pub async fn play(
         r
     });
     let workers = Workers::of(&cp, control.id());
-    let killed = match driven {
+    let (killed, in_flight_at_kill) = match driven {
         Ok(k) => k,
         Err(e) => {
             let _ = control.kill();
@@ -288,6 +303,7 @@ pub async fn play(
         dlq_left: stack.queue_depth(&stack.out.dlq_url).await?,
         graceful_exits: count_lines(&dir.join("tasks"), GRACEFUL_EXIT_LINE)?,
         killed,
+        in_flight_at_kill,
         containers_left,
         elapsed: start.elapsed(),
         output_keys: stack.output_keys("").await?.len(),

@@ -134,6 +134,10 @@ async fn faults(stack: &Stack, cp: &ControlPlane, work: &Path) -> Result<()> {
     let r = play(stack, &Scenario::faults(), cp, work, &|_| {}).await?;
     eprintln!("{}", r.table());
     assert!(r.killed >= 1, "faults: no worker was killed");
+    assert!(
+        r.in_flight_at_kill > 0,
+        "faults: no job was in flight when the workers were killed"
+    );
     assert_drained(&r);
     Ok(())
 }
