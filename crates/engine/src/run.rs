@@ -225,6 +225,7 @@ impl Engine {
         self.run_native(
             policy,
             scope,
+            event,
             output,
             started,
             started_at,
@@ -239,6 +240,7 @@ impl Engine {
         &self,
         policy: &Policy,
         scope: Scope,
+        event: Option<&Value>,
         output: &Output,
         started: Instant,
         started_at: DateTime<Utc>,
@@ -288,7 +290,9 @@ impl Engine {
             }
             let inputs = Inputs {
                 now,
-                event: None,
+                // `type: event` filters see the triggering event in event modes; in a scan
+                // there is none and they pass, as c7n's EventFilter does.
+                event: if event_mode { event } else { None },
                 prefetched: &prefetched,
                 kms_keys: &kms_keys,
             };

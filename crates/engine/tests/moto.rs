@@ -236,6 +236,31 @@ async fn event_mode_touches_only_the_named_bucket() {
     }
 }
 
+/// `type: event` filters read the triggering event: one that holds matches the bucket, one
+/// that does not leaves it alone (before, event filters always passed).
+#[tokio::test]
+async fn event_filters_read_the_triggering_event() {
+    let env = setup().await;
+    let policy = |value: &str| {
+        parse_policy(&format!(
+            "policies:\n  - name: event-filter-{value}\n    resource: aws.s3\n    mode:\n      type: cloudtrail\n      events: [CreateBucket]\n    filters:\n      - type: event\n        key: detail.eventName\n        value: {value}\n"
+        ))
+        .unwrap()
+    };
+    let ev = createbucket_event("plain");
+    let out = Output::Dir(env.out.path().into());
+    let hit = engine(&env, true)
+        .run(&policy("CreateBucket"), Some(&ev), &out)
+        .await
+        .unwrap();
+    assert_eq!(hit.resources, vec!["plain"]);
+    let miss = engine(&env, true)
+        .run(&policy("DeleteBucket"), Some(&ev), &out)
+        .await
+        .unwrap();
+    assert!(miss.resources.is_empty(), "{:?}", miss.resources);
+}
+
 #[tokio::test]
 async fn event_mode_with_no_match_writes_nothing() {
     let env = setup().await;
