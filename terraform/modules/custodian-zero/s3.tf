@@ -129,6 +129,23 @@ resource "aws_s3_bucket_lifecycle_configuration" "policy" {
     }
   }
 
+  # Claim checks (jobs too large for an SQS message, written by the invoker under jobs/)
+  # are read by the worker and never deleted by it: a message that fails goes to the DLQ
+  # and must still find its job there. They expire a day after the longest a message can
+  # live (a message keeps its enqueue time when redriven to the DLQ).
+  rule {
+    id     = "expire-claim-checks"
+    status = "Enabled"
+
+    filter {
+      prefix = "jobs/"
+    }
+
+    expiration {
+      days = ceil(max(var.queue_message_retention_seconds, var.dlq_message_retention_seconds) / 86400) + 1
+    }
+  }
+
   depends_on = [aws_s3_bucket_versioning.this]
 }
 
