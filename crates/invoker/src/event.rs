@@ -97,13 +97,24 @@ pub struct SecurityEvent {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Skip {
     UnknownKind {
+        event_id: String,
         source: String,
         detail_type: String,
     },
     CallFailed {
+        event_id: String,
         event_name: String,
         error_code: String,
     },
+}
+
+impl Skip {
+    /// The skipped event's id (empty when the envelope has none), for the log line.
+    pub fn event_id(&self) -> &str {
+        match self {
+            Skip::UnknownKind { event_id, .. } | Skip::CallFailed { event_id, .. } => event_id,
+        }
+    }
 }
 
 impl std::fmt::Display for Skip {
@@ -112,6 +123,7 @@ impl std::fmt::Display for Skip {
             Skip::UnknownKind {
                 source,
                 detail_type,
+                ..
             } => {
                 write!(
                     f,
@@ -121,6 +133,7 @@ impl std::fmt::Display for Skip {
             Skip::CallFailed {
                 event_name,
                 error_code,
+                ..
             } => {
                 write!(
                     f,
@@ -214,6 +227,7 @@ pub fn parse_event(ev: EventBridgeEvent<Value>, raw: Value) -> Result<Parsed, Ev
         (CONFIG, "aws.config") => Kind::Config,
         _ => {
             return Ok(Parsed::Skip(Skip::UnknownKind {
+                event_id: ev.id.unwrap_or_default(),
                 source: ev.source,
                 detail_type: ev.detail_type,
             }));
@@ -246,6 +260,7 @@ pub fn parse_event(ev: EventBridgeEvent<Value>, raw: Value) -> Result<Parsed, Ev
             let name = req_str(detail, "eventName")?;
             if let Some(code) = opt_str(detail, "errorCode")? {
                 return Ok(Parsed::Skip(Skip::CallFailed {
+                    event_id: e.id.clone(),
                     event_name: name,
                     error_code: code,
                 }));

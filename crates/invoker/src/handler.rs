@@ -290,7 +290,9 @@ impl<A: Aws> Invoker<A> {
         trace_id: Option<String>,
     ) -> Result<Outcome, InvokeError> {
         let e = match parsed {
-            Parsed::Skip(reason) => return Ok(self.skipped(String::new(), reason.to_string())),
+            Parsed::Skip(reason) => {
+                return Ok(self.skipped(reason.event_id().to_owned(), reason.to_string()));
+            }
             Parsed::Event(e) => e,
         };
         let mapping = self.mapping().await?;
@@ -338,7 +340,7 @@ impl<A: Aws> Invoker<A> {
         for p in events {
             match p {
                 Parsed::Skip(reason) => {
-                    outcomes.push(self.skipped(String::new(), reason.to_string()))
+                    outcomes.push(self.skipped(reason.event_id().to_owned(), reason.to_string()))
                 }
                 Parsed::Event(e) => pending.push(e),
             }
@@ -382,7 +384,7 @@ impl<A: Aws> Invoker<A> {
 
     fn skipped(&self, event_id: String, reason: String) -> Outcome {
         let n = self.counters.skipped.fetch_add(1, Ordering::Relaxed) + 1;
-        tracing::info!(%reason, skipped_total = n, "event skipped");
+        tracing::info!(%event_id, %reason, skipped_total = n, "event skipped");
         Outcome::Skipped { event_id, reason }
     }
 }

@@ -138,7 +138,12 @@ fn skips_are_reported_not_errors() {
         (FAILED, "CreateBucket failed with BucketAlreadyExists"),
     ] {
         match event::parse_bytes(json.as_bytes()).unwrap() {
-            Parsed::Skip(s) => assert!(s.to_string().contains(reason), "{s}"),
+            Parsed::Skip(s) => {
+                assert!(s.to_string().contains(reason), "{s}");
+                let id: serde_json::Value = serde_json::from_str(json).unwrap();
+                assert_eq!(Some(s.event_id()), id["id"].as_str(), "{s}");
+                assert!(!s.event_id().is_empty());
+            }
             Parsed::Event(e) => panic!("not skipped: {e:?}"),
         }
     }
