@@ -4,15 +4,11 @@
 //! default encryption rule may name the key by any of them.
 
 use crate::calls::Calls;
+use crate::regional::{self, PerRegion};
 use crate::s3::ApiError;
 use aws_config::SdkConfig;
 use aws_sdk_kms::Client;
-use aws_sdk_kms::config::retry::RetryConfig;
-use aws_sdk_kms::config::{Region, timeout::TimeoutConfig};
 use czero_policy::KmsKey;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 /// One failed KMS lookup.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -50,7 +46,7 @@ impl KmsError {
 #[derive(Clone)]
 pub struct Kms {
     base: aws_sdk_kms::config::Builder,
-    clients: Arc<Mutex<HashMap<String, Client>>>,
+    clients: PerRegion<Client>,
     calls: Calls,
 }
 
@@ -61,23 +57,14 @@ impl std::fmt::Debug for Kms {
 }
 
 impl Kms {
-    /// The same retry and timeout settings as the S3 clients (see [`crate::s3::S3::new`]).
+    /// The same retry and timeout settings as the S3 clients (see [`crate::regional`]).
     pub fn new(sdk: &SdkConfig) -> Self {
         let base = aws_sdk_kms::config::Builder::from(sdk)
-            .retry_config(
-                RetryConfig::standard()
-                    .with_max_attempts(5)
-                    .with_initial_backoff(Duration::from_millis(200)),
-            )
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(10))
-                    .operation_attempt_timeout(Duration::from_secs(60))
-                    .build(),
-            );
+            .retry_config(regional::retry_config())
+            .timeout_config(regional::timeout_config());
         Kms {
             base,
-            clients: Arc::new(Mutex::new(HashMap::new())),
+            clients: PerRegion::default(),
             calls: Calls::default(),
         }
     }
@@ -91,20 +78,9 @@ impl Kms {
     }
 
     fn client(&self, region: &str) -> Client {
-        let mut map = match self.clients.lock() {
-            Ok(m) => m,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        map.entry(region.to_string())
-            .or_insert_with(|| {
-                Client::from_conf(
-                    self.base
-                        .clone()
-                        .region(Region::new(region.to_string()))
-                        .build(),
-                )
-            })
-            .clone()
+        self.clients.get(region, |r| {
+            Client::from_conf(self.base.clone().region(r).build())
+        })
     }
 
     /// DescribeKey: the key's id and ARN (`set-bucket-encryption` puts the ARN).

@@ -5,19 +5,16 @@ pub mod actions;
 pub mod shapes;
 
 use crate::calls::Calls;
+use crate::regional::{self, PerRegion};
 use aws_config::SdkConfig;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::http::HttpResponse;
-use aws_sdk_s3::config::retry::RetryConfig;
-use aws_sdk_s3::config::{Region, timeout::TimeoutConfig};
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use czero_policy::{Fetched, Prefetched};
 use futures::StreamExt;
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 /// The ten augment calls, in c7n's `S3_AUGMENT_TABLE` order: (boto3 method, resource key).
 pub const AUGMENT_TABLE: [(&str, &str); 10] = [
@@ -145,7 +142,7 @@ impl ApiError {
 pub struct S3 {
     base: aws_sdk_s3::config::Builder,
     default_region: String,
-    clients: Arc<Mutex<HashMap<String, Client>>>,
+    clients: PerRegion<Client>,
     pub(crate) calls: Calls,
 }
 
@@ -158,30 +155,18 @@ impl std::fmt::Debug for S3 {
 }
 
 impl S3 {
-    /// Clients retry throttling (SlowDown, 503) and 5xx in the SDK's standard mode: 5
-    /// attempts, exponential backoff with jitter from 200 ms (the SDK's 1 s default is
-    /// tuned for bulk jobs, not one event). Adaptive mode was measured to hold later calls
-    /// back for seconds after a single SlowDown, which one event cannot afford.
+    /// Retries and timeouts as [`regional::retry_config`] says.
     pub fn new(sdk: &SdkConfig, default_region: &str) -> Self {
         let mut base = aws_sdk_s3::config::Builder::from(sdk)
-            .retry_config(
-                RetryConfig::standard()
-                    .with_max_attempts(5)
-                    .with_initial_backoff(Duration::from_millis(200)),
-            )
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(10))
-                    .operation_attempt_timeout(Duration::from_secs(60))
-                    .build(),
-            );
+            .retry_config(regional::retry_config())
+            .timeout_config(regional::timeout_config());
         if sdk.endpoint_url().is_some() {
             base = base.force_path_style(true);
         }
         S3 {
             base,
             default_region: default_region.to_string(),
-            clients: Arc::new(Mutex::new(HashMap::new())),
+            clients: PerRegion::default(),
             calls: Calls::default(),
         }
     }
@@ -199,20 +184,9 @@ impl S3 {
     }
 
     pub fn client(&self, region: &str) -> Client {
-        let mut map = match self.clients.lock() {
-            Ok(m) => m,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        map.entry(region.to_string())
-            .or_insert_with(|| {
-                Client::from_conf(
-                    self.base
-                        .clone()
-                        .region(Region::new(region.to_string()))
-                        .build(),
-                )
-            })
-            .clone()
+        self.clients.get(region, |r| {
+            Client::from_conf(self.base.clone().region(r).build())
+        })
     }
 
     /// The client for a bucket's region (c7n's `bucket_client`).
