@@ -105,34 +105,7 @@ impl Stack {
 
     /// Uploads every `policies/*.yml` under `policies/` and the mapping under `config/`.
     pub async fn upload_policies(&self) -> Result<()> {
-        let root = crate::terraform::project_root();
-        let s3 = self.s3();
-        let mut files: Vec<(String, PathBuf)> = Vec::new();
-        for entry in std::fs::read_dir(root.join("policies")).context("reading policies/")? {
-            let path = entry?.path();
-            if path.extension().is_some_and(|e| e == "yml" || e == "yaml") {
-                let name = path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .ok_or_else(|| anyhow!("policy path without a name"))?;
-                files.push((format!("policies/{name}"), path));
-            }
-        }
-        files.push((
-            "config/policy-mappings.json".into(),
-            root.join("config/policy-mappings.json"),
-        ));
-        for (key, path) in files {
-            let body =
-                std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-            s3.put_object()
-                .bucket(&self.out.policy_bucket)
-                .key(&key)
-                .body(body.into())
-                .send()
-                .await
-                .with_context(|| format!("uploading {key}"))?;
-        }
+        czero_testkit::upload_project_policies(&self.s3(), &self.out.policy_bucket).await?;
         Ok(())
     }
 

@@ -9,7 +9,6 @@
 // Test code: a panic is a failed test (helpers outside #[test] fns included).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_sqs::types::QueueAttributeName as A;
 use czero_integration::scenario::GRACEFUL_EXIT_LINE;
 use czero_integration::stack::bin;
@@ -96,32 +95,14 @@ async fn worker_container_processes_one_job_against_moto() {
     for b in [POLICY_BUCKET, OUTPUT_BUCKET, BUCKET] {
         s3.create_bucket().bucket(b).send().await.unwrap();
     }
-    let root = project_root();
-    let mut uploads = vec![(
-        "config/policy-mappings.json".to_owned(),
-        root.join("config/policy-mappings.json"),
-    )];
-    for entry in std::fs::read_dir(root.join("policies")).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "yml") {
-            let name = path.file_name().unwrap().to_str().unwrap().to_owned();
-            uploads.push((format!("policies/{name}"), path));
-        }
-    }
-    for (key, path) in uploads {
-        s3.put_object()
-            .bucket(POLICY_BUCKET)
-            .key(key)
-            .body(ByteStream::from(std::fs::read(path).unwrap()))
-            .send()
-            .await
-            .unwrap();
-    }
+    czero_testkit::upload_project_policies(&s3, POLICY_BUCKET)
+        .await
+        .unwrap();
 
     // The invoker queues the job, as the Lambda would for this EventBridge event.
     let invoke = Command::new(bin("czero").unwrap())
         .args(["invoke", "--event"])
-        .arg(root.join(FIXTURE))
+        .arg(project_root().join(FIXTURE))
         .envs(moto.env())
         .env("SQS_QUEUE_URL", &queue_url)
         .env("POLICY_BUCKET", POLICY_BUCKET)

@@ -7,7 +7,6 @@
 // Test helpers outside #[test] functions may panic on failure too.
 #![allow(clippy::unwrap_used)]
 
-use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use czero_job::{Envelope, JOB_VERSION, Job, attributes};
 use czero_testkit::{Moto, project_root};
@@ -48,27 +47,9 @@ async fn stack() -> Stack {
         .queue_url
         .unwrap();
     s3.create_bucket().bucket(BUCKET).send().await.unwrap();
-    let root = project_root();
-    let mut uploads = vec![(
-        "config/policy-mappings.json".to_owned(),
-        root.join("config/policy-mappings.json"),
-    )];
-    for entry in std::fs::read_dir(root.join("policies")).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "yml") {
-            let name = path.file_name().unwrap().to_str().unwrap().to_owned();
-            uploads.push((format!("policies/{name}"), path));
-        }
-    }
-    for (key, path) in uploads {
-        s3.put_object()
-            .bucket(BUCKET)
-            .key(key)
-            .body(ByteStream::from(std::fs::read(path).unwrap()))
-            .send()
-            .await
-            .unwrap();
-    }
+    czero_testkit::upload_project_policies(&s3, BUCKET)
+        .await
+        .unwrap();
     Stack {
         moto,
         sqs,

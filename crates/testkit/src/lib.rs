@@ -24,6 +24,40 @@ pub fn project_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
+/// Uploads what a deployment keeps in its policy bucket: every `policies/*.yml` (or
+/// `.yaml`) of the project under `policies/`, and `config/policy-mappings.json`.
+/// Returns the keys written.
+pub async fn upload_project_policies(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<Vec<String>> {
+    let root = project_root();
+    let mut files = vec![(
+        "config/policy-mappings.json".to_owned(),
+        root.join("config/policy-mappings.json"),
+    )];
+    for entry in std::fs::read_dir(root.join("policies")).context("reading policies/")? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "yml" || e == "yaml") {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .context("policy path without a name")?;
+            files.push((format!("policies/{name}"), path));
+        }
+    }
+    let mut keys = Vec::new();
+    for (key, path) in files {
+        let body = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        s3.put_object()
+            .bucket(bucket)
+            .key(&key)
+            .body(body.into())
+            .send()
+            .await
+            .with_context(|| format!("uploading {key}"))?;
+        keys.push(key);
+    }
+    Ok(keys)
+}
+
 /// The Python interpreter that has moto (and c7n) installed.
 pub fn python() -> Result<PathBuf> {
     if let Some(p) = std::env::var_os("CZERO_PYTHON") {
