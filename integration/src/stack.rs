@@ -256,27 +256,7 @@ impl Stack {
 
     /// Visible and in-flight messages of a queue.
     pub async fn queue_depth(&self, url: &str) -> Result<(u64, u64)> {
-        use aws_sdk_sqs::types::QueueAttributeName as A;
-        let resp = self
-            .sqs()
-            .get_queue_attributes()
-            .queue_url(url)
-            .attribute_names(A::ApproximateNumberOfMessages)
-            .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
-            .send()
-            .await
-            .context("sqs get-queue-attributes")?;
-        let attrs = resp.attributes();
-        let get = |a: &A| -> u64 {
-            attrs
-                .and_then(|m| m.get(a))
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0)
-        };
-        Ok((
-            get(&A::ApproximateNumberOfMessages),
-            get(&A::ApproximateNumberOfMessagesNotVisible),
-        ))
+        czero_testkit::queue_depth(&self.sqs(), url).await
     }
 
     /// What the default policy should have done to a bucket.

@@ -293,26 +293,6 @@ async fn worker_container_processes_one_job_against_moto() {
 
 /// Visible + in-flight messages.
 async fn depth(sqs: &aws_sdk_sqs::Client, url: &str) -> u64 {
-    let attrs = sqs
-        .get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(A::ApproximateNumberOfMessages)
-        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap_or_default();
-    [
-        A::ApproximateNumberOfMessages,
-        A::ApproximateNumberOfMessagesNotVisible,
-    ]
-    .iter()
-    .map(|a| {
-        attrs
-            .get(a)
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    })
-    .sum()
+    let (visible, in_flight) = czero_testkit::queue_depth(sqs, url).await.unwrap();
+    visible + in_flight
 }

@@ -58,6 +58,29 @@ pub async fn upload_project_policies(s3: &aws_sdk_s3::Client, bucket: &str) -> R
     Ok(keys)
 }
 
+/// A queue's visible and in-flight message counts.
+pub async fn queue_depth(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<(u64, u64)> {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let resp = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(A::ApproximateNumberOfMessages)
+        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .with_context(|| format!("sqs get-queue-attributes {url}"))?;
+    let get = |a: &A| -> u64 {
+        resp.attributes()
+            .and_then(|m| m.get(a))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    Ok((
+        get(&A::ApproximateNumberOfMessages),
+        get(&A::ApproximateNumberOfMessagesNotVisible),
+    ))
+}
+
 /// The Python interpreter that has moto (and c7n) installed.
 pub fn python() -> Result<PathBuf> {
     if let Some(p) = std::env::var_os("CZERO_PYTHON") {

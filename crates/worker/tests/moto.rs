@@ -170,30 +170,8 @@ impl Stack {
 
     /// Visible + in-flight messages of a queue.
     async fn depth(&self, url: &str) -> u64 {
-        use aws_sdk_sqs::types::QueueAttributeName as A;
-        let attrs = self
-            .sqs
-            .get_queue_attributes()
-            .queue_url(url)
-            .attribute_names(A::ApproximateNumberOfMessages)
-            .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
-            .send()
-            .await
-            .unwrap()
-            .attributes
-            .unwrap_or_default();
-        [
-            A::ApproximateNumberOfMessages,
-            A::ApproximateNumberOfMessagesNotVisible,
-        ]
-        .iter()
-        .map(|a| {
-            attrs
-                .get(a)
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0)
-        })
-        .sum()
+        let (visible, in_flight) = czero_testkit::queue_depth(&self.sqs, url).await.unwrap();
+        visible + in_flight
     }
 
     async fn dlq_bodies(&self) -> Vec<aws_sdk_sqs::types::Message> {
