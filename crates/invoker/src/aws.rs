@@ -79,17 +79,13 @@ pub trait Aws: Send + Sync {
         key: &str,
         if_none_match: Option<&str>,
     ) -> impl Future<Output = Result<Fetched, AwsError>> + Send;
-    /// The object's ETag and version id; `not_found` when it does not exist. The default
-    /// knows nothing about the object, so jobs stay unpinned (the worker then runs whatever
-    /// object is current); [`SdkAws`] asks S3.
+    /// The object's ETag and version id; `not_found` when it does not exist. No default:
+    /// an implementation that knew nothing would leave every job silently unpinned.
     fn head_object(
         &self,
         bucket: &str,
         key: &str,
-    ) -> impl Future<Output = Result<ObjectMeta, AwsError>> + Send {
-        let _ = (bucket, key);
-        std::future::ready(Ok(ObjectMeta::default()))
-    }
+    ) -> impl Future<Output = Result<ObjectMeta, AwsError>> + Send;
     fn put_object(
         &self,
         bucket: &str,
