@@ -115,28 +115,7 @@ fn bucket_id(id: &str) -> String {
 
 /// The first feature of `policy` the native engine cannot run, if any.
 pub(crate) fn native_gap(policy: &Policy) -> Option<String> {
-    if let Some(u) = policy.unsupported.first() {
-        return Some(u.to_string());
-    }
-    if policy.resource != "aws.s3" && policy.resource != "s3" {
-        return Some(format!("resource {}", policy.resource));
-    }
-    if let Mode::Other(m) = &policy.mode {
-        return Some(format!("mode {m}"));
-    }
-    for a in policy
-        .raw
-        .get("actions")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let (t, _) = actions::action_data(a);
-        if actions::class_name(&t).is_none() {
-            return Some(format!("action {t}"));
-        }
-    }
-    None
+    policy.native_gap().map(|u| u.to_string())
 }
 
 impl Engine {

@@ -27,21 +27,30 @@ const HUB_IMPORTED: &str = "Security Hub Findings - Imported";
 const HUB_ACTION: &str = "Security Hub Findings - Custom Action";
 const HUB_INSIGHT: &str = "Security Hub Insight Results";
 
-/// Would the EventBridge rule c7n deploys for `mode` deliver `event`?
+const GUARD_DUTY: &str = "GuardDuty Finding";
+const EC2_STATE: &str = "EC2 Instance State-change Notification";
+const SCHEDULED: &str = "Scheduled Event";
+/// AWS Config's EventBridge detail-types (c7n's own config-rule Lambda is invoked by AWS
+/// Config directly, with `invokingEvent`; see [`config_ids`]).
+pub const CONFIG_ITEM_CHANGE: &str = "Config Configuration Item Change";
+pub const CONFIG_COMPLIANCE_CHANGE: &str = "Config Rules Compliance Change";
+
+/// Would the EventBridge rule c7n deploys for `mode` deliver `event` (c7n/mu.py
+/// `render_event_pattern`)? Scans match the scheduled events that start them; `pull`
+/// matches nothing, since c7n deploys no rule for it.
 pub fn matches_event(mode: &Mode, event: &Value) -> bool {
     let dt = event.get("detail-type").and_then(Value::as_str);
+    let source = event.get("source").and_then(Value::as_str);
     let detail = event.get("detail");
+    let detail_str = |k: &str| detail.and_then(|d| d.get(k)).and_then(Value::as_str);
     match mode {
         Mode::CloudTrail { events } => {
-            if dt != Some("AWS API Call via CloudTrail") {
+            if dt != Some("AWS API Call via CloudTrail")
+                && dt != Some("AWS Console Sign In via CloudTrail")
+            {
                 return false;
             }
-            let src = detail
-                .and_then(|d| d.get("eventSource"))
-                .and_then(Value::as_str);
-            let name = detail
-                .and_then(|d| d.get("eventName"))
-                .and_then(Value::as_str);
+            let (src, name) = (detail_str("eventSource"), detail_str("eventName"));
             // c7n's pattern: eventSource in {all sources} and eventName in {all names};
             // a short name is used as written (so `CreateFunction` never matches Lambda's
             // `CreateFunction20150331`).
@@ -51,28 +60,100 @@ pub fn matches_event(mode: &Mode, event: &Value) -> bool {
             let sources_ok = events.iter().any(|e| Some(e.source.as_str()) == src);
             sources_ok && names.into_iter().any(|n| Some(n) == name)
         }
-        Mode::HubFinding => {
-            event.get("source").and_then(Value::as_str) == Some("aws.securityhub")
-                && dt == Some(HUB_IMPORTED)
-        }
+        Mode::HubFinding => source == Some("aws.securityhub") && dt == Some(HUB_IMPORTED),
         Mode::HubAction => {
-            event.get("source").and_then(Value::as_str) == Some("aws.securityhub")
-                && matches!(dt, Some(HUB_ACTION) | Some(HUB_INSIGHT))
+            source == Some("aws.securityhub") && matches!(dt, Some(HUB_ACTION) | Some(HUB_INSIGHT))
         }
-        Mode::Pull | Mode::Other(_) => false,
+        Mode::GuardDuty => source == Some("aws.guardduty") && dt == Some(GUARD_DUTY),
+        Mode::ConfigRule => {
+            event.get("invokingEvent").is_some()
+                || (source == Some("aws.config")
+                    && matches!(
+                        dt,
+                        Some(CONFIG_ITEM_CHANGE) | Some(CONFIG_COMPLIANCE_CHANGE)
+                    ))
+        }
+        Mode::Ec2InstanceState { states } => {
+            source == Some("aws.ec2")
+                && dt == Some(EC2_STATE)
+                && detail_str("state").is_some_and(|s| states.iter().any(|x| x == s))
+        }
+        Mode::AsgInstanceState { detail_types } => {
+            source == Some("aws.autoscaling")
+                && dt.is_some_and(|d| detail_types.iter().any(|x| x == d))
+        }
+        Mode::Phd { events, categories } => {
+            source == Some("aws.health")
+                && (events.is_empty()
+                    || detail_str("eventTypeCode").is_some_and(|c| events.iter().any(|e| e == c)))
+                && (categories.is_empty()
+                    || detail_str("eventTypeCategory")
+                        .is_some_and(|c| categories.iter().any(|e| e == c)))
+        }
+        // A schedule delivers EventBridge's "Scheduled Event" (EventBridge Scheduler's
+        // payload is whatever the schedule sets, so its source is not checked).
+        Mode::Periodic | Mode::Schedule => dt == Some(SCHEDULED),
+        // AWS Config invokes a config-poll-rule itself, with a ScheduledNotification.
+        Mode::ConfigPollRule => event.get("invokingEvent").is_some(),
+        Mode::Pull => false,
     }
 }
 
 /// Resource ids named by `event` for `mode`: for cloudtrail, c7n's `get_ids` (a single value
 /// becomes a list; falsy values — null, "", 0, [] — are dropped); for hub modes, the
-/// resource ARNs of the findings (deduplicated, sorted).
+/// resource ARNs of the findings (deduplicated, sorted); for the instance-state modes,
+/// c7n's `get_ids`; for config-rule, the resource id AWS Config names.
 pub fn resource_ids(mode: &Mode, event: &Value) -> Result<Vec<String>, EventError> {
     match mode {
         Mode::CloudTrail { events } => trail_ids(events, event),
         Mode::HubFinding | Mode::HubAction => hub_arns(event),
-        Mode::Pull => Err(EventError::NotPushMode("pull".into())),
-        Mode::Other(m) => Err(EventError::NotPushMode(m.clone())),
+        Mode::Ec2InstanceState { .. } => Ok(flatten(
+            event
+                .get("detail")
+                .and_then(|d| d.get("instance-id"))
+                .cloned()
+                .unwrap_or(Value::Null),
+        )),
+        Mode::AsgInstanceState { .. } => Ok(flatten(
+            event
+                .get("detail")
+                .and_then(|d| d.get("AutoScalingGroupName"))
+                .cloned()
+                .unwrap_or(Value::Null),
+        )),
+        Mode::ConfigRule => config_ids(event),
+        other => Err(EventError::NotPushMode(other.name().to_string())),
     }
+}
+
+/// The resource an AWS Config event is about: `detail.resourceId` of a compliance change,
+/// `detail.configurationItem.resourceId` of an item change, or the configuration item of a
+/// rule invocation's `invokingEvent` (a JSON string).
+fn config_ids(event: &Value) -> Result<Vec<String>, EventError> {
+    if let Some(inv) = event.get("invokingEvent") {
+        let parsed: Value = match inv {
+            Value::String(s) => serde_json::from_str(s)
+                .map_err(|e| EventError::BadFinding(format!("invokingEvent: {e}")))?,
+            other => other.clone(),
+        };
+        return Ok(flatten(
+            parsed
+                .pointer("/configurationItem/resourceId")
+                .cloned()
+                .ok_or(EventError::Missing(
+                    "invokingEvent.configurationItem.resourceId",
+                ))?,
+        ));
+    }
+    let detail = event.get("detail").ok_or(EventError::Missing("detail"))?;
+    if let Some(id) = detail.get("resourceId") {
+        return Ok(flatten(id.clone()));
+    }
+    detail
+        .pointer("/configurationItem/resourceId")
+        .cloned()
+        .map(flatten)
+        .ok_or(EventError::Missing("detail.resourceId"))
 }
 
 fn trail_ids(events: &[crate::TrailEvent], event: &Value) -> Result<Vec<String>, EventError> {
@@ -240,12 +321,9 @@ fn parse_arn(arn: &str) -> Option<(String, String)> {
     Some((service, resource))
 }
 
-/// The ARN service of a resource type (only the ones this crate runs natively).
+/// The ARN service of a resource type (only the ones the engine runs natively).
 fn service_of(resource: &str) -> Option<&'static str> {
-    match resource {
-        "aws.s3" => Some("s3"),
-        _ => None,
-    }
+    crate::resources::native(resource).map(|s| s.arn_service)
 }
 
 pub(crate) fn policy_resource_ids(

@@ -25,7 +25,7 @@ mod parse;
 mod pyre;
 mod pyval;
 mod registry;
-pub mod s3;
+pub mod resources;
 mod value;
 mod yaml;
 
@@ -35,6 +35,7 @@ pub use filters::{
     EvalContext, EvalError, Fetched, Filter, Inputs, KmsKey, KmsKeys, MATCHED_FILTERS, Prefetched,
 };
 pub use parse::parse_str;
+pub use resources::{ResourceSpec, native, s3};
 pub use value::{Op, ValueFilter, ValueType};
 
 use serde::Serialize;
@@ -117,18 +118,73 @@ impl fmt::Display for Unsupported {
     }
 }
 
-/// How a policy is triggered.
+/// How a policy is triggered: c7n's execution modes (`c7n.policy.execution`), all twelve.
+///
+/// Two families: *scans* (`pull`, `periodic`, `schedule`, `config-poll-rule`) list every
+/// resource of the type, whatever event started them; *event modes* resolve the resources
+/// an event names (c7n's `resolve_resources`) and touch only those.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum Mode {
     /// No `mode`, or `type: pull`.
     Pull,
+    /// `periodic`: a pull scan on an EventBridge schedule.
+    Periodic,
+    /// `schedule`: a pull scan on an EventBridge Scheduler schedule.
+    Schedule,
     CloudTrail {
         events: Vec<TrailEvent>,
     },
     HubFinding,
     HubAction,
-    /// Any other c7n mode (`periodic`, `config-rule`, ...): run through the fallback.
-    Other(String),
+    /// `guard-duty`: GuardDuty findings (c7n supports account, ec2 and iam-user).
+    GuardDuty,
+    /// `config-rule`: an AWS Config rule evaluation of one resource.
+    ConfigRule,
+    /// `config-poll-rule`: a periodic scan that reports evaluations to AWS Config.
+    ConfigPollRule,
+    /// `ec2-instance-state` with the instance states it subscribes to.
+    Ec2InstanceState {
+        states: Vec<String>,
+    },
+    /// `asg-instance-state` with its events, as EventBridge detail-types.
+    AsgInstanceState {
+        detail_types: Vec<String>,
+    },
+    /// `phd`: AWS Health events, optionally restricted by event type code and category.
+    Phd {
+        events: Vec<String>,
+        categories: Vec<String>,
+    },
+}
+
+impl Mode {
+    /// c7n's name for the mode (`type:` as written).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Mode::Pull => "pull",
+            Mode::Periodic => "periodic",
+            Mode::Schedule => "schedule",
+            Mode::CloudTrail { .. } => "cloudtrail",
+            Mode::HubFinding => "hub-finding",
+            Mode::HubAction => "hub-action",
+            Mode::GuardDuty => "guard-duty",
+            Mode::ConfigRule => "config-rule",
+            Mode::ConfigPollRule => "config-poll-rule",
+            Mode::Ec2InstanceState { .. } => "ec2-instance-state",
+            Mode::AsgInstanceState { .. } => "asg-instance-state",
+            Mode::Phd { .. } => "phd",
+        }
+    }
+
+    /// Whether the mode resolves its resources from the triggering event. The other modes
+    /// scan every resource of the type, so sending them single-resource events would act
+    /// on the whole account.
+    pub fn is_event_mode(&self) -> bool {
+        !matches!(
+            self,
+            Mode::Pull | Mode::Periodic | Mode::Schedule | Mode::ConfigPollRule
+        )
+    }
 }
 
 /// One `mode.events` entry of a cloudtrail policy, with short names expanded from c7n's

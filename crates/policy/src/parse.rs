@@ -323,7 +323,7 @@ fn policy(cx: &mut Ctx, p: &Value, path: &str) -> Option<Policy> {
                         &rpath,
                         format!("unknown resource type `{s}`{}", suggest(&r, AWS_RESOURCES)),
                     );
-                } else if r != "aws.s3" {
+                } else if crate::resources::native(&r).is_none() {
                     cx.unsupported(FeatureKind::Resource, &r, &rpath);
                 }
             } else {
@@ -362,7 +362,7 @@ fn policy(cx: &mut Ctx, p: &Value, path: &str) -> Option<Policy> {
             cx.unsupported(FeatureKind::Other, k, &child_key(path, k));
         }
     }
-    let mode = mode(cx, m, path, &name, description.as_deref());
+    let mode = mode(cx, m, path, &name, &resource, description.as_deref());
     let tags = cx.strings(m, "tags", path, None);
     let metadata = match m.get("metadata") {
         None => Value::Object(Map::new()),
@@ -415,6 +415,7 @@ fn mode(
     m: &Map<String, Value>,
     path: &str,
     name: &str,
+    resource: &str,
     description: Option<&str>,
 ) -> Mode {
     let mpath = child_key(path, "mode");
@@ -439,7 +440,7 @@ fn mode(
             &child_key(&mpath, "type"),
             format!("unknown mode type `{t}`{}", suggest(&t, MODES)),
         );
-        return Mode::Other(t);
+        return Mode::Pull;
     }
     let lambda = !matches!(t.as_str(), "pull");
     if lambda {
@@ -528,11 +529,128 @@ fn mode(
                 Mode::HubAction
             }
         }
-        other => {
-            cx.unsupported(FeatureKind::Mode, other, &mpath);
-            Mode::Other(other.to_string())
+        "periodic" => {
+            lambda_keys(cx, mm, &["schedule"], &t, &mpath);
+            cx.string(mm, "schedule", &mpath);
+            Mode::Periodic
         }
+        "schedule" => {
+            let extra = [
+                "schedule",
+                "timezone",
+                "start-date",
+                "end-date",
+                "scheduler-role",
+                "group-name",
+            ];
+            lambda_keys(cx, mm, &extra, &t, &mpath);
+            for k in extra {
+                cx.string(mm, k, &mpath);
+            }
+            if !mm.contains_key("schedule") {
+                cx.err(&mpath, "schedule mode requires `schedule`");
+            }
+            Mode::Schedule
+        }
+        "guard-duty" => {
+            lambda_keys(cx, mm, &[], &t, &mpath);
+            // c7n's GuardDutyMode.validate: only these resources have an id in the finding.
+            if !matches!(resource, "aws.account" | "aws.ec2" | "aws.iam-user") {
+                cx.err(
+                    &mpath,
+                    format!(
+                        "guard-duty mode supports only account, ec2 and iam-user, not {resource}"
+                    ),
+                );
+            }
+            Mode::GuardDuty
+        }
+        "config-rule" => {
+            lambda_keys(cx, mm, &[], &t, &mpath);
+            if mm.contains_key("pattern") {
+                cx.err(
+                    &child_key(&mpath, "pattern"),
+                    "AWS Config does not support event pattern filtering",
+                );
+            }
+            Mode::ConfigRule
+        }
+        "config-poll-rule" => {
+            lambda_keys(cx, mm, &["schedule", "ignore-support-check"], &t, &mpath);
+            let schedules = [
+                "One_Hour",
+                "Three_Hours",
+                "Six_Hours",
+                "Twelve_Hours",
+                "TwentyFour_Hours",
+            ];
+            match cx.string(mm, "schedule", &mpath) {
+                Some(s) if !schedules.contains(&s.as_str()) => cx.err(
+                    &child_key(&mpath, "schedule"),
+                    format!("`schedule` must be one of {}", schedules.join(", ")),
+                ),
+                Some(_) => {}
+                None if !mm.contains_key("schedule") => {
+                    cx.err(&mpath, "config-poll-rule schedule required")
+                }
+                None => {}
+            }
+            cx.boolean(mm, "ignore-support-check", &mpath);
+            Mode::ConfigPollRule
+        }
+        "ec2-instance-state" => {
+            lambda_keys(cx, mm, &["events"], &t, &mpath);
+            let states = [
+                "pending",
+                "running",
+                "shutting-down",
+                "stopped",
+                "stopping",
+                "terminated",
+            ];
+            Mode::Ec2InstanceState {
+                states: cx.strings(mm, "events", &mpath, Some(&states)),
+            }
+        }
+        "asg-instance-state" => {
+            lambda_keys(cx, mm, &["events"], &t, &mpath);
+            let names: Vec<&str> = ASG_EVENTS.iter().map(|e| e.0).collect();
+            let events = cx.strings(mm, "events", &mpath, Some(&names));
+            Mode::AsgInstanceState {
+                detail_types: events
+                    .iter()
+                    .filter_map(|e| ASG_EVENTS.iter().find(|x| x.0 == e))
+                    .map(|x| x.1.to_string())
+                    .collect(),
+            }
+        }
+        "phd" => {
+            lambda_keys(cx, mm, &["events", "categories", "statuses"], &t, &mpath);
+            let categories = ["issue", "accountNotification", "scheduledChange"];
+            let statuses = ["open", "upcoming", "closed"];
+            let events = cx.strings(mm, "events", &mpath, None);
+            let categories = cx.strings(mm, "categories", &mpath, Some(&categories));
+            cx.strings(mm, "statuses", &mpath, Some(&statuses));
+            Mode::Phd { events, categories }
+        }
+        // MODES lists exactly the twelve above; an unknown type was reported already.
+        _ => Mode::Pull,
     }
+}
+
+/// c7n's `ASG_EVENT_MAPPING` (c7n/mu.py): asg-instance-state events to detail-types.
+const ASG_EVENTS: [(&str, &str); 4] = [
+    ("launch-success", "EC2 Instance Launch Successful"),
+    ("launch-failure", "EC2 Instance Launch Unsuccessful"),
+    ("terminate-success", "EC2 Instance Terminate Successful"),
+    ("terminate-failure", "EC2 Instance Terminate Unsuccessful"),
+];
+
+/// A Lambda mode's keys (`LambdaMode.schema`) plus the mode's own.
+fn lambda_keys(cx: &mut Ctx, mm: &Map<String, Value>, extra: &[&str], t: &str, mpath: &str) {
+    let mut keys: Vec<&str> = LAMBDA_MODE_KEYS.to_vec();
+    keys.extend(extra);
+    cx.known_keys(mm, &keys, &format!("mode {t}"), mpath);
 }
 
 fn max_resources(cx: &mut Ctx, m: &Map<String, Value>, path: &str) -> Option<MaxResources> {

@@ -133,3 +133,287 @@ fn c7n_resolves_the_same_ids() {
         );
     }
 }
+
+fn policy_for(resource: &str, mode: &Value) -> Result<czero_policy::Policy, String> {
+    let doc = json!({"policies": [{"name": "p", "resource": resource, "mode": mode}]}).to_string();
+    parse_str("t", &doc)
+        .map(|mut f| f.policies.remove(0))
+        .map_err(|e| e.to_string())
+}
+
+fn envelope(source: &str, detail_type: &str, detail: Value) -> Value {
+    json!({
+        "version": "0", "id": "e-1", "source": source, "detail-type": detail_type,
+        "account": "123456789012", "region": "us-east-1", "time": "2026-01-01T00:00:00Z",
+        "resources": [], "detail": detail,
+    })
+}
+
+/// Every one of c7n's twelve modes: which events its rule would deliver, and what ids it
+/// resolves (or that it scans), as c7n/mu.py and c7n/cwe.py define them.
+#[test]
+fn every_mode_has_a_subscription_and_a_resolution() {
+    let scheduled = envelope("aws.events", "Scheduled Event", json!({}));
+    let ec2_state = envelope(
+        "aws.ec2",
+        "EC2 Instance State-change Notification",
+        json!({"instance-id": "i-0abc", "state": "running"}),
+    );
+    let asg = envelope(
+        "aws.autoscaling",
+        "EC2 Instance Launch Successful",
+        json!({"AutoScalingGroupName": "web-asg", "EC2InstanceId": "i-1"}),
+    );
+    let guard_duty = envelope(
+        "aws.guardduty",
+        "GuardDuty Finding",
+        json!({"accountId": "123456789012", "resource": {"resourceType": "Instance", "instanceDetails": {"instanceId": "i-0abc"}}}),
+    );
+    let phd = envelope(
+        "aws.health",
+        "AWS Health Event",
+        json!({"eventTypeCode": "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED", "eventTypeCategory": "scheduledChange", "eventArn": "arn:aws:health:us-east-1::event/x"}),
+    );
+    let compliance = envelope(
+        "aws.config",
+        "Config Rules Compliance Change",
+        json!({"resourceId": "my-bucket", "resourceType": "AWS::S3::Bucket", "configRuleName": "s3-bucket-server-side-encryption-enabled", "newEvaluationResult": {"complianceType": "NON_COMPLIANT"}}),
+    );
+    let item = envelope(
+        "aws.config",
+        "Config Configuration Item Change",
+        json!({"configurationItem": {"resourceId": "my-bucket", "resourceType": "AWS::S3::Bucket"}}),
+    );
+    let trail = ev(CREATE_BUCKET);
+    // (resource, mode, event, delivered, ids: Some(list) or None for "scans / not resolved here")
+    let rows: Vec<(&str, Value, &Value, bool, Option<Vec<&str>>)> = vec![
+        ("aws.s3", json!({"type": "pull"}), &trail, false, None),
+        (
+            "aws.s3",
+            json!({"type": "periodic", "schedule": "rate(1 day)"}),
+            &scheduled,
+            true,
+            None,
+        ),
+        (
+            "aws.s3",
+            json!({"type": "periodic", "schedule": "rate(1 day)"}),
+            &trail,
+            false,
+            None,
+        ),
+        (
+            "aws.s3",
+            json!({"type": "schedule", "schedule": "rate(1 day)"}),
+            &scheduled,
+            true,
+            None,
+        ),
+        (
+            "aws.s3",
+            json!({"type": "cloudtrail", "events": ["CreateBucket"]}),
+            &trail,
+            true,
+            Some(vec!["example-bucket"]),
+        ),
+        (
+            "aws.s3",
+            json!({"type": "hub-finding"}),
+            &trail,
+            false,
+            None,
+        ),
+        (
+            "aws.s3",
+            json!({"type": "config-rule"}),
+            &compliance,
+            true,
+            Some(vec!["my-bucket"]),
+        ),
+        (
+            "aws.s3",
+            json!({"type": "config-rule"}),
+            &item,
+            true,
+            Some(vec!["my-bucket"]),
+        ),
+        (
+            "aws.s3",
+            json!({"type": "config-rule"}),
+            &trail,
+            false,
+            None,
+        ),
+        (
+            "aws.s3",
+            json!({"type": "config-poll-rule", "schedule": "One_Hour", "ignore-support-check": true}),
+            &scheduled,
+            false,
+            None,
+        ),
+        (
+            "aws.ec2",
+            json!({"type": "guard-duty"}),
+            &guard_duty,
+            true,
+            None,
+        ),
+        (
+            "aws.ec2",
+            json!({"type": "guard-duty"}),
+            &trail,
+            false,
+            None,
+        ),
+        (
+            "aws.ec2",
+            json!({"type": "ec2-instance-state", "events": ["running"]}),
+            &ec2_state,
+            true,
+            Some(vec!["i-0abc"]),
+        ),
+        (
+            "aws.ec2",
+            json!({"type": "ec2-instance-state", "events": ["stopped"]}),
+            &ec2_state,
+            false,
+            Some(vec!["i-0abc"]),
+        ),
+        (
+            "aws.asg",
+            json!({"type": "asg-instance-state", "events": ["launch-success"]}),
+            &asg,
+            true,
+            Some(vec!["web-asg"]),
+        ),
+        (
+            "aws.asg",
+            json!({"type": "asg-instance-state", "events": ["terminate-success"]}),
+            &asg,
+            false,
+            Some(vec!["web-asg"]),
+        ),
+        (
+            "aws.ec2",
+            json!({"type": "phd", "events": ["AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED"]}),
+            &phd,
+            true,
+            None,
+        ),
+        (
+            "aws.ec2",
+            json!({"type": "phd", "categories": ["issue"]}),
+            &phd,
+            false,
+            None,
+        ),
+    ];
+    for (resource, mode, event, delivered, ids) in rows {
+        let p = policy_for(resource, &mode).unwrap_or_else(|e| panic!("{mode}: {e}"));
+        assert_eq!(
+            matches_event(&p.mode, event),
+            delivered,
+            "{mode} on {}",
+            event["detail-type"]
+        );
+        match (ids, resource_ids(&p.mode, event)) {
+            (Some(want), Ok(got)) => assert_eq!(got, want, "{mode}"),
+            (None, Err(_)) => {}
+            (want, got) => panic!("{mode}: expected {want:?}, got {got:?}"),
+        }
+        assert_eq!(
+            p.mode.is_event_mode(),
+            !matches!(
+                mode["type"].as_str(),
+                Some("pull" | "periodic" | "schedule" | "config-poll-rule")
+            ),
+            "{mode}"
+        );
+    }
+}
+
+#[test]
+fn native_modes_for_s3_and_the_rest_for_cloud_custodian() {
+    let native = [
+        "pull",
+        "periodic",
+        "schedule",
+        "cloudtrail",
+        "hub-finding",
+        "hub-action",
+        "config-rule",
+    ];
+    for (mode, want_native) in [
+        (json!({"type": "pull"}), true),
+        (json!({"type": "periodic", "schedule": "rate(1 day)"}), true),
+        (json!({"type": "schedule", "schedule": "rate(1 day)"}), true),
+        (
+            json!({"type": "cloudtrail", "events": ["CreateBucket"]}),
+            true,
+        ),
+        (json!({"type": "hub-finding"}), true),
+        (json!({"type": "hub-action"}), true),
+        (json!({"type": "config-rule"}), true),
+        (
+            json!({"type": "config-poll-rule", "schedule": "One_Hour", "ignore-support-check": true}),
+            false,
+        ),
+        (json!({"type": "phd", "events": ["X"]}), false),
+    ] {
+        let p = policy_for("aws.s3", &mode).unwrap_or_else(|e| panic!("{mode}: {e}"));
+        assert_eq!(p.is_native(), want_native, "{mode}");
+        assert_eq!(native.contains(&p.mode.name()), want_native);
+    }
+    let ec2 = policy_for(
+        "aws.security-group",
+        &json!({"type": "cloudtrail", "events": ["CreateBucket"]}),
+    )
+    .unwrap();
+    assert!(!ec2.is_native());
+}
+
+#[test]
+fn modes_are_validated_as_c7n_validates_them() {
+    let bad = [
+        (
+            json!({"type": "guard-duty"}),
+            "aws.s3",
+            "guard-duty mode supports only",
+        ),
+        (json!({"type": "schedule"}), "aws.s3", "requires `schedule`"),
+        (
+            json!({"type": "config-poll-rule"}),
+            "aws.s3",
+            "schedule required",
+        ),
+        (
+            json!({"type": "config-poll-rule", "schedule": "Hourly"}),
+            "aws.s3",
+            "must be one of",
+        ),
+        (
+            json!({"type": "ec2-instance-state", "events": ["rebooting"]}),
+            "aws.ec2",
+            "is not one of",
+        ),
+        (
+            json!({"type": "asg-instance-state", "events": ["launch"]}),
+            "aws.asg",
+            "is not one of",
+        ),
+        (
+            json!({"type": "config-rule", "pattern": {"a": 1}}),
+            "aws.s3",
+            "does not support event pattern",
+        ),
+        (
+            json!({"type": "periodic", "schedul": "x"}),
+            "aws.s3",
+            "unknown key `schedul`",
+        ),
+    ];
+    for (mode, resource, want) in bad {
+        let err = policy_for(resource, &mode).expect_err(&mode.to_string());
+        assert!(err.contains(want), "{mode}: {err}");
+    }
+}

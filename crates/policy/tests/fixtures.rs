@@ -235,8 +235,19 @@ fn valid_c7n_features_we_do_not_run_are_listed_not_rejected() {
         .flat_map(|p| p.unsupported.iter().map(|u| (u.kind, u.name.as_str())))
         .collect();
     assert!(kinds.contains(&(FeatureKind::Action, "notify")));
-    assert!(kinds.contains(&(FeatureKind::Mode, "periodic")));
     assert!(kinds.contains(&(FeatureKind::Resource, "aws.ec2")));
+    // Every valid mode parses; whether it runs natively depends on the resource type.
+    assert_eq!(f.policies[1].mode, czero_policy::Mode::Periodic);
+    let gap = f.policies[1].native_gap().expect("ec2 is not native");
+    assert_eq!(
+        (gap.kind, gap.name.as_str()),
+        (FeatureKind::Resource, "aws.ec2")
+    );
+    let gap = f.policies[0].native_gap().expect("notify is not native");
+    assert_eq!(
+        (gap.kind, gap.name.as_str()),
+        (FeatureKind::Action, "notify")
+    );
     // bucket-encryption with `key` runs natively (the engine resolves the key through KMS).
     assert_eq!(f.policies[0].unsupported.len(), 1);
     assert_eq!(f.policies[0].unsupported[0].line, 8);

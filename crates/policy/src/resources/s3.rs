@@ -409,3 +409,40 @@ pub(crate) fn global_grants(
     }
     Ok(results)
 }
+
+/// `aws.s3` as the native engine runs it.
+pub const SPEC: crate::ResourceSpec = crate::ResourceSpec {
+    names: &["aws.s3", "s3"],
+    id: "Name",
+    arn_service: "s3",
+    // config-rule: the bucket AWS Config names is read live (see the engine's provider).
+    modes: &[
+        "pull",
+        "periodic",
+        "schedule",
+        "cloudtrail",
+        "hub-finding",
+        "hub-action",
+        "config-rule",
+    ],
+    filters: &[
+        "bucket-encryption",
+        "check-public-block",
+        "has-statement",
+        "missing-policy-statement",
+        "missing-statement",
+        "global-grants",
+    ],
+    actions: &[
+        "set-bucket-encryption",
+        "set-public-block",
+        "delete-global-grants",
+        "toggle-versioning",
+        "tag",
+        "remove-tag",
+        "unmark",
+        "mark-for-op",
+        "set-statements",
+        "delete",
+    ],
+};
