@@ -186,7 +186,8 @@ fn every_mode_has_a_subscription_and_a_resolution() {
     );
     let trail = ev(CREATE_BUCKET);
     // (resource, mode, event, delivered, ids: Some(list) or None for "scans / not resolved here")
-    let rows: Vec<(&str, Value, &Value, bool, Option<Vec<&str>>)> = vec![
+    type Row<'a> = (&'a str, Value, &'a Value, bool, Option<Vec<&'a str>>);
+    let rows: Vec<Row> = vec![
         ("aws.s3", json!({"type": "pull"}), &trail, false, None),
         (
             "aws.s3",
