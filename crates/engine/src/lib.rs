@@ -13,10 +13,11 @@ mod fallback;
 pub mod kms;
 mod output;
 mod regional;
+pub mod resources;
 mod run;
-pub mod s3;
 
 pub use output::Output;
+pub use resources::s3;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -45,8 +46,10 @@ pub struct EngineOptions {
 /// Runs policies against AWS (or whatever endpoint the SDK configuration names).
 #[derive(Debug, Clone)]
 pub struct Engine {
+    /// The native resource providers.
+    providers: resources::Providers,
+    /// The client output is written with.
     s3: s3::S3,
-    kms: kms::Kms,
     options: EngineOptions,
     region: String,
 }
@@ -60,9 +63,12 @@ impl Engine {
         } else {
             options.region.clone()
         };
+        let s3 = s3::S3::new(sdk, &region);
         Engine {
-            s3: s3::S3::new(sdk, &region),
-            kms: kms::Kms::new(sdk),
+            providers: resources::Providers {
+                s3: s3::Provider::new(s3.clone(), kms::Kms::new(sdk)),
+            },
+            s3,
             options,
             region,
         }

@@ -2,14 +2,12 @@
 //! and write c7n's output files.
 
 use crate::calls::Calls;
-use crate::kms::Kms;
-use crate::s3::{self, Extras, actions};
+use crate::resources::s3::actions;
+use crate::resources::{Provider, RunCx, with_provider};
 use crate::{ActionReport, Engine, EngineError, Executor, Output, RunReport, fallback};
 use chrono::{DateTime, Utc};
-use czero_policy::{Fetched, Inputs, KmsKeys, MaxResources, Mode, Policy, Prefetched};
-use futures::StreamExt;
+use czero_policy::{MaxResources, Mode, Policy};
 use serde_json::{Value, json};
-use std::collections::HashMap;
 use std::time::Instant;
 
 /// The run's `custodian-run.log`, in c7n's format
@@ -108,20 +106,15 @@ pub(crate) fn metadata(m: &RunMeta<'_>) -> Vec<u8> {
     serde_json::to_vec_pretty(&md).unwrap_or_default()
 }
 
-/// A bucket ARN (`arn:aws:s3:::name`, as Security Hub names buckets) to its name.
-fn bucket_id(id: &str) -> String {
-    id.strip_prefix("arn:aws:s3:::").unwrap_or(id).to_string()
-}
-
 /// The first feature of `policy` the native engine cannot run, if any.
 pub(crate) fn native_gap(policy: &Policy) -> Option<String> {
     policy.native_gap().map(|u| u.to_string())
 }
 
 impl Engine {
-    /// Runs `policy`. With an event, an event-mode policy touches only the buckets the
+    /// Runs `policy`. With an event, an event-mode policy touches only the resources the
     /// event names; an event that does not match the policy's mode is a no-op (logged).
-    /// A pull-mode policy scans every bucket whether or not an event is given, as
+    /// A pull-mode policy scans every resource whether or not an event is given, as
     /// `custodian run` does; so does an event-mode policy run without an event.
     pub async fn run(
         &self,
@@ -167,42 +160,32 @@ impl Engine {
                         policy.name
                     )));
                 }
-                let ids = policy.resource_ids(ev).map_err(|e| EngineError::Policy {
-                    policy: policy.name.clone(),
-                    message: format!("event: {e}"),
-                })?;
-                let mut names: Vec<String> = Vec::new();
-                for id in ids.iter().map(|i| bucket_id(i)) {
-                    if !id.is_empty() && !names.contains(&id) {
-                        names.push(id);
+                if !mode.is_event_mode() {
+                    Scope::Scan
+                } else {
+                    let ids = policy.resource_ids(ev).map_err(|e| EngineError::Policy {
+                        policy: policy.name.clone(),
+                        message: format!("event: {e}"),
+                    })?;
+                    let mut names: Vec<String> = Vec::new();
+                    for id in ids {
+                        if !id.is_empty() && !names.contains(&id) {
+                            names.push(id);
+                        }
                     }
+                    log.info("custodian.policy", format!("Found resource ids:{names:?}"));
+                    if names.is_empty() {
+                        return Ok(noop(format!(
+                            "policy:{} could not find resource ids in the event",
+                            policy.name
+                        )));
+                    }
+                    Scope::Ids(names)
                 }
-                log.info("custodian.policy", format!("Found resource ids:{names:?}"));
-                if names.is_empty() {
-                    return Ok(noop(format!(
-                        "policy:{} could not find resource ids in the event",
-                        policy.name
-                    )));
-                }
-                Scope::Ids(names)
             }
         };
 
-        if let Some(feature) = native_gap(policy) {
-            return fallback::run(
-                self,
-                policy,
-                scope,
-                output,
-                &feature,
-                started,
-                started_at,
-                execution_id,
-            )
-            .await;
-        }
-        self.run_native(
-            policy,
+        let start = Start {
             scope,
             event,
             output,
@@ -210,91 +193,72 @@ impl Engine {
             started_at,
             execution_id,
             log,
+        };
+        if let Some(feature) = native_gap(policy) {
+            return fallback::run(
+                self,
+                policy,
+                start.scope,
+                output,
+                &feature,
+                started,
+                started_at,
+                start.execution_id,
+            )
+            .await;
+        }
+        with_provider!(
+            self.providers,
+            &policy.resource,
+            |p| self.run_native(p, policy, start).await,
+            Err(EngineError::Policy {
+                policy: policy.name.clone(),
+                message: format!("resource {} has no native provider", policy.resource),
+            })
         )
-        .await
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn run_native(
+    async fn run_native<P: Provider>(
         &self,
+        provider: &P,
         policy: &Policy,
-        scope: Scope,
-        event: Option<&Value>,
-        output: &Output,
-        started: Instant,
-        started_at: DateTime<Utc>,
-        execution_id: String,
-        mut log: RunLog,
+        start: Start<'_>,
     ) -> Result<RunReport, EngineError> {
-        let calls = Calls::default();
-        let s3 = self.s3.with_calls(calls.clone());
-        let kms = self.kms.with_calls(calls);
+        let Start {
+            scope,
+            event,
+            output,
+            started,
+            started_at,
+            execution_id,
+            log,
+        } = start;
         let name = policy.name.clone();
-        let aws_err = |error: s3::ApiError| EngineError::Aws {
-            policy: name.clone(),
-            error: Box::new(error),
+        let event_mode = matches!(scope, Scope::Ids(_));
+        let account_id = std::env::var("AWS_ACCOUNT_ID")
+            .ok()
+            .filter(|s| !s.is_empty());
+        let mut cx = RunCx {
+            policy,
+            // `type: event` filters see the triggering event in event modes only.
+            event: if event_mode { event } else { None },
+            region: &self.region,
+            account_id: account_id.as_deref(),
+            now: Utc::now(),
+            calls: Calls::default(),
+            log,
         };
         let mut metrics = Metrics::default();
-        let event_mode = matches!(scope, Scope::Ids(_));
 
         let t0 = Instant::now();
-        let keys = s3::augment_keys(policy.augment_keys.as_deref());
-        let needs = policy.needs();
-        let extras = Extras {
-            bucket_encryption: needs.bucket_encryption,
-            public_access_block: needs.public_access_block,
+        let resources = match scope {
+            Scope::Ids(ids) => provider.get_resources(&cx, ids).await?,
+            Scope::Scan => provider.list(&cx).await?,
         };
-        let buckets = match scope {
-            Scope::Ids(ids) => ids.into_iter().map(|n| json!({ "Name": n })).collect(),
-            Scope::Scan => s3.list_buckets().await.map_err(aws_err)?,
-        };
-        let fetched = buckets.len();
-        let buckets = s3
-            .augment_all(buckets, &keys, extras)
-            .await
-            .map_err(aws_err)?;
-        let kms_keys = resolve_filter_keys(&kms, policy, &buckets).await?;
-        let now = Utc::now();
-        let mut matched = Vec::new();
-        for (mut b, prefetched) in buckets {
-            if prefetched.bucket_encryption == Some(Fetched::Denied) {
-                // c7n's bucket-encryption filter logs the error and leaves the bucket out.
-                log.warn(
-                    "custodian.filters",
-                    format!(
-                        "bucket {}: GetBucketEncryption access denied: bucket-encryption does not match it",
-                        s3::bucket_name(&b)
-                    ),
-                );
-            }
-            let inputs = Inputs {
-                now,
-                // `type: event` filters see the triggering event in event modes; in a scan
-                // there is none and they pass, as c7n's EventFilter does.
-                event: if event_mode { event } else { None },
-                prefetched: &prefetched,
-                kms_keys: &kms_keys,
-            };
-            let mut ok = true;
-            // In order, stopping at the first miss, annotating as c7n's filters do.
-            for f in &policy.filters {
-                let hit = f
-                    .process(&mut b, &inputs)
-                    .map_err(|e| EngineError::Policy {
-                        policy: name.clone(),
-                        message: format!("filter on bucket {}: {e}", s3::bucket_name(&b)),
-                    })?;
-                if !hit {
-                    ok = false;
-                    break;
-                }
-            }
-            if ok {
-                matched.push(b);
-            }
-        }
+        let fetched = resources.len();
+        let mut matched = provider.filter(&mut cx, resources).await?;
         let rt = t0.elapsed().as_secs_f64();
-        log.info(
+        cx.log.info(
             "custodian.policy",
             format!(
                 "policy:{} resource:{} region:{} count:{} time:{:.2}",
@@ -307,17 +271,17 @@ impl Engine {
         );
         tracing::debug!(policy = %name, fetched, matched = matched.len(), "filtered");
         if let Some(message) = resource_limit(policy, fetched, matched.len()) {
-            log.error("custodian.policy", message.clone());
+            cx.log.error("custodian.policy", message.clone());
             return Err(EngineError::Policy {
                 policy: name.clone(),
                 message,
             });
         }
-        let ids: Vec<String> = matched.iter().map(s3::bucket_name).collect();
+        let ids: Vec<String> = matched.iter().map(|r| provider.id(r)).collect();
 
         // c7n's push modes write nothing when no resource matched.
         if event_mode && matched.is_empty() {
-            log.info(
+            cx.log.info(
                 "custodian.policy",
                 format!(
                     "policy:{} resources:{} no resources matched",
@@ -354,150 +318,70 @@ impl Engine {
         let mut reports = Vec::new();
         let mut failure: Option<EngineError> = None;
         let dryrun = self.options.dryrun;
-        if dryrun || matched.is_empty() {
-            if dryrun && !matched.is_empty() {
-                log.info("custodian.policy", "dryrun: skipping actions".into());
-                for a in &raw_actions {
-                    let (t, _) = actions::action_data(a);
-                    log.info(
-                        "custodian.policy",
-                        format!(
-                            "dryrun: policy:{name} action:{t} would run on resources:{}",
-                            matched.len()
-                        ),
-                    );
-                    reports.push(ActionReport {
-                        action: t,
-                        resources: matched.len(),
-                        failed: 0,
-                        dryrun: true,
-                    });
-                }
-            }
-        } else {
-            let args = actions::FormatArgs {
-                account_id: std::env::var("AWS_ACCOUNT_ID")
-                    .ok()
-                    .filter(|s| !s.is_empty()),
-                region: self.region.clone(),
-                now: Utc::now(),
-                kms_key_arns: HashMap::new(),
-            };
-            let at = Instant::now();
+        if dryrun && !matched.is_empty() {
+            cx.log
+                .info("custodian.policy", "dryrun: skipping actions".into());
             for a in &raw_actions {
-                let (t, data) = actions::action_data(a);
-                let class = actions::class_name(&t).unwrap_or("action").to_lowercase();
-                let s = Instant::now();
-                log.info(
+                let (t, _) = actions::action_data(a);
+                cx.log.info(
                     "custodian.policy",
                     format!(
-                        "policy:{name} invoking action:{class} resources:{}",
+                        "dryrun: policy:{name} action:{t} would run on resources:{}",
                         matched.len()
                     ),
                 );
-                let mut args = args.clone();
-                let mut unresolved: Vec<String> = Vec::new();
-                if let Some(key) = action_kms_key(&t, &data) {
-                    // c7n resolves the key once per bucket region before acting; a key it
-                    // cannot resolve fails every bucket of that region: one error, here.
-                    let mut regions: Vec<String> = matched.iter().map(s3::bucket_region).collect();
-                    regions.sort();
-                    regions.dedup();
-                    for region in regions {
-                        match kms.describe_key(key, &region).await {
-                            Ok(k) => {
-                                args.kms_key_arns.insert(region, k.arn);
-                            }
-                            Err(e) => {
-                                log.error(
-                                    "custodian.actions",
-                                    format!("policy:{name} action:{t} {e}: no bucket in {region} changed"),
-                                );
-                                if failure.is_none() {
-                                    failure = Some(EngineError::Kms {
-                                        policy: name.clone(),
-                                        context: t.clone(),
-                                        error: Box::new(e),
-                                    });
-                                }
-                                unresolved.push(region);
-                            }
-                        }
+                reports.push(ActionReport {
+                    action: t,
+                    resources: matched.len(),
+                    failed: 0,
+                    dryrun: true,
+                });
+            }
+        } else if !matched.is_empty() {
+            let at = Instant::now();
+            for a in &raw_actions {
+                let (t, data) = actions::action_data(a);
+                let s = Instant::now();
+                let count = matched.len();
+                let class = provider.class_name(&t).to_lowercase();
+                cx.log.info(
+                    "custodian.policy",
+                    format!("policy:{name} invoking action:{class} resources:{count}"),
+                );
+                let run = provider.act(&mut cx, &t, &data, &mut matched).await;
+                for (id, f) in &run.failures {
+                    if run.error.is_none() || !f.message.starts_with("KMS key not resolved") {
+                        cx.log.error(
+                            "custodian.actions",
+                            format!(
+                                "error modifying resource: policy:{name} action:{t} resource:{id} error:{}",
+                                f.message
+                            ),
+                        );
                     }
                 }
-                let outcomes: Vec<Option<actions::Outcome>> =
-                    futures::stream::iter(matched.iter_mut())
-                        .map(|b| {
-                            let (s3, t, data, args) = (&s3, &t, &data, &args);
-                            let skip = unresolved.contains(&s3::bucket_region(b));
-                            async move {
-                                if skip {
-                                    None
-                                } else {
-                                    Some(actions::run(s3, t, data, b, args).await)
-                                }
-                            }
+                if failure.is_none() {
+                    failure = run.error.or_else(|| {
+                        run.failures.first().map(|(_, f)| EngineError::Action {
+                            policy: name.clone(),
+                            action: t.clone(),
+                            failed: run.failures.len(),
+                            first: f.message.clone(),
+                            retryable: run.failures.iter().any(|(_, f)| f.retryable),
                         })
-                        .buffered(3)
-                        .collect()
-                        .await;
-                let mut results = Vec::new();
-                let mut failed = 0;
-                for (o, b) in outcomes.into_iter().zip(&ids) {
-                    let Some(o) = o else {
-                        // Already reported with the KMS error.
-                        failed += 1;
-                        continue;
-                    };
-                    match o {
-                        Ok(Some(v)) => results.push(v),
-                        Ok(None) => {}
-                        Err(e) => {
-                            failed += 1;
-                            log.error(
-                                "custodian.actions",
-                                format!("error modifying bucket: policy:{name} action:{t} bucket:{b} error:{e}"),
-                            );
-                            if failure.is_none() {
-                                failure = Some(EngineError::Action {
-                                    policy: name.clone(),
-                                    action: t.clone(),
-                                    failed: 0,
-                                    first: e.to_string(),
-                                    retryable: e.retryable,
-                                });
-                            }
-                            if let Some(EngineError::Action {
-                                action,
-                                failed: f,
-                                retryable,
-                                ..
-                            }) = &mut failure
-                            {
-                                if *action == t {
-                                    *f += 1;
-                                }
-                                *retryable |= e.retryable;
-                            }
-                        }
-                    }
+                    });
                 }
-                log.info(
+                cx.log.info(
                     "custodian.policy",
                     format!(
-                        "policy:{name} action:{class} resources:{} execution_time:{:.2}",
-                        matched.len(),
+                        "policy:{name} action:{class} resources:{count} execution_time:{:.2}",
                         s.elapsed().as_secs_f64()
                     ),
                 );
-                // c7n's return value: a list for these three, None for the others. Pull mode
-                // writes the file only when it is truthy; push modes always write it.
-                let returns_list = matches!(
-                    t.as_str(),
-                    "delete-global-grants" | "set-statements" | "delete"
-                );
-                let body = if returns_list {
-                    Value::Array(results)
+                // Pull mode writes the file only when the return value is truthy; push
+                // modes always write it.
+                let body = if run.returns_list {
+                    Value::Array(run.results)
                 } else {
                     Value::Null
                 };
@@ -510,8 +394,8 @@ impl Engine {
                 }
                 reports.push(ActionReport {
                     action: t,
-                    resources: matched.len(),
-                    failed,
+                    resources: count,
+                    failed: run.failures.len(),
                     dryrun: false,
                 });
             }
@@ -528,12 +412,12 @@ impl Engine {
             region: &self.region,
             dryrun,
             location: &location,
-            api_stats: s3.calls.snapshot(),
+            api_stats: cx.calls.snapshot(),
             metrics: metrics.0,
             executor: Executor::Native,
         });
         files.push(("metadata.json".into(), md));
-        files.push(("custodian-run.log".into(), log.text().into_bytes()));
+        files.push(("custodian-run.log".into(), cx.log.text().into_bytes()));
         let output_location = output.write(&self.s3, &name, started_at, &files).await?;
         if let Some(e) = failure {
             return Err(e);
@@ -551,48 +435,15 @@ impl Engine {
     }
 }
 
-/// The KMS keys the policy's `bucket-encryption` filters compare against, resolved in every
-/// region the buckets are in (DescribeKey and ListAliases, as c7n's `resolve_keys`). c7n
-/// logs a key it cannot resolve and matches as if no bucket used it; a policy naming a key
-/// that does not exist is an error here, naming the key and the policy.
-async fn resolve_filter_keys(
-    kms: &Kms,
-    policy: &Policy,
-    buckets: &[(Value, Prefetched)],
-) -> Result<KmsKeys, EngineError> {
-    let mut out = KmsKeys::default();
-    let keys = policy.filter_kms_keys();
-    if keys.is_empty() {
-        return Ok(out);
-    }
-    let mut regions: Vec<String> = buckets.iter().map(|(b, _)| s3::bucket_region(b)).collect();
-    regions.sort();
-    regions.dedup();
-    for key in &keys {
-        for region in &regions {
-            let k = kms
-                .resolve(key, region)
-                .await
-                .map_err(|e| EngineError::Kms {
-                    policy: policy.name.clone(),
-                    context: "filter bucket-encryption".into(),
-                    error: Box::new(e),
-                })?;
-            out.insert(key, region, k);
-        }
-    }
-    Ok(out)
-}
-
-/// The key `set-bucket-encryption` must resolve before it acts: c7n resolves it only when
-/// the action enables encryption, and reads it for `crypto: aws:kms`.
-fn action_kms_key<'a>(action: &str, data: &'a serde_json::Map<String, Value>) -> Option<&'a str> {
-    let enabled = data.get("enabled").and_then(Value::as_bool).unwrap_or(true);
-    let kms = data.get("crypto").and_then(Value::as_str) == Some("aws:kms");
-    if action != "set-bucket-encryption" || !enabled || !kms {
-        return None;
-    }
-    data.get("key").and_then(Value::as_str)
+/// What `run` decided before handing over to an executor.
+struct Start<'a> {
+    scope: Scope,
+    event: Option<&'a Value>,
+    output: &'a Output,
+    started: Instant,
+    started_at: DateTime<Utc>,
+    execution_id: String,
+    log: RunLog,
 }
 
 /// c7n's `max-resources`: an amount, or `{amount, percent, op}` where `op: or` (default)
@@ -622,12 +473,6 @@ fn resource_limit(policy: &Policy, population: usize, selected: usize) -> Option
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bucket_arns_become_names() {
-        assert_eq!(bucket_id("arn:aws:s3:::my-bucket"), "my-bucket");
-        assert_eq!(bucket_id("my-bucket"), "my-bucket");
-    }
 
     #[test]
     fn run_log_uses_c7n_format() {

@@ -3,13 +3,18 @@
 //! it was not told to change). An action reads its policy data as c7n does (`self.data`).
 
 use super::{ApiError, PUBLIC_BLOCK_KEY, PUBLIC_BLOCK_KEYS, S3, bucket_name, bucket_region};
+use crate::EngineError;
+use crate::kms::Kms;
+use crate::resources::{ActionFailure, ActionRun, RunCx};
 use aws_sdk_s3::types::{
     AccessControlPolicy, BucketVersioningStatus, Delete, Grant, Grantee, ObjectIdentifier, Owner,
     Permission, PublicAccessBlockConfiguration, ServerSideEncryption,
     ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
     Tag, Tagging, Type, VersioningConfiguration,
 };
+use futures::StreamExt;
 use serde_json::{Map, Value, json};
+use std::collections::HashMap;
 
 pub const DEFAULT_TAG: &str = "maid_status";
 pub const AUTH_ALL: &str = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers";
@@ -110,6 +115,107 @@ pub async fn run(
             body: None,
         }),
     }
+}
+
+/// One action on every matched bucket, three at a time (c7n's action thread pool), as the
+/// generic run expects: c7n's class name, its return values, the buckets it failed on.
+pub(crate) async fn process(
+    s3: &S3,
+    kms: &Kms,
+    cx: &mut RunCx<'_>,
+    action: &str,
+    data: &Map<String, Value>,
+    buckets: &mut [Value],
+) -> ActionRun {
+    let mut run = ActionRun {
+        // c7n's return value: a list for these three, None for the others.
+        returns_list: matches!(action, "delete-global-grants" | "set-statements" | "delete"),
+        ..ActionRun::default()
+    };
+    let mut args = FormatArgs {
+        account_id: cx.account_id.map(str::to_string),
+        region: cx.region.to_string(),
+        now: cx.now,
+        kms_key_arns: HashMap::new(),
+    };
+    let name = cx.policy.name.clone();
+    let mut unresolved: Vec<String> = Vec::new();
+    if let Some(key) = action_kms_key(action, data) {
+        // c7n resolves the key once per bucket region before acting; a key it cannot
+        // resolve fails every bucket of that region: one error, here.
+        let mut regions: Vec<String> = buckets.iter().map(bucket_region).collect();
+        regions.sort();
+        regions.dedup();
+        for region in regions {
+            match kms.describe_key(key, &region).await {
+                Ok(k) => {
+                    args.kms_key_arns.insert(region, k.arn);
+                }
+                Err(e) => {
+                    cx.log.error(
+                        "custodian.actions",
+                        format!("policy:{name} action:{action} {e}: no bucket in {region} changed"),
+                    );
+                    if run.error.is_none() {
+                        run.error = Some(EngineError::Kms {
+                            policy: name.clone(),
+                            context: action.to_string(),
+                            error: Box::new(e),
+                        });
+                    }
+                    unresolved.push(region);
+                }
+            }
+        }
+    }
+    let ids: Vec<String> = buckets.iter().map(bucket_name).collect();
+    let outcomes: Vec<Option<Outcome>> = futures::stream::iter(buckets.iter_mut())
+        .map(|b| {
+            let (args, skip) = (&args, unresolved.contains(&bucket_region(b)));
+            async move {
+                if skip {
+                    None
+                } else {
+                    Some(self::run(s3, action, data, b, args).await)
+                }
+            }
+        })
+        .buffered(3)
+        .collect()
+        .await;
+    for (o, id) in outcomes.into_iter().zip(ids) {
+        match o {
+            // Already reported with the KMS error.
+            None => run.failures.push((
+                id,
+                ActionFailure {
+                    message: "KMS key not resolved in the bucket's region".into(),
+                    retryable: run.error.as_ref().is_some_and(EngineError::is_retryable),
+                },
+            )),
+            Some(Ok(Some(v))) => run.results.push(v),
+            Some(Ok(None)) => {}
+            Some(Err(e)) => run.failures.push((
+                id,
+                ActionFailure {
+                    message: e.to_string(),
+                    retryable: e.retryable,
+                },
+            )),
+        }
+    }
+    run
+}
+
+/// The key `set-bucket-encryption` must resolve before it acts: c7n resolves it only when
+/// the action enables encryption, and reads it for `crypto: aws:kms`.
+fn action_kms_key<'a>(action: &str, data: &'a Map<String, Value>) -> Option<&'a str> {
+    let enabled = data.get("enabled").and_then(Value::as_bool).unwrap_or(true);
+    let kms = data.get("crypto").and_then(Value::as_str) == Some("aws:kms");
+    if action != "set-bucket-encryption" || !enabled || !kms {
+        return None;
+    }
+    data.get("key").and_then(Value::as_str)
 }
 
 fn local_error(op: &'static str, bucket: &str, message: String) -> ApiError {

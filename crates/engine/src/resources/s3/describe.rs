@@ -1,9 +1,7 @@
-//! The `aws.s3` resource provider: buckets listed (pull) or named (events), augmented the
-//! way c7n's `BucketAssembly` does it, with a client per bucket region.
+//! Describe and get: buckets listed (pull) or named (events), augmented the way c7n's
+//! `BucketAssembly` does it, with a client per bucket region.
 
-pub mod actions;
-pub mod shapes;
-
+use super::shapes;
 use crate::calls::Calls;
 use crate::regional::{self, PerRegion};
 use aws_config::SdkConfig;
