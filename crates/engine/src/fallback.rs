@@ -75,6 +75,12 @@ pub(crate) async fn run(
     let ids = match &scope {
         Scope::Ids(ids) => Some(ids.as_slice()),
         Scope::Scan => None,
+        Scope::Event => {
+            return Err(fail(
+                "event modes of policies that do not run natively need Cloud Custodian's own event resolution".into(),
+                false,
+            ));
+        }
     };
     let doc = pinned_policy(&policy.raw, ids);
     let policy_file = tmp.path().join("policy.json");
@@ -175,6 +181,7 @@ pub(crate) async fn run(
         executor: Executor::Fallback,
         output_location,
         execution_id,
+        skipped: None,
     })
 }
 

@@ -115,6 +115,9 @@ pub struct RunReport {
     /// The policy's output folder (`DIR/<policy>` or `s3://…/<policy>/YYYY/MM/DD/HH/`).
     pub output_location: String,
     pub execution_id: String,
+    /// Why the policy did not run for this event (its mode does not subscribe to it, or
+    /// the event names no resource of its type); `None` when it ran.
+    pub skipped: Option<String>,
 }
 
 /// Why a run failed. [`EngineError::is_retryable`] tells a worker whether to try again.

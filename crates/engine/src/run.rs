@@ -61,10 +61,36 @@ impl Metrics {
 
 /// How the run's resources are chosen.
 pub(crate) enum Scope {
-    /// List every bucket (pull mode, or no event given).
+    /// List every resource (pull mode, a scheduled scan, or no event given).
     Scan,
-    /// Only these buckets (event modes).
+    /// Only these resources (event modes run natively).
     Ids(Vec<String>),
+    /// Whatever the event names, resolved by Cloud Custodian's own mode (the driver).
+    Event,
+}
+
+/// A mode for messages: `cloudtrail [CreateBucket]`, `hub-finding`.
+fn describe_mode(mode: &Mode) -> String {
+    match mode {
+        Mode::CloudTrail { events } => {
+            let names: Vec<&str> = events
+                .iter()
+                .map(|e| e.short_name.as_deref().unwrap_or(&e.event))
+                .collect();
+            format!("cloudtrail [{}]", names.join(", "))
+        }
+        other => other.name().to_string(),
+    }
+}
+
+/// An event for messages: its eventName for CloudTrail, else its detail-type.
+fn event_label(ev: &Value) -> String {
+    ev.get("detail")
+        .and_then(|d| d.get("eventName"))
+        .or_else(|| ev.get("detail-type"))
+        .and_then(Value::as_str)
+        .unwrap_or("?")
+        .to_string()
 }
 
 /// Everything a finished run needs to write `metadata.json`.
@@ -126,8 +152,8 @@ impl Engine {
         let started_at = Utc::now();
         let execution_id = uuid::Uuid::new_v4().to_string();
         let mut log = RunLog::default();
-        let noop = |reason: String| {
-            tracing::info!(policy = %policy.name, "{reason}");
+        let skip = |reason: String| {
+            tracing::warn!(policy = %policy.name, reason = %reason, "policy skipped");
             RunReport {
                 policy: policy.name.clone(),
                 resource_type: policy.resource.clone(),
@@ -137,12 +163,13 @@ impl Engine {
                 executor: Executor::Native,
                 output_location: String::new(),
                 execution_id: execution_id.clone(),
+                skipped: Some(reason),
             }
         };
 
-        let scope = match (&policy.mode, event) {
-            (Mode::Pull, _) | (_, None) => {
-                if event.is_none() && !matches!(policy.mode, Mode::Pull) {
+        let scope = match event {
+            None => {
+                if policy.mode.is_event_mode() {
                     log.warn(
                         "custodian.policy",
                         format!(
@@ -153,15 +180,29 @@ impl Engine {
                 }
                 Scope::Scan
             }
-            (mode, Some(ev)) => {
-                if !czero_policy::matches_event(mode, ev) {
-                    return Ok(noop(format!(
-                        "policy:{} event does not match the policy's mode: nothing to do",
-                        policy.name
+            // A policy without an event mode would scan and act on every resource of its
+            // type for one event (one finding on one bucket marking every bucket): refuse.
+            Some(_) if matches!(policy.mode, Mode::Pull) => {
+                return Err(EngineError::Policy {
+                    policy: policy.name.clone(),
+                    message: "has no event mode (pull): refusing to scan every resource for one event; give it an event mode or run it without an event".into(),
+                });
+            }
+            Some(ev) => {
+                if !czero_policy::matches_event(&policy.mode, ev) {
+                    return Ok(skip(format!(
+                        "mode {} does not subscribe to this event ({} {})",
+                        describe_mode(&policy.mode),
+                        ev.get("source").and_then(Value::as_str).unwrap_or("?"),
+                        event_label(ev),
                     )));
                 }
-                if !mode.is_event_mode() {
+                if !policy.mode.is_event_mode() {
+                    // periodic and schedule: the scheduled event starts a scan.
                     Scope::Scan
+                } else if policy.native_gap().is_some() {
+                    // Cloud Custodian resolves the event itself (the driver runs its push).
+                    Scope::Event
                 } else {
                     let ids = policy.resource_ids(ev).map_err(|e| EngineError::Policy {
                         policy: policy.name.clone(),
@@ -175,9 +216,9 @@ impl Engine {
                     }
                     log.info("custodian.policy", format!("Found resource ids:{names:?}"));
                     if names.is_empty() {
-                        return Ok(noop(format!(
-                            "policy:{} could not find resource ids in the event",
-                            policy.name
+                        return Ok(skip(format!(
+                            "the event names no {} resource",
+                            policy.resource
                         )));
                     }
                     Scope::Ids(names)
@@ -234,7 +275,7 @@ impl Engine {
             log,
         } = start;
         let name = policy.name.clone();
-        let event_mode = matches!(scope, Scope::Ids(_));
+        let event_mode = !matches!(scope, Scope::Scan);
         let account_id = std::env::var("AWS_ACCOUNT_ID")
             .ok()
             .filter(|s| !s.is_empty());
@@ -254,6 +295,8 @@ impl Engine {
         let resources = match scope {
             Scope::Ids(ids) => provider.get_resources(&cx, ids).await?,
             Scope::Scan => provider.list(&cx).await?,
+            // A native policy's event is always resolved to ids above.
+            Scope::Event => Vec::new(),
         };
         let fetched = resources.len();
         let mut matched = provider.filter(&mut cx, resources).await?;
@@ -297,6 +340,7 @@ impl Engine {
                 executor: Executor::Native,
                 output_location: String::new(),
                 execution_id,
+                skipped: None,
             });
         }
 
@@ -431,6 +475,7 @@ impl Engine {
             executor: Executor::Native,
             output_location,
             execution_id,
+            skipped: None,
         })
     }
 }

@@ -287,9 +287,82 @@ async fn an_event_for_another_api_is_a_no_op() {
         .await
         .unwrap();
     assert!(r.resources.is_empty() && r.actions.is_empty());
+    let reason = r.skipped.expect("a skipped policy says why");
+    assert!(
+        reason.contains("cloudtrail [CreateBucket]") && reason.contains("DeleteBucketPolicy"),
+        "{reason}"
+    );
     assert_eq!(
         snapshot(&env.s3, &env.moto.endpoint()).await.unwrap(),
         before
+    );
+}
+
+/// Regression: a policy without an event mode, given an event, used to scan and act on
+/// every bucket of the account (one finding on one bucket marked every bucket).
+#[tokio::test]
+async fn a_pull_policy_refuses_an_event() {
+    let env = setup().await;
+    let before = snapshot(&env.s3, &env.moto.endpoint()).await.unwrap();
+    let p = parse_policy(policy!("encrypt-unencrypted")).unwrap();
+    let err = engine(&env, false)
+        .run(
+            &p,
+            Some(&createbucket_event("plain")),
+            &Output::Dir(env.out.path().into()),
+        )
+        .await
+        .expect_err("a pull policy must not run for an event");
+    assert!(!err.is_retryable());
+    assert!(err.to_string().contains("has no event mode"), "{err}");
+    assert_eq!(
+        snapshot(&env.s3, &env.moto.endpoint()).await.unwrap(),
+        before
+    );
+}
+
+/// The modes the native engine runs for aws.s3 besides pull and cloudtrail: a schedule's
+/// event starts a scan; a Config event names one bucket.
+#[tokio::test]
+async fn scheduled_scans_and_config_rule_events_run_natively() {
+    let env = setup().await;
+    let out = Output::Dir(env.out.path().into());
+    let periodic = parse_policy(
+        "policies:\n  - name: periodic-plain\n    resource: aws.s3\n    mode:\n      type: periodic\n      schedule: rate(1 day)\n    filters:\n      - Name: plain\n",
+    )
+    .unwrap();
+    let scheduled = json!({"version": "0", "id": "s-1", "source": "aws.events", "detail-type": "Scheduled Event", "account": "123456789012", "region": "us-east-1", "time": "2026-01-01T00:00:00Z", "resources": ["arn:aws:events:us-east-1:123456789012:rule/x"], "detail": {}});
+    let r = engine(&env, true)
+        .run(&periodic, Some(&scheduled), &out)
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.resources.clone(), r.skipped.clone()),
+        (vec!["plain".to_string()], None)
+    );
+    let r = engine(&env, true)
+        .run(&periodic, Some(&createbucket_event("plain")), &out)
+        .await
+        .unwrap();
+    assert!(
+        r.skipped.is_some(),
+        "a schedule does not subscribe to CloudTrail"
+    );
+
+    let config = parse_policy(
+        "policies:\n  - name: config-unencrypted\n    resource: aws.s3\n    mode:\n      type: config-rule\n    filters:\n      - type: bucket-encryption\n        state: false\n",
+    )
+    .unwrap();
+    let compliance = json!({"version": "0", "id": "c-1", "source": "aws.config", "detail-type": "Config Rules Compliance Change", "account": "123456789012", "region": "us-east-1", "time": "2026-01-01T00:00:00Z", "resources": [], "detail": {"resourceId": "plain", "resourceType": "AWS::S3::Bucket", "configRuleName": "s3-bucket-server-side-encryption-enabled", "newEvaluationResult": {"complianceType": "NON_COMPLIANT"}}});
+    let r = engine(&env, true)
+        .run(&config, Some(&compliance), &out)
+        .await
+        .unwrap();
+    assert_eq!(r.resources, vec!["plain"]);
+    let api = read(&env, "config-unencrypted", "metadata.json");
+    assert!(
+        !api.contains("ListBuckets"),
+        "an event mode never lists: {api}"
     );
 }
 
