@@ -13,6 +13,7 @@ mod fallback;
 pub mod kms;
 mod output;
 mod regional;
+pub use regional::{retry_config, timeout_config};
 pub mod resources;
 mod run;
 
@@ -41,6 +42,9 @@ pub struct EngineOptions {
     pub region: String,
     /// The `custodian` executable for the fallback (else `CUSTODIAN_CLI`, else PATH).
     pub custodian_cli: Option<PathBuf>,
+    /// The account the engine acts in (`{account_id}` in statements); else
+    /// `AWS_ACCOUNT_ID` from the environment.
+    pub account_id: Option<String>,
 }
 
 /// Runs policies against AWS (or whatever endpoint the SDK configuration names).
@@ -88,6 +92,16 @@ impl Engine {
 pub enum Executor {
     Native,
     Fallback,
+}
+
+impl Executor {
+    /// The name in logs, metrics and `metadata.json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Executor::Native => "native",
+            Executor::Fallback => "c7n",
+        }
+    }
 }
 
 /// What one action did (or, in a dry run, would have done).
@@ -173,6 +187,20 @@ pub enum EngineError {
 }
 
 impl EngineError {
+    /// A short name for the failure (the worker sends it to the DLQ with the message).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            EngineError::Config(_) => "Config",
+            EngineError::Policy { .. } => "PolicyError",
+            EngineError::CustodianMissing { .. } => "NeedsFullImage",
+            EngineError::Aws { .. } => "AwsError",
+            EngineError::Action { .. } => "ActionFailed",
+            EngineError::Kms { .. } => "KmsKey",
+            EngineError::Output { .. } => "Output",
+            EngineError::Fallback { .. } => "C7nFailed",
+        }
+    }
+
     /// Throttling, 5xx and network failures are worth retrying; bad policies, missing
     /// features and access errors are not.
     pub fn is_retryable(&self) -> bool {

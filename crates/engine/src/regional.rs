@@ -12,13 +12,13 @@ use std::time::Duration;
 /// exponential backoff with jitter from 200 ms (the SDK's 1 s default is tuned for bulk
 /// jobs, not one event). Adaptive mode was measured to hold later calls back for seconds
 /// after a single SlowDown, which one event cannot afford.
-pub(crate) fn retry_config() -> RetryConfig {
+pub fn retry_config() -> RetryConfig {
     RetryConfig::standard()
         .with_max_attempts(5)
         .with_initial_backoff(Duration::from_millis(200))
 }
 
-pub(crate) fn timeout_config() -> TimeoutConfig {
+pub fn timeout_config() -> TimeoutConfig {
     TimeoutConfig::builder()
         .connect_timeout(Duration::from_secs(10))
         .operation_attempt_timeout(Duration::from_secs(60))

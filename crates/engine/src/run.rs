@@ -276,9 +276,11 @@ impl Engine {
         } = start;
         let name = policy.name.clone();
         let event_mode = !matches!(scope, Scope::Scan);
-        let account_id = std::env::var("AWS_ACCOUNT_ID")
-            .ok()
-            .filter(|s| !s.is_empty());
+        let account_id = self.options.account_id.clone().or_else(|| {
+            std::env::var("AWS_ACCOUNT_ID")
+                .ok()
+                .filter(|s| !s.is_empty())
+        });
         let mut cx = RunCx {
             policy,
             // `type: event` filters see the triggering event in event modes only.

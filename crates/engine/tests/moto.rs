@@ -44,6 +44,7 @@ fn engine(env: &Env, dryrun: bool) -> Engine {
             dryrun,
             region: "us-east-1".into(),
             custodian_cli: None,
+            account_id: None,
         },
     )
 }

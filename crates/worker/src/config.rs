@@ -66,6 +66,15 @@ pub struct Config {
     pub protection_expires_minutes: u32,
     /// `ECS_AGENT_URI` (set by ECS): enables task scale-in protection.
     pub ecs_agent_uri: Option<String>,
+    /// `CLAIM_CHECK_BUCKET` (default `POLICY_BUCKET`): the only bucket claim-checked jobs
+    /// are read from, and only under `jobs/`: a message pointing anywhere else is refused.
+    pub claim_check_bucket: String,
+    /// `LEDGER_PREFIX` (default `ledger`): where job markers go in `OUTPUT_BUCKET` (or under
+    /// `OUTPUT_DIR/.ledger` without one), so a job's actions run once.
+    pub ledger_prefix: String,
+    /// `AWS_ACCOUNT_ID` (optional; resolved with STS at start when unset): the account
+    /// `{account_id}` in policies stands for.
+    pub account_id: Option<String>,
     /// `DRYRUN` (default off): run filters only, no actions.
     pub dryrun: bool,
     /// `CUSTODIAN_CLI` (optional): the `custodian` executable the engine falls back to.
@@ -149,7 +158,31 @@ impl Config {
             Some(v) if v.eq_ignore_ascii_case("text") => LogFormat::Text,
             Some(v) => return Err(invalid("LOG_FORMAT", v, "expected `json` or `text`")),
         };
+        let claim_check_bucket = get("CLAIM_CHECK_BUCKET").unwrap_or_else(|| policy_bucket.clone());
+        let ledger_prefix = get("LEDGER_PREFIX")
+            .map(|p| p.trim_matches('/').to_owned())
+            .unwrap_or_else(|| "ledger".to_owned());
+        if ledger_prefix.is_empty() || ledger_prefix.split('/').any(|p| p == ".." || p == ".") {
+            return Err(invalid(
+                "LEDGER_PREFIX",
+                &ledger_prefix,
+                "expected a key prefix such as `ledger`",
+            ));
+        }
+        let account_id = get("AWS_ACCOUNT_ID");
+        if let Some(a) = &account_id
+            && (a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(invalid(
+                "AWS_ACCOUNT_ID",
+                a,
+                "expected a 12-digit account id",
+            ));
+        }
         Ok(Config {
+            claim_check_bucket,
+            ledger_prefix,
+            account_id,
             queue_url,
             policy_bucket,
             output_bucket: get("OUTPUT_BUCKET"),

@@ -39,6 +39,7 @@ impl PolicyRunner for EngineRunner {
                     key: key.to_owned(),
                     policy: policy.name.clone(),
                     retryable: e.is_retryable(),
+                    kind: e.kind(),
                     message: e.to_string(),
                 })?;
             let actions_taken = report
@@ -57,6 +58,8 @@ impl PolicyRunner for EngineRunner {
                 action_time: None,
                 output_location: (!report.output_location.is_empty())
                     .then_some(report.output_location),
+                executor: report.executor.name(),
+                skipped: report.skipped,
             });
         }
         Ok(runs)

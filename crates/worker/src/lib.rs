@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod engine_runner;
+pub mod ledger;
 pub mod logging;
 pub mod metrics;
 pub mod protection;
@@ -23,16 +24,25 @@ pub use worker::{Exit, IDLE_EXIT_MESSAGE, Worker, WorkerError};
 
 use aws_config::SdkConfig;
 
-/// An SQS client for `sdk`.
+/// An SQS client for `sdk`, with the engine's retry and timeout policy (a call that hangs
+/// must not hold a batch, and its scale-in protection, for hours). Long polls last up to
+/// 20 s, inside the engine's per-attempt timeout; the queue's other calls get a shorter
+/// one (see [`queue::Queue::with_call_timeout`]).
 pub fn sqs_client(sdk: &SdkConfig) -> aws_sdk_sqs::Client {
-    aws_sdk_sqs::Client::new(sdk)
+    let conf = aws_sdk_sqs::config::Builder::from(sdk)
+        .retry_config(czero_engine::retry_config())
+        .timeout_config(czero_engine::timeout_config())
+        .build();
+    aws_sdk_sqs::Client::from_conf(conf)
 }
 
-/// An S3 client for `sdk`, path-style when an endpoint is set (emulators have no
-/// virtual-host buckets).
+/// An S3 client for `sdk` with the engine's retry and timeout policy, path-style when an
+/// endpoint is set (emulators have no virtual-host buckets).
 pub fn s3_client(sdk: &SdkConfig) -> aws_sdk_s3::Client {
     let conf = aws_sdk_s3::config::Builder::from(sdk)
         .force_path_style(sdk.endpoint_url().is_some())
+        .retry_config(czero_engine::retry_config())
+        .timeout_config(czero_engine::timeout_config())
         .build();
     aws_sdk_s3::Client::from_conf(conf)
 }

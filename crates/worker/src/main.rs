@@ -6,6 +6,7 @@ use anyhow::Context;
 use clap::Parser;
 use czero_engine::{Engine, EngineOptions, Output};
 use czero_worker::engine_runner::EngineRunner;
+use czero_worker::ledger::Ledger;
 use czero_worker::metrics::Metrics;
 use czero_worker::protection::Protection;
 use czero_worker::queue::Queue;
@@ -67,14 +68,23 @@ async fn run(config: Config) -> anyhow::Result<()> {
         },
         None => Output::Dir(config.output_dir.clone()),
     };
+    let account_id = match &config.account_id {
+        Some(a) => Some(a.clone()),
+        None => caller_account(&sdk).await,
+    };
     let engine = Engine::new(
         &sdk,
         EngineOptions {
             dryrun: config.dryrun,
             region: String::new(),
             custodian_cli: config.custodian_cli.clone(),
+            account_id,
         },
     );
+    let ledger = match &config.output_bucket {
+        Some(bucket) => Ledger::s3(czero_worker::s3_client(&sdk), bucket, &config.ledger_prefix),
+        None => Ledger::dir(config.output_dir.join(".ledger")),
+    };
     let protection = config
         .ecs_agent_uri
         .as_deref()
@@ -88,8 +98,33 @@ async fn run(config: Config) -> anyhow::Result<()> {
         EngineRunner::new(engine, output),
         protection,
         Metrics::stdout(),
-    );
+    )
+    .with_ledger(ledger);
     let exit = worker.run(stop).await.context("polling the job queue")?;
     tracing::debug!(?exit, "worker exiting");
     Ok(())
+}
+
+/// The account the worker's credentials belong to (STS GetCallerIdentity), for policies
+/// that say `{account_id}`. A failure is logged, not fatal: only such policies need it, and
+/// they then fail with the reason.
+async fn caller_account(sdk: &aws_config::SdkConfig) -> Option<String> {
+    let conf = aws_sdk_sts::config::Builder::from(sdk)
+        .retry_config(czero_engine::retry_config())
+        .timeout_config(czero_engine::timeout_config())
+        .build();
+    match aws_sdk_sts::Client::from_conf(conf)
+        .get_caller_identity()
+        .send()
+        .await
+    {
+        Ok(o) => o.account().map(str::to_owned),
+        Err(e) => {
+            tracing::warn!(
+                error = %aws_sdk_sts::error::DisplayErrorContext(&e),
+                "AWS_ACCOUNT_ID is not set and GetCallerIdentity failed; policies using {{account_id}} will fail"
+            );
+            None
+        }
+    }
 }

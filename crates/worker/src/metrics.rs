@@ -190,6 +190,16 @@ impl Metrics {
         self.emit(&worker_record(name, 1, now_ms()));
     }
 
+    /// A copy of a job that already ran, dropped (the ledger said `done`).
+    pub fn duplicate(&self) {
+        self.emit(&worker_record("DuplicatesSuppressed", 1, now_ms()));
+    }
+
+    /// A message sent to the DLQ at once because no retry could succeed.
+    pub fn dead_lettered(&self) {
+        self.emit(&worker_record("MessagesDeadLettered", 1, now_ms()));
+    }
+
     pub fn policy(&self, p: &PolicyMetrics<'_>) {
         for r in policy_records(p, now_ms()) {
             self.emit(&r);

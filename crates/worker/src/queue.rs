@@ -2,11 +2,19 @@
 //! worker should do about them.
 
 use aws_sdk_sqs::Client;
+use aws_sdk_sqs::config::timeout::TimeoutConfig;
 use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName};
+use std::time::Duration;
 
 /// Message attribute carrying the reason a message was sent to the DLQ by the worker.
 pub const DEAD_LETTER_REASON_ATTRIBUTE: &str = "czero-dead-letter-reason";
+/// The failure's kind (`NotAJob`, `InvalidPolicy`, `NeedsFullImage`, `Panic`, ...).
+pub const DEAD_LETTER_KIND_ATTRIBUTE: &str = "czero-dead-letter-kind";
+/// The message id on the job queue, to find the worker's log lines.
+pub const ORIGINAL_MESSAGE_ID_ATTRIBUTE: &str = "czero-original-message-id";
+/// How many times the job queue had delivered the message.
+pub const RECEIVE_COUNT_ATTRIBUTE: &str = "czero-receive-count";
 
 /// A received message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,14 +92,43 @@ where
 pub struct Queue {
     client: Client,
     url: String,
+    call_timeout: Duration,
 }
+
+/// Per-attempt limit for every call but the long poll: a delete or a visibility change
+/// answers in milliseconds, so one that hangs is retried, not waited on for a minute.
+pub const CALL_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Queue {
     pub fn new(client: Client, url: impl Into<String>) -> Self {
         Queue {
             client,
             url: url.into(),
+            call_timeout: CALL_ATTEMPT_TIMEOUT,
         }
+    }
+
+    /// Overrides [`CALL_ATTEMPT_TIMEOUT`] (tests use a short one).
+    pub fn with_call_timeout(mut self, t: Duration) -> Self {
+        self.call_timeout = t;
+        self
+    }
+
+    /// Short calls: a tight per-attempt limit and two attempts, since the worker has its
+    /// own retries where they matter (the heartbeat retries every second).
+    fn short_calls(&self) -> aws_sdk_sqs::config::Builder {
+        aws_sdk_sqs::config::Builder::default()
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .operation_attempt_timeout(self.call_timeout)
+                    .operation_timeout(self.call_timeout * 3)
+                    .build(),
+            )
+            .retry_config(
+                aws_sdk_sqs::config::retry::RetryConfig::standard()
+                    .with_max_attempts(2)
+                    .with_initial_backoff(Duration::from_millis(100)),
+            )
     }
 
     pub fn url(&self) -> &str {
@@ -145,6 +182,8 @@ impl Queue {
             .delete_message()
             .queue_url(&self.url)
             .receipt_handle(receipt_handle)
+            .customize()
+            .config_override(self.short_calls())
             .send()
             .await
             .map_err(|e| classify("DeleteMessage", &self.url, e))?;
@@ -162,33 +201,45 @@ impl Queue {
             .queue_url(&self.url)
             .receipt_handle(receipt_handle)
             .visibility_timeout(seconds as i32)
+            .customize()
+            .config_override(self.short_calls())
             .send()
             .await
             .map_err(|e| classify("ChangeMessageVisibility", &self.url, e))?;
         Ok(())
     }
 
-    /// Copies a body to the dead-letter queue with the reason as a message attribute.
+    /// Copies a body to the dead-letter queue with the reason (and `extra` attributes) as
+    /// message attributes.
     pub async fn send_dead_letter(
         &self,
         dlq_url: &str,
         body: &str,
         reason: &str,
+        extra: &[(&str, String)],
     ) -> Result<(), QueueError> {
-        let reason = MessageAttributeValue::builder()
-            .data_type("String")
-            .string_value(truncate(reason, 1024))
-            .build()
-            .map_err(|e| QueueError::Fatal {
-                op: "SendMessage",
-                queue: dlq_url.to_owned(),
-                message: e.to_string(),
-            })?;
-        self.client
+        let attr = |v: &str| {
+            MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(truncate(if v.is_empty() { "-" } else { v }, 1024))
+                .build()
+                .map_err(|e| QueueError::Fatal {
+                    op: "SendMessage",
+                    queue: dlq_url.to_owned(),
+                    message: e.to_string(),
+                })
+        };
+        let mut req = self
+            .client
             .send_message()
             .queue_url(dlq_url)
             .message_body(if body.is_empty() { "(empty)" } else { body })
-            .message_attributes(DEAD_LETTER_REASON_ATTRIBUTE, reason)
+            .message_attributes(DEAD_LETTER_REASON_ATTRIBUTE, attr(reason)?);
+        for (k, v) in extra {
+            req = req.message_attributes(*k, attr(v)?);
+        }
+        req.customize()
+            .config_override(self.short_calls())
             .send()
             .await
             .map_err(|e| classify("SendMessage", dlq_url, e))?;

@@ -23,6 +23,11 @@ pub struct PolicyRun {
     pub action_time: Option<Duration>,
     /// Where the c7n-style output went (`s3://…` or a directory).
     pub output_location: Option<String>,
+    /// Which executor ran it (`native`, or `c7n` through the driver).
+    pub executor: &'static str,
+    /// Why the policy did not run for this job's event (its mode does not subscribe to
+    /// it); `None` when it ran. A job in which no policy ran is not done.
+    pub skipped: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -30,13 +35,15 @@ pub enum RunError {
     /// The policy file does not parse or validate: retrying the same file cannot help.
     #[error("{key}: invalid policy file: {message}")]
     InvalidPolicy { key: String, message: String },
-    /// The policy ran but failed (an API error, a failed action, output not written).
+    /// The policy ran but failed (an API error, a failed action, output not written), or
+    /// cannot run here (`kind` says why, e.g. `NeedsFullImage`).
     #[error("{key}: policy {policy} failed: {message}")]
     Failed {
         key: String,
         policy: String,
         message: String,
         retryable: bool,
+        kind: &'static str,
     },
 }
 
@@ -45,6 +52,14 @@ impl RunError {
         match self {
             RunError::InvalidPolicy { .. } => false,
             RunError::Failed { retryable, .. } => *retryable,
+        }
+    }
+
+    /// A short name for the failure, carried to the DLQ with the reason.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RunError::InvalidPolicy { .. } => "InvalidPolicy",
+            RunError::Failed { kind, .. } => kind,
         }
     }
 }

@@ -21,6 +21,13 @@ pub enum StoreError {
     },
     #[error("s3://{bucket}/{key} is not UTF-8 text")]
     NotText { bucket: String, key: String },
+    #[error("s3://{bucket}/{key} is {size} bytes, over the {max}-byte limit")]
+    TooLarge {
+        bucket: String,
+        key: String,
+        size: u64,
+        max: usize,
+    },
 }
 
 /// A policy file's text and the ETag it was read at.
@@ -55,6 +62,7 @@ impl Store {
         bucket: &str,
         key: &str,
         version_id: Option<&str>,
+        max: usize,
     ) -> Result<PolicyText, StoreError> {
         let cache_key = (format!("{bucket}/{key}"), version_id.map(str::to_owned));
         let cached = self.lock().get(&cache_key).cloned();
@@ -68,7 +76,7 @@ impl Store {
         match req.send().await {
             Ok(out) => {
                 let etag = out.e_tag().map(str::to_owned);
-                let bytes = read_body(out.body, bucket, key).await?;
+                let bytes = read_capped(out.content_length(), out.body, bucket, key, max).await?;
                 let text = String::from_utf8(bytes).map_err(|_| StoreError::NotText {
                     bucket: bucket.into(),
                     key: key.into(),
@@ -92,8 +100,8 @@ impl Store {
         }
     }
 
-    /// The raw bytes of `bucket/key` (a claim-checked job).
-    pub async fn object(&self, bucket: &str, key: &str) -> Result<Vec<u8>, StoreError> {
+    /// The raw bytes of `bucket/key` (a claim-checked job), at most `max` of them.
+    pub async fn object(&self, bucket: &str, key: &str, max: usize) -> Result<Vec<u8>, StoreError> {
         let out = self
             .client
             .get_object()
@@ -102,7 +110,7 @@ impl Store {
             .send()
             .await
             .map_err(|e| read_error(bucket, key, e))?;
-        read_body(out.body, bucket, key).await
+        read_capped(out.content_length(), out.body, bucket, key, max).await
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Cache> {
@@ -111,6 +119,33 @@ impl Store {
             Err(p) => p.into_inner(),
         }
     }
+}
+
+/// The body, refusing one over `max` bytes (by its Content-Length when given, else after
+/// reading, which a lying server could only make cost memory once).
+async fn read_capped(
+    length: Option<i64>,
+    body: aws_sdk_s3::primitives::ByteStream,
+    bucket: &str,
+    key: &str,
+    max: usize,
+) -> Result<Vec<u8>, StoreError> {
+    let too_large = |size: u64| StoreError::TooLarge {
+        bucket: bucket.into(),
+        key: key.into(),
+        size,
+        max,
+    };
+    if let Some(n) = length
+        && n > max as i64
+    {
+        return Err(too_large(n as u64));
+    }
+    let bytes = read_body(body, bucket, key).await?;
+    if bytes.len() > max {
+        return Err(too_large(bytes.len() as u64));
+    }
+    Ok(bytes)
 }
 
 async fn read_body(

@@ -1,18 +1,26 @@
 //! The poll loop: receive a batch, run its jobs concurrently, delete what succeeded.
 //!
 //! Rules that keep every job either done or still on the queue:
-//! - a message is deleted only after all of its job's policies ran and wrote their output;
-//! - a failed job is left alone: it becomes visible again after the visibility timeout and
-//!   SQS moves it to the DLQ after `maxReceiveCount` receives (the reason is logged each time);
-//! - a message that is not a job is never deleted silently: with `DLQ_URL` it is copied to
-//!   the DLQ with its reason as a message attribute and then deleted, otherwise it is left
-//!   for redrive like a failed job, its reason logged at error level;
-//! - while a job runs its message's visibility is renewed every half visibility timeout, so
-//!   a slow job is not handed to a second worker;
+//! - a message is deleted only after all of its job's policies ran and wrote their output,
+//!   and at least one of them really ran (a job whose every policy was skipped, because no
+//!   mode subscribes to its event, is a failure, never a silent no-op);
+//! - before acting, a job is claimed in the ledger (one marker per job id, S3 conditional
+//!   put): a copy of a job that already ran is deleted as a duplicate, one another worker is
+//!   running is hidden until that worker's lease runs out;
+//! - a job that failed for a reason a retry can fix (throttling, 5xx, timeouts) is left
+//!   alone: it becomes visible again and SQS moves it to the DLQ after `maxReceiveCount`
+//!   receives; one that cannot succeed (not a job, an invalid policy, a policy this image
+//!   cannot run, a panic) goes to the DLQ at once with its reason (`DLQ_URL`), and is left
+//!   for redrive only when no DLQ is configured;
+//! - each job runs isolated: a panic is that job's failure, the rest of the batch goes on;
+//! - while a job runs its message's visibility is renewed every third of the visibility
+//!   timeout, and a failed renewal is retried within seconds, so a slow job is not handed to
+//!   a second worker;
 //! - on SIGTERM no new batch is taken; the jobs in hand get `SHUTDOWN_GRACE_SECONDS` to
 //!   finish, and the messages of those that do not are released (visibility 0) at once.
 
 use crate::config::Config;
+use crate::ledger::{self, Claim, Ledger, Token};
 use crate::metrics::{Metrics, PolicyMetrics};
 use crate::protection::Protection;
 use crate::queue::{Message, Queue, QueueError};
@@ -20,10 +28,11 @@ use crate::runner::{PolicyRun, PolicyRunner};
 use crate::shutdown::Shutdown;
 use crate::store::{Store, StoreError};
 use czero_job::{Envelope, Job, PolicyRef, decode_job};
-use futures::StreamExt;
 use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The design document's idle-exit line, word for word (operators grep for it).
@@ -45,19 +54,47 @@ pub enum WorkerError {
     Queue(#[from] QueueError),
 }
 
-/// How one message ended.
+/// Largest policy file a job may name (a policy is a few KiB; a huge one is an attack or a
+/// mistake, and would be parsed in every job).
+pub const MAX_POLICY_BYTES: usize = 512 * 1024;
+/// Largest claim-checked job (EventBridge events are at most 256 KiB).
+pub const MAX_CLAIM_CHECK_BYTES: usize = 2 * 1024 * 1024;
+/// Where claim checks live in `CLAIM_CHECK_BUCKET` (the invoker writes `jobs/<id>.json`).
+pub const CLAIM_CHECK_PREFIX: &str = "jobs/";
+
+/// Why a message did not complete.
 #[derive(Debug)]
 enum Failure {
-    /// The job could not be completed now; SQS will deliver it again.
-    Job(String),
-    /// The message is not a job at all.
-    Poison(String),
+    /// A retry may succeed: left for SQS redrive.
+    Retry(String),
+    /// No retry can succeed: to the DLQ at once, with `kind` and the reason.
+    DeadLetter { kind: &'static str, reason: String },
+}
+
+impl Failure {
+    fn dead(kind: &'static str, reason: impl Into<String>) -> Self {
+        Failure::DeadLetter {
+            kind,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// How one message ended well.
+enum Handled {
+    /// The job's policies ran.
+    Done(Job, Vec<PolicyRun>),
+    /// Another copy of the job already ran.
+    Duplicate(Job, ledger::Marker),
+    /// Another worker is running the job now.
+    Busy(Job, ledger::Marker),
 }
 
 struct Inner<R> {
     config: Config,
     queue: Queue,
     store: Store,
+    ledger: Option<Ledger>,
     runner: R,
     protection: Option<Protection>,
     metrics: Metrics,
@@ -89,9 +126,25 @@ impl<R: PolicyRunner> Worker<R> {
                 config,
                 queue,
                 store,
+                ledger: None,
                 runner,
                 protection,
                 metrics,
+            }),
+        }
+    }
+
+    /// Claims every job in `ledger` before acting, so each job's actions run once.
+    pub fn with_ledger(self, ledger: Ledger) -> Self {
+        let inner = match Arc::try_unwrap(self.inner) {
+            Ok(i) => i,
+            // Only called while building, before the worker is shared.
+            Err(shared) => return Worker { inner: shared },
+        };
+        Worker {
+            inner: Arc::new(Inner {
+                ledger: Some(ledger),
+                ..inner
             }),
         }
     }
@@ -186,11 +239,15 @@ impl<R: PolicyRunner> Worker<R> {
         // abandons it; its message is then released below.
         let mut pending: HashSet<String> =
             messages.iter().map(|m| m.receipt_handle.clone()).collect();
+        // Each job's ledger claim, kept here so a released job's claim is released too.
+        let claims: Vec<Arc<Mutex<Option<Token>>>> =
+            messages.iter().map(|_| Arc::default()).collect();
         let mut jobs: FuturesUnordered<_> = messages
             .into_iter()
-            .map(|m| async move {
+            .zip(claims.iter().cloned())
+            .map(|(m, claimed)| async move {
                 let handle = m.receipt_handle.clone();
-                inner.handle(m).await;
+                inner.handle(m, &claimed).await;
                 handle
             })
             .collect();
@@ -226,6 +283,16 @@ impl<R: PolicyRunner> Worker<R> {
                 "grace period over; releasing unfinished jobs"
             );
             inner.release(pending).await;
+            // Their claims, so the next worker need not wait for the leases to run out.
+            for c in &claims {
+                let token = match c.lock() {
+                    Ok(mut g) => g.take(),
+                    Err(p) => p.into_inner().take(),
+                };
+                if let Some(t) = token {
+                    inner.finish(&t, ledger::State::Failed).await;
+                }
+            }
         }
 
         if protected && let Some(p) = &inner.protection {
@@ -246,30 +313,48 @@ impl<R: PolicyRunner> Inner<R> {
         futures::future::join_all(calls).await;
     }
 
-    async fn handle(&self, m: Message) {
+    async fn handle(&self, m: Message, claimed: &Mutex<Option<Token>>) {
         let started = Instant::now();
         let timeout = self.config.job_timeout;
+        // The claim is kept outside the job's future so a timed-out job still records its
+        // failure and the next attempt need not wait for the lease to run out.
+        let work = AssertUnwindSafe(self.work(&m, claimed)).catch_unwind();
         let outcome = tokio::select! {
-            r = tokio::time::timeout(timeout, self.process(&m)) => r.unwrap_or_else(|_| {
-                Err(Failure::Job(format!("job timed out after {} s (JOB_TIMEOUT_SECONDS)", timeout.as_secs())))
-            }),
-            () = self.heartbeat(&m) => unreachable_heartbeat(),
+            r = tokio::time::timeout(timeout, work) => match r {
+                Ok(Ok(r)) => r,
+                Ok(Err(panic)) => Err(Failure::dead(
+                    "Panic",
+                    format!("the job panicked: {}", panic_message(&panic)),
+                )),
+                Err(_) => Err(Failure::Retry(format!(
+                    "job timed out after {} s (JOB_TIMEOUT_SECONDS)",
+                    timeout.as_secs()
+                ))),
+            },
+            () = self.heartbeat(&m, claimed) => Err(Failure::Retry("visibility heartbeat stopped".into())),
+        };
+        let token = match claimed.lock() {
+            Ok(mut g) => g.take(),
+            Err(p) => p.into_inner().take(),
         };
         let elapsed_ms = started.elapsed().as_millis() as u64;
         match outcome {
-            Ok((job, runs)) => {
+            Ok(Handled::Done(job, runs)) => {
+                if let Some(t) = &token {
+                    self.finish(t, ledger::State::Done).await;
+                }
                 match self.queue.delete(&m.receipt_handle).await {
                     Ok(()) => {}
                     Err(QueueError::HandleExpired { .. }) => tracing::warn!(
                         message_id = %m.message_id, job_id = %job.job_id,
-                        "job done but its receipt handle expired; another receive may run it again"
+                        "job done but its receipt handle expired; the ledger marks it done, so a redelivery is dropped as a duplicate"
                     ),
                     Err(e) => tracing::error!(
                         message_id = %m.message_id, job_id = %job.job_id, error = %e,
-                        "job done but the message could not be deleted; it will run again"
+                        "job done but the message could not be deleted; a redelivery is dropped as a duplicate"
                     ),
                 }
-                for r in &runs {
+                for r in runs.iter().filter(|r| r.skipped.is_none()) {
                     self.metrics.policy(&PolicyMetrics {
                         policy: &r.policy,
                         resource_type: &r.resource_type,
@@ -281,17 +366,51 @@ impl<R: PolicyRunner> Inner<R> {
                     });
                 }
                 self.metrics.processed(true);
+                let ran: Vec<&PolicyRun> = runs.iter().filter(|r| r.skipped.is_none()).collect();
+                let mut executors: Vec<&str> = ran.iter().map(|r| r.executor).collect();
+                executors.dedup();
                 tracing::info!(
                     message_id = %m.message_id,
                     job_id = %job.job_id,
                     event_id = %job.event_id,
-                    policies = runs.len(),
-                    resources = runs.iter().map(|r| r.resources).sum::<usize>(),
+                    policies = ran.len(),
+                    skipped = runs.len() - ran.len(),
+                    executor = %executors.join(","),
+                    resources = ran.iter().map(|r| r.resources).sum::<usize>(),
                     duration_ms = elapsed_ms,
                     "job done"
                 );
             }
-            Err(Failure::Job(reason)) => {
+            Ok(Handled::Duplicate(job, marker)) => {
+                self.metrics.duplicate();
+                tracing::info!(
+                    message_id = %m.message_id, job_id = %job.job_id, receive_count = m.receive_count,
+                    done_by = %marker.owner, "duplicate job: it already ran; message deleted"
+                );
+                if let Err(e) = self.queue.delete(&m.receipt_handle).await {
+                    tracing::warn!(message_id = %m.message_id, error = %e, "could not delete a duplicate; it will be dropped again");
+                }
+            }
+            Ok(Handled::Busy(job, marker)) => {
+                // Hide this copy until the other worker's lease runs out; by then the job
+                // is done (this copy is a duplicate) or its claim can be taken over.
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0);
+                let wait = marker.lease_until.saturating_sub(now).clamp(1, 43_200) as u32;
+                tracing::info!(
+                    message_id = %m.message_id, job_id = %job.job_id, running_on = %marker.owner,
+                    hidden_for_seconds = wait, "job is running on another worker; this copy waits"
+                );
+                if let Err(e) = self.queue.change_visibility(&m.receipt_handle, wait).await {
+                    tracing::warn!(message_id = %m.message_id, error = %e, "could not hide the copy; it reappears after its visibility timeout");
+                }
+            }
+            Err(Failure::Retry(reason)) => {
+                if let Some(t) = &token {
+                    self.finish(t, ledger::State::Failed).await;
+                }
                 self.metrics.processed(false);
                 tracing::error!(
                     message_id = %m.message_id,
@@ -301,106 +420,259 @@ impl<R: PolicyRunner> Inner<R> {
                     "job failed; message left for SQS redrive"
                 );
             }
-            Err(Failure::Poison(reason)) => {
+            Err(Failure::DeadLetter { kind, reason }) => {
+                if let Some(t) = &token {
+                    self.finish(t, ledger::State::Failed).await;
+                }
                 self.metrics.processed(false);
-                self.dead_letter(&m, &reason).await;
+                self.dead_letter(&m, kind, &reason).await;
             }
         }
     }
 
-    async fn dead_letter(&self, m: &Message, reason: &str) {
+    async fn finish(&self, token: &Token, state: ledger::State) {
+        if let Some(l) = &self.ledger
+            && let Err(e) = l.finish(token, state).await
+        {
+            tracing::warn!(error = %e, ?state, "could not update the job marker");
+        }
+    }
+
+    async fn dead_letter(&self, m: &Message, kind: &str, reason: &str) {
         let Some(dlq) = &self.config.dlq_url else {
             tracing::error!(
                 message_id = %m.message_id,
                 receive_count = m.receive_count,
+                kind,
                 reason,
-                "message is not a job; left for SQS redrive to the dead-letter queue"
+                "job cannot succeed; no DLQ_URL, so it is left for SQS redrive to the dead-letter queue"
             );
             return;
         };
-        match self.queue.send_dead_letter(dlq, &m.body, reason).await {
+        let attributes = [
+            (crate::queue::DEAD_LETTER_KIND_ATTRIBUTE, kind.to_owned()),
+            (
+                crate::queue::ORIGINAL_MESSAGE_ID_ATTRIBUTE,
+                m.message_id.clone(),
+            ),
+            (
+                crate::queue::RECEIVE_COUNT_ATTRIBUTE,
+                m.receive_count.to_string(),
+            ),
+        ];
+        match self
+            .queue
+            .send_dead_letter(dlq, &m.body, reason, &attributes)
+            .await
+        {
             Ok(()) => {
-                tracing::error!(message_id = %m.message_id, reason, dlq = %dlq, "message is not a job; moved to the dead-letter queue");
+                self.metrics.dead_lettered();
+                tracing::error!(message_id = %m.message_id, kind, reason, dlq = %dlq, "job cannot succeed; moved to the dead-letter queue");
                 if let Err(e) = self.queue.delete(&m.receipt_handle).await {
                     tracing::warn!(message_id = %m.message_id, error = %e, "copied to the dead-letter queue but not deleted; it may be copied again");
                 }
             }
             Err(e) => tracing::error!(
-                message_id = %m.message_id, reason, error = %e,
-                "message is not a job and could not be sent to the dead-letter queue; left for SQS redrive"
+                message_id = %m.message_id, kind, reason, error = %e,
+                "job cannot succeed and could not be sent to the dead-letter queue; left for SQS redrive"
             ),
         }
     }
 
-    async fn process(&self, m: &Message) -> Result<(Job, Vec<PolicyRun>), Failure> {
+    /// Decode, claim, run: everything a message needs before it can be deleted.
+    async fn work(&self, m: &Message, claimed: &Mutex<Option<Token>>) -> Result<Handled, Failure> {
+        let job = self.decode(m).await?;
+        if let Some(ledger) = &self.ledger {
+            // The lease runs with the message's visibility (the heartbeat renews both): a
+            // worker that dies loses both at the same time.
+            let lease = Duration::from_secs(u64::from(self.config.visibility_timeout_seconds));
+            match ledger.claim(&job.job_id, lease).await {
+                Ok(Claim::Acquired(t)) => {
+                    if let Ok(mut g) = claimed.lock() {
+                        *g = Some(t);
+                    }
+                }
+                Ok(Claim::Done(marker)) => return Ok(Handled::Duplicate(job, marker)),
+                Ok(Claim::Busy(marker)) => return Ok(Handled::Busy(job, marker)),
+                Err(e) => {
+                    return Err(Failure::Retry(format!(
+                        "job {}: cannot claim it, so it does not run (its actions must run once): {e}",
+                        job.job_id
+                    )));
+                }
+            }
+        }
+        let runs = self.run_job(m, &job).await?;
+        if !runs.is_empty() && runs.iter().all(|r| r.skipped.is_some()) {
+            let why: Vec<String> = runs
+                .iter()
+                .map(|r| format!("{}: {}", r.policy, r.skipped.as_deref().unwrap_or_default()))
+                .collect();
+            return Err(Failure::dead(
+                "NothingRan",
+                format!(
+                    "job {}: no policy of the job handles its event ({})",
+                    job.job_id,
+                    why.join("; ")
+                ),
+            ));
+        }
+        Ok(Handled::Done(job, runs))
+    }
+
+    async fn decode(&self, m: &Message) -> Result<Job, Failure> {
         let envelope = Envelope::decode(&m.body)
-            .map_err(|e| Failure::Poison(format!("not a job message: {e}")))?;
-        let job = match envelope {
-            Envelope::Inline { job } => job,
+            .map_err(|e| Failure::dead("NotAJob", format!("not a job message: {e}")))?;
+        match envelope {
+            Envelope::Inline { job } => Ok(job),
             Envelope::ClaimCheck {
                 job_id,
                 bucket,
                 key,
                 ..
             } => {
-                let bytes = self.store.object(&bucket, &key).await.map_err(|e| {
-                    Failure::Job(format!("job {job_id}: fetching its claim check: {e}"))
-                })?;
+                // A claim check names an object to read with the worker's role: accept only
+                // the invoker's own place for them.
+                let allowed = &self.config.claim_check_bucket;
+                if &bucket != allowed || !key.starts_with(CLAIM_CHECK_PREFIX) || key.contains("..")
+                {
+                    return Err(Failure::dead(
+                        "ClaimCheckRejected",
+                        format!(
+                            "job {job_id}: claim check s3://{bucket}/{key} is outside s3://{allowed}/{CLAIM_CHECK_PREFIX}"
+                        ),
+                    ));
+                }
+                let bytes = self
+                    .store
+                    .object(&bucket, &key, MAX_CLAIM_CHECK_BYTES)
+                    .await
+                    .map_err(|e| match e {
+                        StoreError::TooLarge { .. } => {
+                            Failure::dead("TooLarge", format!("job {job_id}: {e}"))
+                        }
+                        e => Failure::Retry(format!("job {job_id}: fetching its claim check: {e}")),
+                    })?;
                 decode_job(&bytes).map_err(|e| {
-                    Failure::Poison(format!(
-                        "job {job_id}: claim check s3://{bucket}/{key} is not a job: {e}"
-                    ))
-                })?
+                    Failure::dead(
+                        "NotAJob",
+                        format!("job {job_id}: claim check s3://{bucket}/{key} is not a job: {e}"),
+                    )
+                })
             }
-        };
+        }
+    }
+
+    async fn run_job(&self, m: &Message, job: &Job) -> Result<Vec<PolicyRun>, Failure> {
         tracing::debug!(message_id = %m.message_id, job_id = %job.job_id, receive_count = m.receive_count, "job started");
         let mut runs = Vec::new();
         for p in &job.policies {
             let text = self
                 .store
-                .policy(&self.config.policy_bucket, &p.key, p.version_id.as_deref())
+                .policy(
+                    &self.config.policy_bucket,
+                    &p.key,
+                    p.version_id.as_deref(),
+                    MAX_POLICY_BYTES,
+                )
                 .await
                 .map_err(|e| match e {
                     StoreError::NotFound { .. } => {
-                        Failure::Job(format!("job {}: policy file missing: {e}", job.job_id))
+                        Failure::Retry(format!("job {}: policy file missing: {e}", job.job_id))
                     }
-                    e => Failure::Job(format!("job {}: {e}", job.job_id)),
+                    e @ (StoreError::TooLarge { .. } | StoreError::NotText { .. }) => {
+                        Failure::dead("InvalidPolicy", format!("job {}: {e}", job.job_id))
+                    }
+                    e => Failure::Retry(format!("job {}: {e}", job.job_id)),
                 })?;
             warn_if_changed(&job.job_id, p, text.etag.as_deref());
             let done = self
                 .runner
-                .run(&job, &p.key, &text.text)
+                .run(job, &p.key, &text.text)
                 .await
-                .map_err(|e| Failure::Job(format!("job {}: {e}", job.job_id)))?;
+                .map_err(|e| {
+                    let reason = format!("job {}: {e}", job.job_id);
+                    if e.is_retryable() {
+                        Failure::Retry(reason)
+                    } else {
+                        Failure::dead(e.kind(), reason)
+                    }
+                })?;
             runs.extend(done);
         }
-        Ok((job, runs))
+        Ok(runs)
     }
 
-    /// Renews the message's visibility every half visibility timeout; never returns.
-    async fn heartbeat(&self, m: &Message) {
+    /// Renews the message's visibility (and the job's ledger lease) every third of the
+    /// visibility timeout; a failed renewal is retried every second until the next period,
+    /// so one failure does not let the message reappear to another worker. Never returns.
+    async fn heartbeat(&self, m: &Message, claimed: &Mutex<Option<Token>>) {
         let visibility = self.config.visibility_timeout_seconds;
-        let period = Duration::from_secs(u64::from(visibility / 2).max(1));
+        let period =
+            Duration::from_millis(u64::from(visibility) * 1000 / 3).max(Duration::from_secs(1));
+        let mut next = tokio::time::Instant::now() + period;
         loop {
-            tokio::time::sleep(period).await;
-            match self
-                .queue
-                .change_visibility(&m.receipt_handle, visibility)
-                .await
-            {
-                Ok(()) => {
-                    tracing::debug!(message_id = %m.message_id, visibility, "visibility extended")
-                }
-                Err(e @ QueueError::HandleExpired { .. }) => {
-                    tracing::warn!(message_id = %m.message_id, error = %e, "cannot extend visibility any more; the job may run twice");
-                    std::future::pending::<()>().await;
-                }
-                Err(e) => {
-                    tracing::warn!(message_id = %m.message_id, error = %e, "visibility extension failed; retrying next period")
+            tokio::time::sleep_until(next).await;
+            let deadline = next + period;
+            next = deadline;
+            self.renew_lease(claimed, visibility).await;
+            loop {
+                match self
+                    .queue
+                    .change_visibility(&m.receipt_handle, visibility)
+                    .await
+                {
+                    Ok(()) => {
+                        tracing::debug!(message_id = %m.message_id, visibility, "visibility extended");
+                        break;
+                    }
+                    Err(e @ QueueError::HandleExpired { .. }) => {
+                        tracing::warn!(message_id = %m.message_id, error = %e, "cannot extend visibility any more; another copy may start (the ledger keeps it from acting twice)");
+                        std::future::pending::<()>().await;
+                    }
+                    Err(e) => {
+                        let retry = tokio::time::Instant::now() + Duration::from_secs(1);
+                        tracing::warn!(message_id = %m.message_id, error = %e, "visibility extension failed; retrying in 1 s");
+                        if retry >= deadline {
+                            break;
+                        }
+                        tokio::time::sleep_until(retry).await;
+                    }
                 }
             }
         }
     }
+}
+
+impl<R: PolicyRunner> Inner<R> {
+    async fn renew_lease(&self, claimed: &Mutex<Option<Token>>, visibility: u32) {
+        let Some(ledger) = &self.ledger else { return };
+        let token = match claimed.lock() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        };
+        let Some(mut token) = token else { return };
+        match ledger
+            .renew(&mut token, Duration::from_secs(u64::from(visibility)))
+            .await
+        {
+            Ok(true) => {
+                if let Ok(mut g) = claimed.lock() {
+                    *g = Some(token);
+                }
+            }
+            Ok(false) => tracing::warn!("the job's claim was taken over by another worker"),
+            Err(e) => tracing::warn!(error = %e, "could not renew the job's claim"),
+        }
+    }
+}
+
+/// The text of a panic payload (`panic!("...")` carries a `&str` or a `String`).
+fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_owned())
 }
 
 /// A job pinned by ETag only (the bucket is not versioned, so no version can be fetched)
@@ -420,8 +692,4 @@ fn warn_if_changed(job_id: &str, p: &PolicyRef, current: Option<&str>) {
             "policy changed since the invoker selected it (ETag {pinned} then, {current} now); running the current object"
         );
     }
-}
-
-fn unreachable_heartbeat() -> Result<(Job, Vec<PolicyRun>), Failure> {
-    Err(Failure::Job("visibility heartbeat stopped".into()))
 }

@@ -200,7 +200,7 @@ async fn dead_letter_carries_the_reason_attribute() {
         .mount(&server)
         .await;
     let q = Queue::new(sqs_client(&sdk(&server)), QUEUE);
-    q.send_dead_letter(DLQ, "garbage", "not a job")
+    q.send_dead_letter(DLQ, "garbage", "not a job", &[])
         .await
         .unwrap();
 }
@@ -241,20 +241,35 @@ async fn policies_are_cached_by_etag_with_conditional_gets() {
         .await;
     let store = Store::new(s3_client(&sdk(&server)));
     let first = store
-        .policy("policies", "policies/s3.yml", None)
+        .policy(
+            "policies",
+            "policies/s3.yml",
+            None,
+            czero_worker::worker::MAX_POLICY_BYTES,
+        )
         .await
         .unwrap();
     assert_eq!(&*first.text, POLICY);
     assert_eq!(first.etag.as_deref(), Some("\"v1\""));
     let second = store
-        .policy("policies", "policies/s3.yml", None)
+        .policy(
+            "policies",
+            "policies/s3.yml",
+            None,
+            czero_worker::worker::MAX_POLICY_BYTES,
+        )
         .await
         .unwrap();
     assert_eq!(second, first, "304 served from the cache");
 
     *state.lock().unwrap() = ("\"v2\"".into(), "policies: []\n".into());
     let third = store
-        .policy("policies", "policies/s3.yml", None)
+        .policy(
+            "policies",
+            "policies/s3.yml",
+            None,
+            czero_worker::worker::MAX_POLICY_BYTES,
+        )
         .await
         .unwrap();
     assert_eq!(&*third.text, "policies: []\n");
@@ -293,7 +308,12 @@ async fn missing_policy_is_not_found_and_5xx_is_retried() {
         .await;
     let store = Store::new(s3_client(&sdk(&server)));
     let err = store
-        .policy("policies", "policies/missing.yml", None)
+        .policy(
+            "policies",
+            "policies/missing.yml",
+            None,
+            czero_worker::worker::MAX_POLICY_BYTES,
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
@@ -302,7 +322,12 @@ async fn missing_policy_is_not_found_and_5xx_is_retried() {
         "s3://policies/policies/missing.yml does not exist"
     );
     let ok = store
-        .policy("policies", "policies/flaky.yml", None)
+        .policy(
+            "policies",
+            "policies/flaky.yml",
+            None,
+            czero_worker::worker::MAX_POLICY_BYTES,
+        )
         .await
         .unwrap();
     assert_eq!(&*ok.text, POLICY);
@@ -320,7 +345,12 @@ async fn pinned_policy_versions_are_requested() {
         .await;
     let store = Store::new(s3_client(&sdk(&server)));
     store
-        .policy("policies", "policies/s3.yml", Some("v7"))
+        .policy(
+            "policies",
+            "policies/s3.yml",
+            Some("v7"),
+            czero_worker::worker::MAX_POLICY_BYTES,
+        )
         .await
         .unwrap();
 }
@@ -912,4 +942,276 @@ async fn pinned_versions_are_fetched_and_etag_drift_is_logged() {
         "{}",
         warnings[0]
     );
+}
+
+// ---------------------------------------------------------------- failures that cannot heal
+
+async fn mount_dlq_and_delete(sqs: &MockServer) {
+    sqs_call("SendMessage")
+        .respond_with(sqs_json(
+            json!({"MessageId": "d1", "MD5OfMessageBody": "x"}),
+        ))
+        .mount(sqs)
+        .await;
+    sqs_call("DeleteMessage")
+        .respond_with(sqs_json(json!({})))
+        .mount(sqs)
+        .await;
+}
+
+/// The DLQ sends as (body's job id or body, kind attribute, reason attribute).
+async fn dead_letters(sqs: &MockServer) -> Vec<(String, String, String)> {
+    requests_for(sqs, "SendMessage")
+        .await
+        .iter()
+        .map(|m| {
+            assert_eq!(m["QueueUrl"], DLQ);
+            let attr = |k: &str| {
+                m["MessageAttributes"][k]["StringValue"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            let body = m["MessageBody"].as_str().unwrap_or_default();
+            let id = czero_job::Envelope::decode(body)
+                .ok()
+                .and_then(|e| match e {
+                    czero_job::Envelope::Inline { job } => Some(job.job_id),
+                    _ => None,
+                })
+                .unwrap_or_else(|| body.to_owned());
+            (
+                id,
+                attr(czero_worker::queue::DEAD_LETTER_KIND_ATTRIBUTE),
+                attr(DEAD_LETTER_REASON_ATTRIBUTE),
+            )
+        })
+        .collect()
+}
+
+/// Regression: with `panic = "abort"` one panicking job killed the worker, and the rest of
+/// its batch was neither finished nor released. Now the panic is that job's failure.
+#[tokio::test]
+async fn a_panic_fails_its_own_job_and_the_batch_completes() {
+    let st = stack().await;
+    mount_receives(
+        &st.sqs,
+        vec![
+            message("a", &job_body("ja", "ba")),
+            message("boom", &job_body("jboom", "bb")),
+            message("c", &job_body("jc", "bc")),
+        ],
+    )
+    .await;
+    mount_dlq_and_delete(&st.sqs).await;
+    let runner = FakeRunner {
+        panic_on: Some("jboom"),
+        delay: Duration::from_millis(50),
+        ..FakeRunner::default()
+    };
+    let w = worker(&st, runner.clone(), &[("DLQ_URL", DLQ)], None);
+    let (_t, stop) = shutdown::channel();
+    assert_eq!(w.run(stop).await.unwrap(), Exit::Idle);
+    assert_eq!(runner.finished(), 2, "the other two jobs ran to the end");
+    let dead = dead_letters(&st.sqs).await;
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0].0, "jboom");
+    assert_eq!(dead[0].1, "Panic");
+    assert!(
+        dead[0].2.contains("injected panic in job jboom"),
+        "{dead:?}"
+    );
+    let mut deleted: Vec<String> = requests_for(&st.sqs, "DeleteMessage")
+        .await
+        .iter()
+        .map(|b| b["ReceiptHandle"].as_str().unwrap().to_owned())
+        .collect();
+    deleted.sort();
+    assert_eq!(deleted, ["rh-a", "rh-boom", "rh-c"]);
+}
+
+#[tokio::test]
+async fn failures_no_retry_can_fix_go_to_the_dlq_at_once() {
+    for (runner, kind, reason) in [
+        (
+            FakeRunner {
+                fail: Some("needs the full worker image (custodian-worker:full)"),
+                permanent: Some("NeedsFullImage"),
+                ..FakeRunner::default()
+            },
+            "NeedsFullImage",
+            "needs the full worker image (custodian-worker:full)",
+        ),
+        (
+            FakeRunner {
+                skip: Some("mode cloudtrail [CreateBucket] does not subscribe to this event"),
+                ..FakeRunner::default()
+            },
+            "NothingRan",
+            "no policy of the job handles its event",
+        ),
+    ] {
+        let st = stack().await;
+        mount_receives(&st.sqs, vec![message("m", &job_body("j", "b"))]).await;
+        mount_dlq_and_delete(&st.sqs).await;
+        let w = worker(&st, runner.clone(), &[("DLQ_URL", DLQ)], None);
+        let (_t, stop) = shutdown::channel();
+        w.run(stop).await.unwrap();
+        assert_eq!(runner.calls(), 1, "{kind}: run once, not five times");
+        let dead = dead_letters(&st.sqs).await;
+        assert_eq!(dead.len(), 1, "{kind}: {dead:?}");
+        assert_eq!(dead[0].1, kind);
+        assert!(dead[0].2.contains(reason), "{kind}: {}", dead[0].2);
+        assert_eq!(requests_for(&st.sqs, "DeleteMessage").await.len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn retryable_failures_keep_the_redrive_path() {
+    let st = stack().await;
+    mount_receives(&st.sqs, vec![message("m", &job_body("j", "b"))]).await;
+    mount_dlq_and_delete(&st.sqs).await;
+    let runner = FakeRunner {
+        fail: Some("SlowDown: please reduce your request rate"),
+        ..FakeRunner::default()
+    };
+    let w = worker(&st, runner.clone(), &[("DLQ_URL", DLQ)], None);
+    let (_t, stop) = shutdown::channel();
+    w.run(stop).await.unwrap();
+    assert!(dead_letters(&st.sqs).await.is_empty());
+    assert!(requests_for(&st.sqs, "DeleteMessage").await.is_empty());
+}
+
+/// A claim check makes the worker read an object with its own role: only the invoker's
+/// bucket and `jobs/` prefix are accepted.
+#[tokio::test]
+async fn claim_checks_outside_the_configured_place_are_refused() {
+    for (bucket, key) in [
+        ("someone-elses-bucket", "jobs/j.json"),
+        ("policies", "policies/s3-createbucket.yml"),
+        ("policies", "jobs/../policies/x"),
+    ] {
+        let st = stack().await;
+        let body = czero_job::Envelope::ClaimCheck {
+            job_id: "j".into(),
+            bucket: bucket.into(),
+            key: key.into(),
+            version: czero_job::JOB_VERSION,
+        }
+        .encode()
+        .unwrap();
+        mount_receives(&st.sqs, vec![message("m", &body)]).await;
+        mount_dlq_and_delete(&st.sqs).await;
+        let runner = FakeRunner::default();
+        let w = worker(&st, runner.clone(), &[("DLQ_URL", DLQ)], None);
+        let (_t, stop) = shutdown::channel();
+        w.run(stop).await.unwrap();
+        assert_eq!(runner.calls(), 0);
+        let dead = dead_letters(&st.sqs).await;
+        assert_eq!(dead[0].1, "ClaimCheckRejected", "{bucket}/{key}");
+        assert!(
+            st.s3
+                .received_requests()
+                .await
+                .unwrap()
+                .iter()
+                .all(|r| !r.url.path().contains("jobs")),
+            "nothing read from s3://{bucket}/{key}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_oversized_policy_file_is_refused_before_it_is_parsed() {
+    let st = stack().await;
+    let mut j = common::job("j", "b");
+    j.policies[0].key = "policies/huge.yml".into();
+    let body = czero_job::Envelope::Inline { job: j }.encode().unwrap();
+    Mock::given(method("GET"))
+        .and(path("/policies/policies/huge.yml"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_string("x".repeat(czero_worker::worker::MAX_POLICY_BYTES + 1)),
+        )
+        .mount(&st.s3)
+        .await;
+    mount_receives(&st.sqs, vec![message("m", &body)]).await;
+    mount_dlq_and_delete(&st.sqs).await;
+    let runner = FakeRunner::default();
+    let w = worker(&st, runner.clone(), &[("DLQ_URL", DLQ)], None);
+    let (_t, stop) = shutdown::channel();
+    w.run(stop).await.unwrap();
+    assert_eq!(runner.calls(), 0);
+    let dead = dead_letters(&st.sqs).await;
+    assert_eq!(dead[0].1, "InvalidPolicy");
+    assert!(dead[0].2.contains("over the 524288-byte limit"), "{dead:?}");
+}
+
+/// Regression: the worker's SQS client had no timeouts, so a DeleteMessage that never
+/// answered held the batch (and its scale-in protection) indefinitely.
+#[tokio::test]
+async fn a_hung_call_fails_in_bounded_time() {
+    let sqs = MockServer::start().await;
+    sqs_call("DeleteMessage")
+        .respond_with(sqs_json(json!({})).set_delay(Duration::from_secs(120)))
+        .mount(&sqs)
+        .await;
+    let q = Queue::new(sqs_client(&sdk(&sqs)), QUEUE).with_call_timeout(Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    let r = q.delete("rh").await;
+    assert!(r.is_err(), "a hung delete is an error");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "bounded: {:?}",
+        started.elapsed()
+    );
+}
+
+/// A failed renewal is retried within seconds, not at the next period: the message never
+/// reaches its visibility timeout while the job runs.
+#[tokio::test]
+async fn a_failed_visibility_renewal_is_retried_within_seconds() {
+    let st = stack().await;
+    mount_receives(&st.sqs, vec![message("m", &job_body("j", "b"))]).await;
+    let t0 = std::time::Instant::now();
+    let seen: std::sync::Arc<std::sync::Mutex<Vec<(Duration, bool)>>> = Default::default();
+    let log = seen.clone();
+    sqs_call("ChangeMessageVisibility")
+        .respond_with(move |_: &wiremock::Request| {
+            let mut l = log.lock().unwrap();
+            // The first renewal fails on every SDK attempt.
+            let ok = l.len() >= 2;
+            l.push((t0.elapsed(), ok));
+            if ok {
+                sqs_json(json!({}))
+            } else {
+                sqs_error(500, "InternalError")
+            }
+        })
+        .mount(&st.sqs)
+        .await;
+    sqs_call("DeleteMessage")
+        .respond_with(sqs_json(json!({})))
+        .mount(&st.sqs)
+        .await;
+    let runner = FakeRunner {
+        delay: Duration::from_millis(4500),
+        ..FakeRunner::default()
+    };
+    let w = worker(
+        &st,
+        runner.clone(),
+        &[("VISIBILITY_TIMEOUT_SECONDS", "6")],
+        None,
+    );
+    let (_t, stop) = shutdown::channel();
+    w.run(stop).await.unwrap();
+    let seen = seen.lock().unwrap().clone();
+    let first_ok = seen.iter().find(|(_, ok)| *ok).map(|(t, _)| *t);
+    // Received at ~0 s with 6 s visibility; renewal due at 2 s fails; the retry one second
+    // later must land well before 6 s (waiting for the next period would land at 4 s, and
+    // renewing at half the timeout, as before, at 6 s: too late).
+    let first_ok = first_ok.unwrap_or_else(|| panic!("no renewal succeeded: {seen:?}"));
+    assert!(first_ok < Duration::from_millis(3800), "{seen:?}");
+    assert_eq!(requests_for(&st.sqs, "DeleteMessage").await.len(), 1);
 }

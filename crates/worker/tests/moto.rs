@@ -467,7 +467,7 @@ async fn poison_message_reaches_the_dlq_after_max_receive_count() {
     let log = w.log();
     let reasons = log
         .lines()
-        .filter(|l| l.contains("message is not a job; left for SQS redrive"))
+        .filter(|l| l.contains("job cannot succeed; no DLQ_URL, so it is left for SQS redrive"))
         .collect::<Vec<_>>();
     assert_eq!(reasons.len(), 2, "logged on each of the 2 receives:\n{log}");
     assert!(
@@ -562,4 +562,183 @@ async fn bad_configuration_exits_2_naming_the_variable() {
         .unwrap();
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("custodian-worker "));
+}
+
+/// The S3 state a job's actions leave behind: the bucket's tags (the default policy tags
+/// every bucket it remediates).
+async fn tag_writes(st: &Stack, bucket: &str) -> usize {
+    st.s3
+        .get_bucket_tagging()
+        .bucket(bucket)
+        .send()
+        .await
+        .map(|t| t.tag_set().len())
+        .unwrap_or(0)
+}
+
+/// Duplicates run once: the same job delivered twice (a Lambda retry after a successful
+/// send queues two messages with one job id) is acted on by one worker; the other copy is
+/// counted, logged and deleted. Sequential and concurrent copies alike.
+#[tokio::test]
+async fn duplicate_jobs_run_once() {
+    let st = stack(5, 30).await;
+    st.s3
+        .create_bucket()
+        .bucket("dup-bucket")
+        .send()
+        .await
+        .unwrap();
+    let body = common::job_body("dup-job", "dup-bucket");
+    for _ in 0..3 {
+        st.send(&body).await;
+    }
+    // Two workers at once, so two copies can be in flight together. A copy that finds the
+    // job running is hidden for the claim's lease (the visibility timeout), then dropped.
+    let opts = [
+        ("WORKER_CONCURRENCY", "1"),
+        ("VISIBILITY_TIMEOUT_SECONDS", "4"),
+        ("MAX_EMPTY_RECEIVES", "8"),
+    ];
+    let mut a = st.worker("a", &st.moto.endpoint(), &opts);
+    let mut b = st.worker("b", &st.moto.endpoint(), &opts);
+    assert!(
+        a.wait(Duration::from_secs(90)).await.success(),
+        "{}",
+        a.log()
+    );
+    assert!(
+        b.wait(Duration::from_secs(90)).await.success(),
+        "{}",
+        b.log()
+    );
+    let logs = format!("{}{}", a.log(), b.log());
+    assert_eq!(logs.matches("\"job done\"").count(), 1, "{logs}");
+    let dropped = logs.matches("duplicate job: it already ran").count();
+    assert_eq!(dropped, 2, "{logs}");
+    let suppressed = a.metric_sum("CloudCustodian/FargateWorker", "DuplicatesSuppressed")
+        + b.metric_sum("CloudCustodian/FargateWorker", "DuplicatesSuppressed");
+    assert_eq!(suppressed, 2.0);
+    assert_eq!(tag_writes(&st, "dup-bucket").await, 1, "remediated");
+    assert_eq!(st.outputs().await, BTreeSet::from(["dup-job".to_string()]));
+    assert_eq!(st.depth(&st.queue_url).await, 0);
+    assert_eq!(st.depth(&st.dlq_url).await, 0);
+    let marker = st
+        .s3
+        .get_object()
+        .bucket("output")
+        .key("ledger/dup-job.json")
+        .send()
+        .await
+        .expect("the job's marker is in the ledger");
+    let marker: serde_json::Value =
+        serde_json::from_slice(&marker.body.collect().await.unwrap().into_bytes()).unwrap();
+    assert_eq!(marker["state"], "done");
+}
+
+/// Regression: visibility was renewed at half the timeout and a failed renewal retried only
+/// a period later, so one failure let the message reappear and a second worker start the
+/// same job. Here the first renewal fails on every attempt; the second worker never
+/// receives the message while the first still runs it.
+#[tokio::test]
+async fn a_failed_renewal_does_not_hand_the_job_to_a_second_worker() {
+    let st = stack(5, 6).await;
+    let jobs = st.queue_jobs(1, "renew").await;
+    let faulty = FaultProxy::start(
+        &st.moto.endpoint(),
+        vec![
+            // The job takes ~9 s (its policy read is slow)...
+            Rule::path(
+                "GET",
+                "/policies/",
+                When::Always,
+                Action::Delay(Duration::from_secs(9)),
+            ),
+            // ...and its first renewal fails on both SDK attempts.
+            Rule::target(
+                "ChangeMessageVisibility",
+                When::First(2),
+                Action::Status(500),
+            ),
+        ],
+    )
+    .unwrap();
+    let mut first = st.worker(
+        "first",
+        &faulty.endpoint(),
+        &[
+            ("VISIBILITY_TIMEOUT_SECONDS", "6"),
+            ("MAX_EMPTY_RECEIVES", "2"),
+        ],
+    );
+    first
+        .wait_for_log("batch received", Duration::from_secs(30))
+        .await;
+    let mut second = st.worker(
+        "second",
+        &st.moto.endpoint(),
+        &[
+            ("VISIBILITY_TIMEOUT_SECONDS", "6"),
+            ("MAX_EMPTY_RECEIVES", "12"),
+        ],
+    );
+    assert!(
+        first.wait(Duration::from_secs(60)).await.success(),
+        "{}",
+        first.log()
+    );
+    assert!(
+        second.wait(Duration::from_secs(60)).await.success(),
+        "{}",
+        second.log()
+    );
+    assert!(faulty.injected() >= 2, "the renewal failure was injected");
+    assert!(
+        first
+            .log()
+            .contains("visibility extension failed; retrying in 1 s"),
+        "{}",
+        first.log()
+    );
+    assert!(
+        !second.log().contains("batch received"),
+        "the second worker received the job:\n{}",
+        second.log()
+    );
+    assert_eq!(first.log().matches("\"job done\"").count(), 1);
+    st.assert_nothing_lost(&jobs).await;
+}
+
+/// `{account_id}` in a policy resolves although AWS_ACCOUNT_ID is unset: the worker asks
+/// STS once at start (regression: it stayed literal in set-statements).
+#[tokio::test]
+async fn account_id_is_resolved_when_not_configured() {
+    let st = stack(5, 30).await;
+    let policy = "policies:\n  - name: deny-other-accounts\n    resource: aws.s3\n    mode:\n      type: cloudtrail\n      events: [CreateBucket]\n    actions:\n      - type: set-statements\n        statements:\n          - Sid: OnlyThisAccount\n            Effect: Deny\n            NotPrincipal: {AWS: \"arn:aws:iam::{account_id}:root\"}\n            Action: \"s3:*\"\n            Resource: \"arn:aws:s3:::{bucket_name}/*\"\n";
+    st.s3
+        .put_object()
+        .bucket("policies")
+        .key(POLICY_KEY)
+        .body(ByteStream::from(policy.as_bytes().to_vec()))
+        .send()
+        .await
+        .unwrap();
+    let jobs = st.queue_jobs(1, "acct").await;
+    let mut w = st.worker("w", &st.moto.endpoint(), &[]);
+    assert!(
+        w.wait(Duration::from_secs(60)).await.success(),
+        "{}",
+        w.log()
+    );
+    let doc = st
+        .s3
+        .get_bucket_policy()
+        .bucket("acct-bucket-0")
+        .send()
+        .await
+        .unwrap()
+        .policy
+        .unwrap();
+    assert!(doc.contains("arn:aws:iam::123456789012:root"), "{doc}");
+    assert!(!doc.contains("{account_id}"), "{doc}");
+    st.assert_nothing_lost(&jobs).await;
 }

@@ -100,6 +100,7 @@ async fn run_all(args: Args, loaded: Loaded) -> ExitCode {
             dryrun: args.dryrun,
             region: args.region.clone().unwrap_or_default(),
             custodian_cli: args.custodian_cli.clone(),
+            account_id: None,
         },
     );
     let mut failed = false;

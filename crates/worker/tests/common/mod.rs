@@ -68,6 +68,12 @@ pub struct FakeRunner {
     pub finished: Arc<AtomicUsize>,
     pub delay: Duration,
     pub fail: Option<&'static str>,
+    /// The failure in `fail` cannot be fixed by a retry (`kind`).
+    pub permanent: Option<&'static str>,
+    /// Panic in the job with this id.
+    pub panic_on: Option<&'static str>,
+    /// Report the policy as skipped with this reason (its mode does not handle the event).
+    pub skip: Option<&'static str>,
 }
 
 impl FakeRunner {
@@ -83,6 +89,9 @@ impl PolicyRunner for FakeRunner {
     async fn run(&self, job: &Job, key: &str, text: &str) -> Result<Vec<PolicyRun>, RunError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         tokio::time::sleep(self.delay).await;
+        if self.panic_on == Some(job.job_id.as_str()) {
+            panic!("injected panic in job {}", job.job_id);
+        }
         self.finished.fetch_add(1, Ordering::SeqCst);
         assert!(!text.is_empty(), "policy text handed to the runner");
         if let Some(reason) = self.fail {
@@ -90,7 +99,8 @@ impl PolicyRunner for FakeRunner {
                 key: key.into(),
                 policy: "fake".into(),
                 message: reason.into(),
-                retryable: true,
+                retryable: self.permanent.is_none(),
+                kind: self.permanent.unwrap_or("PolicyFailed"),
             });
         }
         Ok(vec![PolicyRun {
@@ -102,6 +112,8 @@ impl PolicyRunner for FakeRunner {
             resource_time: Some(self.delay),
             action_time: None,
             output_location: None,
+            executor: "native",
+            skipped: self.skip.map(str::to_owned),
         }])
     }
 }
