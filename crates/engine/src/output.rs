@@ -1,12 +1,14 @@
 //! c7n's output layout: `<dir>/<policy>/{resources.json, metadata.json,
 //! custodian-run.log, action-<classname>}`; on S3 the same files, each gzipped (`.gz`),
 //! under `<prefix>/<policy>/YYYY/MM/DD/HH/` (c7n's `S3Output`: compress level 7, ACL
-//! `bucket-owner-full-control`, SSE AES256).
+//! `bucket-owner-full-control`). Unlike c7n, no `x-amz-server-side-encryption` header is
+//! sent: the bucket's default encryption applies, so an output bucket encrypted with a KMS
+//! key keeps its key instead of being overridden with SSE-S3.
 
 use crate::EngineError;
 use crate::s3::S3;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{ObjectCannedAcl, ServerSideEncryption};
+use aws_sdk_s3::types::ObjectCannedAcl;
 use chrono::{DateTime, Utc};
 use flate2::Compression;
 use flate2::write::GzEncoder;
@@ -111,7 +113,6 @@ impl Output {
                                 .bucket(bucket)
                                 .key(&key)
                                 .acl(ObjectCannedAcl::BucketOwnerFullControl)
-                                .server_side_encryption(ServerSideEncryption::Aes256)
                                 .body(ByteStream::from(gz))
                                 .send(),
                         )

@@ -893,10 +893,6 @@ async fn output_to_s3_is_gzipped_under_the_hour_folder() {
             "x-amz-acl",
             "bucket-owner-full-control",
         ))
-        .and(wiremock::matchers::header(
-            "x-amz-server-side-encryption",
-            "AES256",
-        ))
         .respond_with(ResponseTemplate::new(200))
         .expect(1)
         .mount(&server)
@@ -908,6 +904,12 @@ async fn output_to_s3_is_gzipped_under_the_hour_folder() {
         .await
         .unwrap();
     assert!(loc.starts_with("s3://out-bucket/runs/pol/"), "{loc}");
+    // Regression: SSE-S3 was forced on every object, overriding a bucket's KMS key.
+    let put = &server.received_requests().await.unwrap()[0];
+    assert!(
+        !put.headers.contains_key("x-amz-server-side-encryption"),
+        "the bucket's default encryption applies"
+    );
     let reqs = server.received_requests().await.unwrap_or_default();
     let mut gz = flate2::read::GzDecoder::new(&reqs[0].body[..]);
     let mut text = String::new();
