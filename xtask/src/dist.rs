@@ -67,8 +67,13 @@ pub fn image_ref() -> String {
 /// says plainly when none does (the tests themselves would fail without one).
 pub fn container_tests(python: &Path) -> Result<()> {
     if !docker_available() {
+        if docker_required() {
+            bail!(
+                "{DOCKER_REQUIRED_VAR} is set but no Docker engine answers `docker info`: the container tests cannot run"
+            );
+        }
         eprintln!(
-            "== no Docker engine: the worker image was not run as a container; the end-to-end scenarios ran with processes only"
+            "== no Docker engine: the worker image was not run as a container; the end-to-end scenarios ran with processes only (set {DOCKER_REQUIRED_VAR}=1 to make this an error)"
         );
         return Ok(());
     }
@@ -206,6 +211,15 @@ fn report(a: &Artifacts) {
         a.archive.display(),
         a.archive_sha256
     );
+}
+
+/// Set (to anything but `0`) where the run claims to test the image as containers: a
+/// missing Docker engine then fails the run instead of skipping those tests.
+pub const DOCKER_REQUIRED_VAR: &str = "CZERO_REQUIRE_DOCKER";
+
+/// Whether this run must have Docker ([`DOCKER_REQUIRED_VAR`]).
+pub fn docker_required() -> bool {
+    std::env::var(DOCKER_REQUIRED_VAR).is_ok_and(|v| !v.is_empty() && v != "0")
 }
 
 /// Whether a Docker engine answers.

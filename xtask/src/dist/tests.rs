@@ -330,6 +330,11 @@ fn artifacts_are_identical_from_two_checkouts() {
     if docker_available() {
         run_image_in_docker(&first);
     } else {
+        assert!(
+            !super::docker_required(),
+            "{} is set but no Docker engine answers",
+            super::DOCKER_REQUIRED_VAR
+        );
         eprintln!("no Docker engine: the image was run in an empty root only");
     }
 }
@@ -380,14 +385,28 @@ fn run_image_in_empty_root(artifacts: &Artifacts) {
         .unwrap();
     // Resolve `chroot` from our PATH: after env_clear() the child has none, and std looks
     // the program up in the child's environment.
-    let chroot = std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .chain(["/usr/sbin".into(), "/sbin".into()])
-        .map(|d| d.join("chroot"))
-        .find(|p| p.is_file())
-        .expect("chroot (coreutils) is installed");
-    let out = Command::new(chroot)
+    let find = |name: &str| {
+        std::env::var_os("PATH")
+            .iter()
+            .flat_map(std::env::split_paths)
+            .chain(["/usr/sbin".into(), "/sbin".into(), "/usr/bin".into()])
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+    };
+    let chroot = find("chroot").expect("chroot (coreutils) is installed");
+    // chroot needs root: CI runners run as a user with password-less sudo.
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
+    let mut cmd = if is_root {
+        Command::new(chroot)
+    } else {
+        let mut c = Command::new(find("sudo").expect("root, or sudo, to chroot"));
+        c.arg("-n").arg(chroot);
+        c
+    };
+    let out = cmd
         .arg(root.path())
         .args(["/custodian-worker", "--version"])
         .env_clear()
