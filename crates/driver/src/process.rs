@@ -342,10 +342,8 @@ impl Inner {
         flight.done = true;
         match answer {
             Ok(Ok(Ok(reply))) => {
-                if let Some(e) = &reply.error {
-                    if e.kind == "Timeout" {
-                        tracing::warn!(job_id = %request.job_id, pid = reply.pid, after = ?request.timeout, "c7n job killed after its timeout");
-                    }
+                if reply.error.as_ref().is_some_and(|e| e.kind == "Timeout") {
+                    tracing::warn!(job_id = %request.job_id, pid = reply.pid, after = ?request.timeout, "c7n job killed after its timeout");
                 }
                 protocol::into_result(reply, &request)
             }
