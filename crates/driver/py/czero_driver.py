@@ -48,6 +48,8 @@ DEFAULT_MAX_CAPTURED = 64 * 1024
 # A child that already exited is noticed through its result pipe; this bounds the wait when
 # something else (a grandchild) keeps that pipe open.
 POLL_SECONDS = 1.0
+# How soon an answered job that is still exiting is looked at again, to reap it.
+REAP_SECONDS = 0.05
 # Sessions are cached by c7n for 45 minutes; refresh ours before children would drop it.
 SESSION_REFRESH_SECONDS = 30 * 60
 
@@ -471,12 +473,15 @@ def finish_output(policy, folder, mode, started_wall, ok):
         fh.write(utils.dumps(md, indent=2))
 
 
-def run_job(loader, job):
-    """The child's work. Returns the result mapping; raises JobError on failure."""
+def run_job(loader, job, prepared=None):
+    """The child's work. Returns the result mapping; raises JobError on failure.
+    `prepared` is (policy, mode) when the driver already loaded the policy before forking."""
     from c7n.version import version
 
     started_wall = time.time()
-    policy, mode = load_policy(loader, job.get("policy"), job)
+    if prepared is None:
+        prepared = load_policy(loader, job.get("policy"), job)
+    policy, mode = prepared
     folder = os.path.join(job["output_dir"], policy.name)
     os.makedirs(folder, exist_ok=True)
     # Every run writes both; one left by an earlier run into the same folder must not pass
@@ -576,6 +581,7 @@ class Driver:
         self.by_request = {}  # request id -> pid
         self.stdin_buf = bytearray()
         self.stdin_open = True
+        self.exiting = set()  # pids of answered jobs not reaped yet
         self.warm_types = set()
         self.warm_services = set()  # (region, service)
         self.warm_policies = set()  # canonical JSON of policies loaded once here
@@ -583,10 +589,8 @@ class Driver:
     # -- warming (before fork, so children inherit it) --
     def warm(self, policy, region):
         """Prepares this process so the next child starts warm: the policy's resource types
-        and their JSON schema, a c7n session for the region with each service's client and
-        paginator models loaded (no request is made), and c7n's lazily built state for
-        this policy (one throwaway load). Measured on a security-group cloudtrail policy,
-        this halves a job's time; see docs/benchmarks.md."""
+        and their JSON schema, and a c7n session for the region with each service's client
+        and paginator models loaded (no request is made). See docs/benchmarks.md."""
         try:
             from c7n.provider import get_resource_class
             from c7n.resources import load_resources
@@ -625,24 +629,27 @@ class Driver:
                 self.warm_services.add((region, service))
                 log_event("debug", "client models loaded", region=region, service=service,
                           seconds=round(time.perf_counter() - start, 4))
-            key = json.dumps(policy, sort_keys=True, default=str)
-            if key not in self.warm_policies:
-                if len(self.warm_policies) >= 256:
-                    self.warm_policies.clear()
-                self.warm_policies.add(key)
-                self.warm_load(policy, region)
         except Exception as e:  # warming is an optimisation; the child reports real errors
             log_event("debug", "warm-up skipped", error="%s: %s" % (exception_type(e), e))
 
     def warm_load(self, policy, region):
-        """Loads the policy once through c7n's loader without running anything: no
-        validate() and no account lookup, so no request can block this process."""
-        from c7n.config import Config
-        config = Config.empty(region=region, regions=[region], account_id="000000000000",
-                              output_dir="", cache_period=0)
-        collection = self.loader.load_data({"policies": [policy]}, "warm-up", config=config)
-        for p in collection or ():
-            p.expand_variables(p.get_variables())
+        """For a job the child must load itself: load the policy once here, without
+        validate() or an account lookup, so c7n's lazily built state is inherited warm."""
+        key = json.dumps(policy, sort_keys=True, default=str)
+        if key in self.warm_policies:
+            return
+        if len(self.warm_policies) >= 256:
+            self.warm_policies.clear()
+        self.warm_policies.add(key)
+        try:
+            from c7n.config import Config
+            config = Config.empty(region=region, regions=[region], account_id="000000000000",
+                                  output_dir="", cache_period=0)
+            collection = self.loader.load_data({"policies": [policy]}, "warm-up", config=config)
+            for p in collection or ():
+                p.expand_variables(p.get_variables())
+        except Exception as e:
+            log_event("debug", "warm-up load skipped", error="%s: %s" % (exception_type(e), e))
 
     # -- requests --
     def handle_line(self, line):
@@ -695,6 +702,24 @@ class Driver:
         timeout = 900.0 if timeout is None else float(timeout)
         max_bytes = int(job.get("max_captured_bytes") or DEFAULT_MAX_CAPTURED)
         self.warm(policy, job["region"])
+        prepared = None
+        if job.get("account_id"):
+            # Load and validate here, before forking: a refused policy is answered without a
+            # child, and the child starts with its policy already built (c7n's validate()
+            # makes no requests). Without an account id c7n would ask STS for it, which
+            # must not block this process: the child loads the policy then.
+            try:
+                prepared = load_policy(self.loader, policy, job)
+            except JobError as e:
+                if e.kind == "InvalidPolicy":
+                    emit({"type": "response", "id": rid, "ok": False, "error": e.to_json(),
+                          "log_tail": "", "output_bytes": 0, "seconds": 0.0, "pid": 0})
+                    return
+                prepared = None  # anything else is the child's to report
+            except Exception:
+                prepared = None
+        else:
+            self.warm_load(policy, job["region"])
 
         out_r, out_w = os.pipe()
         res_r, res_w = os.pipe()
@@ -707,7 +732,7 @@ class Driver:
         if pid == 0:
             code = 70
             try:
-                self.child(parent, job, out_r, out_w, res_r, res_w)
+                self.child(parent, job, prepared, out_r, out_w, res_r, res_w)
                 code = 0
             finally:
                 os._exit(code)
@@ -722,7 +747,7 @@ class Driver:
         self.sel.register(out_r, 1, ("out", pid))
         self.sel.register(res_r, 1, ("res", pid))
 
-    def child(self, parent, job, out_r, out_w, res_r, res_w):
+    def child(self, parent, job, prepared, out_r, out_w, res_r, res_w):
         """In the forked child: isolate, run, write the result."""
         import random
         os.setsid()
@@ -750,7 +775,7 @@ class Driver:
         random.seed()
         configure_child_logging()
         try:
-            result = {"ok": True, "result": run_job(self.loader, job)}
+            result = {"ok": True, "result": run_job(self.loader, job, prepared)}
         except JobError as e:
             result = {"ok": False, "error": e.to_json()}
         except BaseException as e:  # anything else escaping is still this job's failure
@@ -761,6 +786,9 @@ class Driver:
         except Exception:
             pass
         write_all(res_w, json.dumps(result, default=str).encode())
+        # Closing the result pipe now (not in _exit, which tears the address space down
+        # first) lets the driver answer while this process is still exiting.
+        os.close(res_w)
 
     # -- events --
     def on_output(self, pid):
@@ -813,20 +841,32 @@ class Driver:
             setattr(job, name, None)
 
     def finish(self, job, outcome=None):
-        """Ends a job: SIGKILL its process group (whatever it left behind goes with it; the
-        child itself is exiting or already a zombie, so its pid cannot have been reused),
-        reap it, read what is left in its pipes and answer its request. outcome is None
-        (it finished), "timeout" or "cancel" (nobody waits for an answer)."""
+        """Ends a job and answers its request. outcome is None (its result pipe closed),
+        "timeout" or "cancel" (nobody waits for an answer).
+
+        First SIGKILL to its process group: whatever the job left behind goes with it, and
+        the child itself is exiting or a zombie, so its pid cannot have been reused yet. A
+        job that delivered its result is answered at once and reaped later (tearing down
+        its address space takes milliseconds nobody needs to wait for); otherwise it is
+        reaped first, so a crash can say how the process ended."""
         kill_group(job.pid)
-        status = None
-        try:
-            _, status = os.waitpid(job.pid, 0)
-        except ChildProcessError:
-            pass
         self.drain(job)
-        seconds = time.perf_counter() - job.started
         self.jobs.pop(job.pid, None)
         self.by_request.pop(job.request_id, None)
+        try:
+            result = json.loads(bytes(job.result)) if job.result else None
+        except ValueError:
+            result = None
+        delivered = outcome is None and isinstance(result, dict) and "ok" in result
+        status = None
+        if delivered:
+            self.exiting.add(job.pid)
+        else:
+            try:
+                _, status = os.waitpid(job.pid, 0)
+            except ChildProcessError:
+                pass
+        seconds = time.perf_counter() - job.started
         if outcome == "cancel":
             log_event("info", "job cancelled: killed", job_id=job.job_id, pid=job.pid)
             return
@@ -838,24 +878,27 @@ class Driver:
             answer.update(ok=False, error={
                 "kind": "Timeout", "message": "job killed after %.3gs" % job.timeout,
                 "after": job.timeout, "retryable": True, "mode": job.mode})
-            emit(answer)
-            return
-        try:
-            result = json.loads(bytes(job.result)) if job.result else None
-        except ValueError:
-            result = None
-        if not isinstance(result, dict) or "ok" not in result:
+        elif not delivered:
             how = describe_status(status) if status is not None else "vanished"
             log_event("warn", "job process died", job_id=job.job_id, pid=job.pid, status=how)
             answer.update(ok=False, error={
                 "kind": "Crashed", "retryable": True, "mode": job.mode,
                 "message": "job process %d %s without a result" % (job.pid, how)})
-            emit(answer)
-            return
-        answer.update(result)
-        if answer.get("ok") and isinstance(answer.get("result"), dict):
-            answer["result"]["seconds"] = seconds
+        else:
+            answer.update(result)
+            if answer.get("ok") and isinstance(answer.get("result"), dict):
+                answer["result"]["seconds"] = seconds
         emit(answer)
+
+    def reap_exiting(self):
+        """Reaps answered jobs that have finished exiting."""
+        for pid in list(self.exiting):
+            try:
+                done, _ = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                done = pid
+            if done == pid:
+                self.exiting.discard(pid)
 
     def on_stdin(self):
         try:
@@ -895,7 +938,7 @@ class Driver:
         self.sel.register(0, 1, ("stdin", None))
         emit(dict(self.info(), type="ready"))
         while self.stdin_open:
-            timeout = POLL_SECONDS
+            timeout = POLL_SECONDS if not self.exiting else REAP_SECONDS
             if self.jobs:
                 nearest = min(j.deadline for j in self.jobs.values()) - time.perf_counter()
                 timeout = max(0.0, min(timeout, nearest))
@@ -909,12 +952,14 @@ class Driver:
                     self.on_result(pid)
             if self.jobs:
                 self.check_jobs()
+            if self.exiting:
+                self.reap_exiting()
         # stdin closed: our owner is gone or shutting us down. Nothing outlives us.
         for job in list(self.jobs.values()):
             kill_group(job.pid)
-        for job in list(self.jobs.values()):
+        for pid in [j.pid for j in self.jobs.values()] + list(self.exiting):
             try:
-                os.waitpid(job.pid, 0)
+                os.waitpid(pid, 0)
             except ChildProcessError:
                 pass
         return 0

@@ -2,6 +2,7 @@
 
 usage: moto_state.py seed SCENARIO [REGION]     prints the ids created, as JSON
        moto_state.py snapshot [REGION]          prints what a policy can change, as JSON
+       moto_state.py seed-groups N [REGION]     N security groups open to SSH (benchmark)
 
 Talks to the emulator named by AWS_ENDPOINT_URL with boto3. Each scenario creates the
 resource an event will name and, beside it, decoys in the same state that only a policy
@@ -147,6 +148,18 @@ def main():
         for name in (list(SEEDS) if scenario == "all" else [scenario]):
             out.update(SEEDS[name](region))
         print(json.dumps(out))
+    elif cmd == "seed-groups":
+        region = sys.argv[3] if len(sys.argv) > 3 else "us-east-1"
+        ec2 = boto3.client("ec2", region_name=region)
+        vpc = ec2.describe_vpcs(
+            Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+        groups = []
+        for i in range(int(sys.argv[2])):
+            g = ec2.create_security_group(
+                GroupName="bench-%03d" % i, Description="czero benchmark", VpcId=vpc)["GroupId"]
+            ec2.authorize_security_group_ingress(GroupId=g, IpPermissions=[OPEN_SSH, HTTPS])
+            groups.append(g)
+        print(json.dumps({"groups": groups}))
     elif cmd == "snapshot":
         region = sys.argv[2] if len(sys.argv) > 2 else "us-east-1"
         print(json.dumps(snapshot(region), sort_keys=True))
