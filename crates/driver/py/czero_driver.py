@@ -50,6 +50,10 @@ DEFAULT_MAX_CAPTURED = 64 * 1024
 POLL_SECONDS = 1.0
 # How soon an answered job that is still exiting is looked at again, to reap it.
 REAP_SECONDS = 0.05
+# A spare child is forked once nothing has run for this long (so it never competes with a
+# running job or delays an answer), and takes jobs up to this size (its job pipe's buffer).
+SPARE_IDLE_SECONDS = 0.02
+SPARE_MAX_JOB_BYTES = 60 * 1024
 # Sessions are cached by c7n for 45 minutes; refresh ours before children would drop it.
 SESSION_REFRESH_SECONDS = 30 * 60
 
@@ -565,6 +569,17 @@ class Job:
         return self.tail.decode("utf-8", "replace")
 
 
+class Spare:
+    """A child forked ahead of time, waiting for its job on a pipe."""
+
+    def __init__(self, pid, out_r, res_r, job_w, generation):
+        self.pid = pid
+        self.out_r = out_r
+        self.res_r = res_r
+        self.job_w = job_w
+        self.generation = generation
+
+
 class Driver:
     def __init__(self, c7n_version, import_seconds):
         import selectors
@@ -585,6 +600,11 @@ class Driver:
         self.warm_types = set()
         self.warm_services = set()  # (region, service)
         self.warm_policies = set()  # canonical JSON of policies loaded once here
+        # Bumped whenever warm() loads something new: a spare forked before that lacks it.
+        self.generation = 0
+        self.spare = None  # a child forked ahead of time, waiting for its job
+        self.rehearsal = None  # (policy, region) of the last job: what a spare prepares
+        self.idle_since = time.perf_counter()
 
     # -- warming (before fork, so children inherit it) --
     def warm(self, policy, region):
@@ -605,6 +625,7 @@ class Driver:
                 load_resources(list(rtypes))
                 self.loader.validator.gen_schema(tuple(sorted(rtypes)))
                 self.warm_types |= set(rtypes)
+                self.generation += 1
                 log_event("debug", "resource types loaded", types=sorted(new),
                           seconds=round(time.perf_counter() - start, 4))
             now = time.time()
@@ -613,6 +634,7 @@ class Driver:
                 # c7n drops a cached session after 45 minutes: start a fresh one first.
                 setattr(utils.CONN_CACHE, region, {})
                 self.warm_services = {k for k in self.warm_services if k[0] != region}
+                self.generation += 1
             session = utils.local_session(SessionFactory(region))
             for rtype in rtypes:
                 try:
@@ -627,6 +649,7 @@ class Driver:
                 if ops:
                     client.can_paginate(ops[0])  # loads the paginator model
                 self.warm_services.add((region, service))
+                self.generation += 1
                 log_event("debug", "client models loaded", region=region, service=service,
                           seconds=round(time.perf_counter() - start, 4))
         except Exception as e:  # warming is an optimisation; the child reports real errors
@@ -662,6 +685,7 @@ class Driver:
             return
         rid = req.get("id")
         op = req.get("op")
+        self.idle_since = time.perf_counter()
         if op == "run":
             self.start_job(rid, req.get("job") or {})
         elif op == "probe":
@@ -684,10 +708,10 @@ class Driver:
             "executable": sys.executable,
             "import_seconds": self.import_seconds,
             "jobs": [{"job_id": j.job_id, "pid": j.pid} for j in self.jobs.values()],
+            "spare": self.spare.pid if self.spare else None,
         }
 
     def start_job(self, rid, job):
-        import gc
         missing = [k for k in ("policy", "region", "output_dir") if not job.get(k)]
         if missing:
             emit({"type": "response", "id": rid, "ok": False, "error": {
@@ -702,6 +726,26 @@ class Driver:
         timeout = 900.0 if timeout is None else float(timeout)
         max_bytes = int(job.get("max_captured_bytes") or DEFAULT_MAX_CAPTURED)
         self.warm(policy, job["region"])
+        self.rehearsal = (policy, job["region"])
+
+        spare, self.spare = self.spare, None
+        if spare is not None:
+            payload = json.dumps(job).encode()
+            if spare.generation == self.generation and len(payload) <= SPARE_MAX_JOB_BYTES:
+                try:
+                    # The pipe is empty and larger than the payload: this never blocks.
+                    write_all(spare.job_w, b"%d\n" % len(payload) + payload)
+                    os.close(spare.job_w)
+                    spare.job_w = None
+                except OSError:
+                    self.discard(spare)
+                else:
+                    self.track(rid, job, spare.pid, spare.out_r, spare.res_r, timeout,
+                               max_bytes, mode, time.perf_counter())
+                    return
+            else:
+                self.discard(spare)
+
         prepared = None
         if job.get("account_id"):
             # Load and validate here, before forking: a refused policy is answered without a
@@ -720,26 +764,11 @@ class Driver:
                 prepared = None
         else:
             self.warm_load(policy, job["region"])
-
-        out_r, out_w = os.pipe()
-        res_r, res_w = os.pipe()
-        parent = os.getpid()
-        # Objects alive now are never collected in the child: freezing them keeps the
-        # child's garbage collector from touching (and copying) the parent's pages.
-        gc.freeze()
         started = time.perf_counter()
-        pid = os.fork()
-        if pid == 0:
-            code = 70
-            try:
-                self.child(parent, job, prepared, out_r, out_w, res_r, res_w)
-                code = 0
-            finally:
-                os._exit(code)
-        os.close(out_w)
-        os.close(res_w)
-        os.set_blocking(out_r, False)
-        os.set_blocking(res_r, False)
+        pid, out_r, res_r, _ = self.fork(job=job, prepared=prepared)
+        self.track(rid, job, pid, out_r, res_r, timeout, max_bytes, mode, started)
+
+    def track(self, rid, job, pid, out_r, res_r, timeout, max_bytes, mode, started):
         j = Job(rid, str(job.get("job_id", "")), pid, out_r, res_r, started + timeout, timeout,
                 max_bytes, mode, started)
         self.jobs[pid] = j
@@ -747,8 +776,37 @@ class Driver:
         self.sel.register(out_r, 1, ("out", pid))
         self.sel.register(res_r, 1, ("res", pid))
 
-    def child(self, parent, job, prepared, out_r, out_w, res_r, res_w):
-        """In the forked child: isolate, run, write the result."""
+    def fork(self, job=None, prepared=None, rehearsal=None):
+        """Forks a child that runs `job`, or, without one, a spare that prepares for
+        `rehearsal` and then waits for its job on a pipe. Returns (pid, the read ends of
+        its output and result pipes, the write end of its job pipe or None)."""
+        import gc
+        out_r, out_w = os.pipe()
+        res_r, res_w = os.pipe()
+        job_r, job_w = os.pipe() if job is None else (None, None)
+        parent = os.getpid()
+        # Objects alive now are never collected in the child: freezing them keeps the
+        # child's garbage collector from touching (and copying) the parent's pages.
+        gc.freeze()
+        pid = os.fork()
+        if pid == 0:
+            code = 70
+            try:
+                self.child(parent, (out_r, res_r, job_w), out_w, res_w, job, prepared, job_r,
+                           rehearsal)
+                code = 0
+            finally:
+                os._exit(code)
+        for fd in (out_w, res_w, job_r):
+            if fd is not None:
+                os.close(fd)
+        os.set_blocking(out_r, False)
+        os.set_blocking(res_r, False)
+        return pid, out_r, res_r, job_w
+
+    def child(self, parent, own, out_w, res_w, job, prepared, job_r, rehearsal):
+        """In the forked child: isolate, (as a spare: prepare, then wait for the job), run,
+        write the result."""
         import random
         os.setsid()
         _prctl_pdeathsig()
@@ -756,16 +814,19 @@ class Driver:
             os._exit(1)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        # Drop the driver's descriptors: the epoll object and the other jobs' pipes.
+        # Drop the driver's descriptors: the epoll object, the other jobs' pipes, a spare's.
         self.sel.close()
+        fds = [fd for fd in own if fd is not None]
         for other in self.jobs.values():
-            for fd in (other.out_fd, other.res_fd):
+            fds += [other.out_fd, other.res_fd]
+        if self.spare is not None:
+            fds += [self.spare.out_r, self.spare.res_r, self.spare.job_w]
+        for fd in fds:
+            if fd is not None:
                 try:
                     os.close(fd)
                 except OSError:
                     pass
-        os.close(out_r)
-        os.close(res_r)
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
         os.close(devnull)
@@ -774,6 +835,8 @@ class Driver:
         os.close(out_w)
         random.seed()
         configure_child_logging()
+        if job is None:
+            job = self.wait_for_job(job_r, rehearsal)
         try:
             result = {"ok": True, "result": run_job(self.loader, job, prepared)}
         except JobError as e:
@@ -789,6 +852,68 @@ class Driver:
         # Closing the result pipe now (not in _exit, which tears the address space down
         # first) lets the driver answer while this process is still exiting.
         os.close(res_w)
+
+    def wait_for_job(self, job_r, rehearsal):
+        """A spare: unless its job is already waiting, go through the motions of the last
+        job (load its policy, build its service's client) so the pages they touch are
+        copied now rather than while the job runs; then read the job."""
+        import logging
+        import select
+        if rehearsal is not None and not select.select([job_r], [], [], 0)[0]:
+            policy, region = rehearsal
+            root = logging.getLogger()
+            level = root.level
+            root.setLevel(logging.CRITICAL)
+            try:
+                from c7n import utils
+                from c7n.config import Config
+                from c7n.credentials import SessionFactory
+                config = Config.empty(region=region, regions=[region], output_dir="",
+                                      account_id="000000000000", cache_period=0)
+                for p in self.loader.load_data({"policies": [policy]}, "rehearsal",
+                                               config=config) or ():
+                    p.expand_variables(p.get_variables())
+                    p.validate()
+                    session = utils.local_session(SessionFactory(region))
+                    client = session.client(p.resource_manager.resource_type.service)
+                    ops = list(client.meta.method_to_api_mapping)
+                    if ops:
+                        client.can_paginate(ops[0])
+            except Exception:
+                pass
+            finally:
+                root.setLevel(level)
+        header = bytearray()
+        while not header.endswith(b"\n"):
+            b = os.read(job_r, 1)
+            if not b:
+                os._exit(0)  # discarded before it got a job
+            header += b
+        size = int(header)
+        data = bytearray()
+        while len(data) < size:
+            b = os.read(job_r, size - len(data))
+            if not b:
+                os._exit(0)
+            data += b
+        os.close(job_r)
+        return json.loads(bytes(data))
+
+    def make_spare(self):
+        """Forks the next job's child ahead of time, while nothing is running."""
+        policy, region = self.rehearsal
+        pid, out_r, res_r, job_w = self.fork(rehearsal=(policy, region))
+        self.spare = Spare(pid, out_r, res_r, job_w, self.generation)
+
+    def discard(self, spare):
+        kill_group(spare.pid)
+        for fd in (spare.out_r, spare.res_r, spare.job_w):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self.exiting.add(spare.pid)
 
     # -- events --
     def on_output(self, pid):
@@ -853,6 +978,7 @@ class Driver:
         self.drain(job)
         self.jobs.pop(job.pid, None)
         self.by_request.pop(job.request_id, None)
+        self.idle_since = time.perf_counter()
         try:
             result = json.loads(bytes(job.result)) if job.result else None
         except ValueError:
@@ -939,9 +1065,20 @@ class Driver:
         emit(dict(self.info(), type="ready"))
         while self.stdin_open:
             timeout = POLL_SECONDS if not self.exiting else REAP_SECONDS
+            now = time.perf_counter()
             if self.jobs:
-                nearest = min(j.deadline for j in self.jobs.values()) - time.perf_counter()
+                nearest = min(j.deadline for j in self.jobs.values()) - now
                 timeout = max(0.0, min(timeout, nearest))
+            elif self.spare is None and self.rehearsal is not None:
+                idle = now - self.idle_since
+                if idle >= SPARE_IDLE_SECONDS:
+                    try:
+                        self.make_spare()
+                    except OSError as e:
+                        log_event("warn", "could not fork a spare", error=str(e))
+                        self.rehearsal = None
+                else:
+                    timeout = min(timeout, SPARE_IDLE_SECONDS - idle)
             for key, _ in self.sel.select(timeout):
                 kind, pid = key.data
                 if kind == "stdin":
@@ -955,6 +1092,9 @@ class Driver:
             if self.exiting:
                 self.reap_exiting()
         # stdin closed: our owner is gone or shutting us down. Nothing outlives us.
+        if self.spare is not None:
+            self.discard(self.spare)
+            self.spare = None
         for job in list(self.jobs.values()):
             kill_group(job.pid)
         for pid in [j.pid for j in self.jobs.values()] + list(self.exiting):

@@ -11,11 +11,15 @@
 //! (the source, `py/czero_driver.py`, is compiled into this crate: nothing is written
 //! anywhere, so it runs on a read-only root filesystem). That process imports c7n once and
 //! serves JSON lines on stdin/stdout, tagged with a request id so many jobs can be in flight.
-//! Each job runs in a child forked from it: the import (about half a second) is paid once,
-//! and before forking the parent loads the policy's resource type, its schema, a boto3
-//! session with the service's models, and the policy itself once, so every child starts
-//! warm; a child cannot corrupt the parent's state, and killing it stops everything the job
-//! was doing. The parent stays single-threaded (forking a threaded process is unsafe).
+//! Each job runs in a child forked from it: the import (about a second) is paid once, and
+//! before forking the parent loads the policy's resource type, its schema and a boto3
+//! session with the service's models, and loads and validates the policy, so every child
+//! starts warm; a child cannot corrupt the parent's state, and killing it stops everything
+//! the job was doing. Once idle, the driver forks the next child ahead of time; that spare
+//! rehearses the last job (loads its policy, builds its client) so the pages a job touches
+//! are already copied, then waits for its job on a pipe (a spare forked before something new
+//! was loaded is thrown away). The parent stays single-threaded (forking a threaded process
+//! is unsafe).
 //!
 //! **Timeouts and lifetimes.** A job past its timeout is killed inside the driver with
 //! SIGKILL to its own process group, and [`DriverError::Timeout`] is returned: nothing keeps
@@ -122,6 +126,8 @@ pub struct C7nInfo {
     pub starts: u64,
     /// Jobs running now, with their process ids.
     pub running: Vec<RunningJob>,
+    /// The child forked ahead of time for the next job, if one is waiting.
+    pub spare: Option<u32>,
 }
 
 /// A job the driver is running.

@@ -314,6 +314,7 @@ impl Inner {
             import_seconds: p.hello.import_seconds,
             started_at: p.started_at,
             starts: p.starts,
+            spare: hello.spare,
             running: hello
                 .jobs
                 .into_iter()

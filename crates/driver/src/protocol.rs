@@ -102,6 +102,8 @@ pub(crate) struct Hello {
     pub import_seconds: f64,
     #[serde(default)]
     pub jobs: Vec<HelloJob>,
+    #[serde(default)]
+    pub spare: Option<u32>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]

@@ -325,3 +325,101 @@ async fn concurrent_runs_are_multiplexed() {
     }
     assert_eq!(s.driver.probe().await.unwrap().starts, 1);
 }
+
+/// Polls `probe` until the driver has a spare child; returns its pid.
+async fn spare(driver: &Driver) -> u32 {
+    for _ in 0..200 {
+        if let Some(pid) = driver.probe().await.expect("probe").spare {
+            return pid;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the driver never forked a spare child");
+}
+
+/// Once idle, the driver forks the next job's child ahead of time; the next job of the
+/// same kind runs in it. A spare forked before a new resource type was loaded is thrown
+/// away, and no spare outlives the driver.
+#[tokio::test]
+async fn the_next_job_runs_in_a_child_forked_ahead_of_time() {
+    let s = Setup::new("all");
+    let decoy = s.ids["decoy_sgs"][0].as_str().unwrap().to_owned();
+    let sg_policy = policy(fixture!("policies/sg-ssh-cloudtrail.yml"));
+    let ev = |g: &str| {
+        event(
+            fixture!("events/cloudtrail-authorize-security-group-ingress.json"),
+            &[(FIXTURE_SG, g)],
+        )
+    };
+    assert_eq!(
+        s.driver.probe().await.unwrap().spare,
+        None,
+        "no job yet, no spare"
+    );
+    let first = s
+        .driver
+        .run(s.request(sg_policy.clone(), Some(ev(&decoy))))
+        .await
+        .unwrap();
+    assert_eq!(first.resource_ids, vec![decoy]);
+
+    let ready = spare(&s.driver).await;
+    assert!(common::alive(ready));
+    let second = s
+        .driver
+        .run(s.request(sg_policy, Some(ev(&s.id("sg")))))
+        .await
+        .unwrap();
+    assert_eq!(second.pid, ready, "the job ran in the spare");
+    assert_eq!(second.resource_ids, vec![s.id("sg")]);
+    assert_eq!(second.actions, vec!["remove-permissions"]);
+
+    // aws.ec2 is new to the driver: the spare lacks it and must not be used.
+    let stale = spare(&s.driver).await;
+    let third = s
+        .driver
+        .run(s.request(
+            policy(fixture!("policies/ec2-runinstances.yml")),
+            Some(event(
+                fixture!("events/cloudtrail-run-instances.json"),
+                &[(common::FIXTURE_INSTANCE, &s.id("instance"))],
+            )),
+        ))
+        .await
+        .unwrap();
+    assert_ne!(third.pid, stale);
+    assert_eq!(third.resource_ids, vec![s.id("instance")]);
+    assert!(
+        common::gone(stale, Duration::from_secs(2)).await,
+        "stale spare {stale}"
+    );
+
+    // Neither a shutdown nor a SIGKILL of the driver leaves a spare behind.
+    let last = spare(&s.driver).await;
+    s.driver.shutdown().await;
+    assert!(
+        common::gone(last, Duration::from_secs(2)).await,
+        "spare {last} outlived the driver's shutdown"
+    );
+    let again = s
+        .driver
+        .run(s.request(policy(fixture!("policies/sg-ssh-pull.yml")), None))
+        .await
+        .unwrap();
+    assert_eq!(
+        again.resource_ids.len(),
+        2,
+        "the two groups still open: {again:?}"
+    );
+    let last = spare(&s.driver).await;
+    let driver_pid = s.driver.probe().await.unwrap().pid;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(driver_pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    assert!(
+        common::gone(last, Duration::from_secs(2)).await,
+        "spare {last} outlived a SIGKILLed driver"
+    );
+}
