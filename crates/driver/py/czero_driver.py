@@ -13,15 +13,17 @@ path needed). It imports c7n once, then serves JSON lines on stdin/stdout:
            {"type": "response", "id": N, "ok": false, "error": {"kind": ..., ...}}
            {"type": "log", "level": ..., "message": ..., "fields": {...}}
 
-Each job runs in a child forked after c7n is imported (and after the policy's resource type
-and a boto3 session for its region were loaded in this process), so the import cost is paid
-once and every child starts warm. The child gets its own session and process group, dies
-with this process (PR_SET_PDEATHSIG), writes its stdout/stderr into a pipe whose tail this
-process keeps (bounded), sends its result through a second pipe and exits. A job past its
-timeout is killed with SIGKILL to its process group. This process stays single-threaded
-(fork is only safe without threads), ignores SIGINT/SIGTERM (its owner decides when it
-stops), dies with its owner (PR_SET_PDEATHSIG) and exits, killing every job, when stdin
-closes.
+Each job runs in a child forked after c7n is imported (and after the policy's resource type,
+a boto3 session for its region and the policy itself were loaded in this process), so the
+import cost is paid once and every child starts warm. Once nothing has run for a moment, the
+next child is forked ahead of time: that spare rehearses the last job (loads its policy,
+builds its client) and waits for its job on a pipe; it is thrown away if something new was
+loaded here since. A child gets its own session and process group, dies with this process
+(PR_SET_PDEATHSIG), writes its stdout/stderr into a pipe whose tail this process keeps
+(bounded), sends its result through a second pipe and exits. A job past its timeout is
+killed with SIGKILL to its process group. This process stays single-threaded (fork is only
+safe without threads), ignores SIGINT/SIGTERM (its owner decides when it stops), dies with
+its owner (PR_SET_PDEATHSIG) and exits, killing every child, when stdin closes.
 
 How a job runs (the same path as c7n's Lambda handler, never our own id pinning):
 - the policy is loaded through c7n's PolicyLoader (structure, JSON schema), its variables
@@ -557,7 +559,6 @@ class Job:
         self.tail = bytearray()
         self.output_bytes = 0
         self.result = bytearray()
-        self.result_eof = False
 
     def capture(self, data):
         self.output_bytes += len(data)

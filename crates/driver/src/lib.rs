@@ -163,7 +163,7 @@ pub struct Response {
     pub resource_ids: Vec<String>,
     /// Names of the actions c7n ran (empty in dryrun or when nothing matched).
     pub actions: Vec<String>,
-    /// The job's time inside the driver, fork to exit.
+    /// The job's time inside the driver, from handing it to its child to its result.
     pub seconds: f64,
     pub c7n_version: String,
     /// The tail of the job's stdout/stderr (c7n's log lines), at most `max_captured_bytes`.

@@ -50,6 +50,8 @@ enum WriterMsg {
 struct Process {
     hello: Hello,
     started_at: SystemTime,
+    /// From spawning the interpreter to its ready line.
+    start_seconds: f64,
     starts: u64,
     tx: mpsc::UnboundedSender<WriterMsg>,
     pending: Arc<Mutex<Pending>>,
@@ -161,6 +163,7 @@ impl Inner {
             python = %p.hello.python,
             executable = %p.hello.executable,
             import_seconds = p.hello.import_seconds,
+            start_seconds = p.start_seconds,
             starts,
             "c7n driver started"
         );
@@ -187,6 +190,7 @@ impl Inner {
             .stderr(Stdio::piped())
             .kill_on_drop(true);
         let started_at = SystemTime::now();
+        let clock = std::time::Instant::now();
         let mut child = cmd.spawn().map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => {
                 DriverError::NotInstalled {
@@ -271,6 +275,7 @@ impl Inner {
         Ok(Process {
             hello,
             started_at,
+            start_seconds: clock.elapsed().as_secs_f64(),
             starts,
             tx,
             pending,
@@ -331,13 +336,16 @@ impl Inner {
         let id = self.next_id.fetch_add(1, Ordering::SeqCst);
         let line = protocol::run_line(id, &request, self.config.max_captured_bytes)?;
         let rx = p.register(id)?;
+        if let Err(e) = p.send(line) {
+            p.unregister(id);
+            return Err(e);
+        }
         let mut flight = InFlight {
             process: &p,
             id,
             job_id: &request.job_id,
             done: false,
         };
-        p.send(line)?;
         let wait = request.timeout + self.config.grace;
         let answer = tokio::time::timeout(wait, rx).await;
         flight.done = true;
