@@ -8,8 +8,9 @@
 //! Health, Config), `assume_member`, filters and actions. The driver calls exactly that.
 //!
 //! **Design.** [`Driver`] owns one Python process, started lazily as `python -B -c <source>`
-//! (the source, `py/czero_driver.py`, is compiled into this crate: nothing is written
-//! anywhere, so it runs on a read-only root filesystem). That process imports c7n once and
+//! (the source, `py/czero_driver.py`, is compiled into this crate, and `-B` keeps Python
+//! from writing bytecode: nothing is written outside the jobs' output directories, so it
+//! runs on a read-only root filesystem). That process imports c7n once and
 //! serves JSON lines on stdin/stdout, tagged with a request id so many jobs can be in flight.
 //! Each job runs in a child forked from it: the import (about a second) is paid once, and
 //! before forking the parent loads the policy's resource type, its schema and a boto3
