@@ -7,6 +7,9 @@
 //! - `cargo xtask bench-worker` runs crates/worker/benches/worker.rs: the release worker
 //!   against moto beside c7n in-process on the same jobs (start-up, throughput, RSS,
 //!   requests and CPU per job, the emulator's own ceiling).
+//! - `cargo xtask bench-fallback` runs crates/driver/benches/fallback.rs (release build):
+//!   one event through the c7n driver beside c7n in-process `policy.push` and one
+//!   `custodian run` process per event, on a security-group cloudtrail policy.
 
 use crate::{project_root, python, run_cmd};
 use anyhow::Result;
@@ -29,6 +32,15 @@ pub fn worker() -> Result<()> {
     run_cmd(
         Command::new("cargo")
             .args(["bench", "-p", "czero-worker", "--bench", "worker"])
+            .env("CZERO_PYTHON", &python),
+    )
+}
+
+pub fn fallback() -> Result<()> {
+    let python = python::ensure()?;
+    run_cmd(
+        Command::new("cargo")
+            .args(["bench", "-p", "czero-driver", "--bench", "fallback"])
             .env("CZERO_PYTHON", &python),
     )
 }

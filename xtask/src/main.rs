@@ -32,6 +32,8 @@ enum Command {
     BenchEngine,
     /// Worker benchmark: one release worker vs Cloud Custodian in-process on the same jobs.
     BenchWorker,
+    /// Fallback benchmark: the c7n driver vs c7n in-process and one `custodian run` per event.
+    BenchFallback,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -42,6 +44,7 @@ fn main() -> anyhow::Result<()> {
         Command::Dist(args) => dist::run(args),
         Command::BenchEngine => bench::engine(),
         Command::BenchWorker => bench::worker(),
+        Command::BenchFallback => bench::fallback(),
     }
 }
 
