@@ -9,7 +9,7 @@
 //! `c7n:PublicAccessBlock` are fetched only when a filter needs them.
 
 mod calls;
-mod fallback;
+pub mod driver;
 pub mod kms;
 mod output;
 mod regional;
@@ -20,7 +20,6 @@ mod run;
 pub use output::Output;
 pub use resources::s3;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 /// The SDK configuration for real use: `aws_config::defaults` (so `AWS_ENDPOINT_URL` and
@@ -34,17 +33,32 @@ pub async fn sdk_config(region: Option<String>) -> aws_config::SdkConfig {
 }
 
 /// How the engine behaves for every run.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct EngineOptions {
     /// Evaluate filters and record what the actions would do, without calling them.
     pub dryrun: bool,
     /// The region for clients and output (empty: the SDK configuration's, else us-east-1).
     pub region: String,
-    /// The `custodian` executable for the fallback (else `CUSTODIAN_CLI`, else PATH).
-    pub custodian_cli: Option<PathBuf>,
+    /// Cloud Custodian, for the policies the native engine cannot run; `None` (the slim
+    /// image): such policies fail at once, naming the image that can run them.
+    pub driver: Option<czero_driver::Driver>,
+    /// How long one policy may run in Cloud Custodian before its job process is killed.
+    pub driver_timeout: Duration,
     /// The account the engine acts in (`{account_id}` in statements); else
     /// `AWS_ACCOUNT_ID` from the environment.
     pub account_id: Option<String>,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            dryrun: false,
+            region: String::new(),
+            driver: None,
+            driver_timeout: Duration::from_secs(300),
+            account_id: None,
+        }
+    }
 }
 
 /// Runs policies against AWS (or whatever endpoint the SDK configuration names).
@@ -85,13 +99,24 @@ impl Engine {
     pub fn region(&self) -> &str {
         &self.region
     }
+
+    /// The account the engine acts in, when known.
+    pub fn account_id(&self) -> Option<String> {
+        self.options.account_id.clone().or_else(|| {
+            std::env::var("AWS_ACCOUNT_ID")
+                .ok()
+                .filter(|s| !s.is_empty())
+        })
+    }
 }
 
 /// Which executor ran the policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum Executor {
+    /// This engine.
     Native,
-    Fallback,
+    /// Cloud Custodian itself, through the c7n driver.
+    Driver,
 }
 
 impl Executor {
@@ -99,7 +124,7 @@ impl Executor {
     pub fn name(self) -> &'static str {
         match self {
             Executor::Native => "native",
-            Executor::Fallback => "c7n",
+            Executor::Driver => "c7n",
         }
     }
 }
@@ -143,11 +168,16 @@ pub enum EngineError {
     /// The policy cannot run as written (bad event, unsupported mode, filter error).
     #[error("policy {policy}: {message}")]
     Policy { policy: String, message: String },
-    /// The policy needs the real Cloud Custodian, which is not installed.
+    /// The policy needs Cloud Custodian, which this image does not carry.
     #[error(
-        "policy {policy}: {feature} is not supported natively and needs the custodian CLI, which was not found (install c7n, put `custodian` on PATH or set CUSTODIAN_CLI)"
+        "policy {policy}: needs the full worker image ({image}): {feature} does not run natively and {detail}",
+        image = driver::FULL_IMAGE
     )]
-    CustodianMissing { policy: String, feature: String },
+    NeedsFullImage {
+        policy: String,
+        feature: String,
+        detail: String,
+    },
     /// An AWS call failed after the SDK's retries.
     #[error("policy {policy}: {error}")]
     Aws {
@@ -177,12 +207,21 @@ pub enum EngineError {
         message: String,
         retryable: bool,
     },
-    /// The custodian CLI ran and failed.
-    #[error("policy {policy}: custodian fallback: {message}")]
-    Fallback {
+    /// Cloud Custodian refused or failed the policy (`kind`: InvalidPolicy,
+    /// UnsupportedMode, C7nFailed, Timeout, C7nCrashed).
+    #[error("policy {policy}: {message}")]
+    C7n {
         policy: String,
+        kind: &'static str,
         message: String,
         retryable: bool,
+    },
+    /// The policy's mode cannot run from an EventBridge event.
+    #[error("policy {policy}: mode {mode}: {message}")]
+    UnsupportedMode {
+        policy: String,
+        mode: String,
+        message: String,
     },
 }
 
@@ -192,12 +231,13 @@ impl EngineError {
         match self {
             EngineError::Config(_) => "Config",
             EngineError::Policy { .. } => "PolicyError",
-            EngineError::CustodianMissing { .. } => "NeedsFullImage",
+            EngineError::NeedsFullImage { .. } => "NeedsFullImage",
+            EngineError::UnsupportedMode { .. } => "UnsupportedMode",
             EngineError::Aws { .. } => "AwsError",
             EngineError::Action { .. } => "ActionFailed",
             EngineError::Kms { .. } => "KmsKey",
             EngineError::Output { .. } => "Output",
-            EngineError::Fallback { .. } => "C7nFailed",
+            EngineError::C7n { kind, .. } => kind,
         }
     }
 
@@ -207,12 +247,13 @@ impl EngineError {
         match self {
             EngineError::Config(_)
             | EngineError::Policy { .. }
-            | EngineError::CustodianMissing { .. } => false,
+            | EngineError::NeedsFullImage { .. }
+            | EngineError::UnsupportedMode { .. } => false,
             EngineError::Aws { error, .. } => error.retryable,
             EngineError::Kms { error, .. } => error.retryable,
             EngineError::Action { retryable, .. }
             | EngineError::Output { retryable, .. }
-            | EngineError::Fallback { retryable, .. } => *retryable,
+            | EngineError::C7n { retryable, .. } => *retryable,
         }
     }
 }

@@ -4,7 +4,7 @@
 use crate::calls::Calls;
 use crate::resources::s3::actions;
 use crate::resources::{Provider, RunCx, with_provider};
-use crate::{ActionReport, Engine, EngineError, Executor, Output, RunReport, fallback};
+use crate::{ActionReport, Engine, EngineError, Executor, Output, RunReport, driver};
 use chrono::{DateTime, Utc};
 use czero_policy::{MaxResources, Mode, Policy};
 use serde_json::{Value, json};
@@ -103,7 +103,6 @@ pub(crate) struct RunMeta<'a> {
     pub location: &'a str,
     pub api_stats: Value,
     pub metrics: Vec<Value>,
-    pub executor: Executor,
 }
 
 pub(crate) fn metadata(m: &RunMeta<'_>) -> Vec<u8> {
@@ -124,8 +123,10 @@ pub(crate) fn metadata(m: &RunMeta<'_>) -> Vec<u8> {
             "dryrun": m.dryrun,
             "output_dir": m.location,
             "cache_period": 0,
-            "executor": match m.executor { Executor::Native => "native", Executor::Fallback => "custodian" },
         },
+        // Which executor ran the policy; Cloud Custodian's runs (the driver) write
+        // `{"name": "c7n-driver", "c7n": <version>, "mode": <mode>}` here.
+        "executor": {"name": "czero-native", "version": env!("CARGO_PKG_VERSION")},
         "api-stats": m.api_stats,
         "metrics": m.metrics,
     });
@@ -139,14 +140,26 @@ pub(crate) fn native_gap(policy: &Policy) -> Option<String> {
 
 impl Engine {
     /// Runs `policy`. With an event, an event-mode policy touches only the resources the
-    /// event names; an event that does not match the policy's mode is a no-op (logged).
-    /// A pull-mode policy scans every resource whether or not an event is given, as
-    /// `custodian run` does; so does an event-mode policy run without an event.
+    /// event names; a policy whose mode does not subscribe to the event is skipped (the
+    /// report says why); a policy without an event mode refuses an event. Without an event
+    /// every policy scans, as `custodian run` does. What the native engine cannot run goes
+    /// to Cloud Custodian through the driver.
     pub async fn run(
         &self,
         policy: &Policy,
         event: Option<&Value>,
         output: &Output,
+    ) -> Result<RunReport, EngineError> {
+        self.run_job(policy, event, output, None).await
+    }
+
+    /// [`Engine::run`] for a job: its id reaches the driver's logs.
+    pub async fn run_job(
+        &self,
+        policy: &Policy,
+        event: Option<&Value>,
+        output: &Output,
+        job_id: Option<&str>,
     ) -> Result<RunReport, EngineError> {
         let started = Instant::now();
         let started_at = Utc::now();
@@ -186,6 +199,13 @@ impl Engine {
                 return Err(EngineError::Policy {
                     policy: policy.name.clone(),
                     message: "has no event mode (pull): refusing to scan every resource for one event; give it an event mode or run it without an event".into(),
+                });
+            }
+            Some(_) if matches!(policy.mode, Mode::ConfigPollRule) => {
+                return Err(EngineError::UnsupportedMode {
+                    policy: policy.name.clone(),
+                    mode: "config-poll-rule".into(),
+                    message: "it reports evaluations to AWS Config on AWS Config's own schedule, with a result token only AWS Config's invocation carries; no event can drive it (use mode periodic for a scheduled scan)".into(),
                 });
             }
             Some(ev) => {
@@ -236,17 +256,8 @@ impl Engine {
             log,
         };
         if let Some(feature) = native_gap(policy) {
-            return fallback::run(
-                self,
-                policy,
-                start.scope,
-                output,
-                &feature,
-                started,
-                started_at,
-                start.execution_id,
-            )
-            .await;
+            let job_id = job_id.unwrap_or(&start.execution_id).to_string();
+            return driver::run(self, policy, start, &job_id, &feature).await;
         }
         with_provider!(
             self.providers,
@@ -276,11 +287,7 @@ impl Engine {
         } = start;
         let name = policy.name.clone();
         let event_mode = !matches!(scope, Scope::Scan);
-        let account_id = self.options.account_id.clone().or_else(|| {
-            std::env::var("AWS_ACCOUNT_ID")
-                .ok()
-                .filter(|s| !s.is_empty())
-        });
+        let account_id = self.account_id();
         let mut cx = RunCx {
             policy,
             // `type: event` filters see the triggering event in event modes only.
@@ -460,7 +467,6 @@ impl Engine {
             location: &location,
             api_stats: cx.calls.snapshot(),
             metrics: metrics.0,
-            executor: Executor::Native,
         });
         files.push(("metadata.json".into(), md));
         files.push(("custodian-run.log".into(), cx.log.text().into_bytes()));
@@ -483,14 +489,14 @@ impl Engine {
 }
 
 /// What `run` decided before handing over to an executor.
-struct Start<'a> {
-    scope: Scope,
-    event: Option<&'a Value>,
-    output: &'a Output,
-    started: Instant,
-    started_at: DateTime<Utc>,
-    execution_id: String,
-    log: RunLog,
+pub(crate) struct Start<'a> {
+    pub scope: Scope,
+    pub event: Option<&'a Value>,
+    pub output: &'a Output,
+    pub started: Instant,
+    pub started_at: DateTime<Utc>,
+    pub execution_id: String,
+    pub log: RunLog,
 }
 
 /// c7n's `max-resources`: an amount, or `{amount, percent, op}` where `op: or` (default)

@@ -43,8 +43,8 @@ fn engine(env: &Env, dryrun: bool) -> Engine {
         EngineOptions {
             dryrun,
             region: "us-east-1".into(),
-            custodian_cli: None,
             account_id: None,
+            ..EngineOptions::default()
         },
     )
 }

@@ -126,6 +126,26 @@ pub fn resource_ids(mode: &Mode, event: &Value) -> Result<Vec<String>, EventErro
     }
 }
 
+/// The AWS Config resource type an event is about (`AWS::S3::Bucket`).
+fn config_type(event: &Value) -> Option<String> {
+    if let Some(inv) = event.get("invokingEvent") {
+        let parsed: Value = match inv {
+            Value::String(s) => serde_json::from_str(s).ok()?,
+            other => other.clone(),
+        };
+        return parsed
+            .pointer("/configurationItem/resourceType")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+    }
+    let detail = event.get("detail")?;
+    detail
+        .get("resourceType")
+        .or_else(|| detail.pointer("/configurationItem/resourceType"))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
 /// The resource an AWS Config event is about: `detail.resourceId` of a compliance change,
 /// `detail.configurationItem.resourceId` of an item change, or the configuration item of a
 /// rule invocation's `invokingEvent` (a JSON string).
@@ -332,6 +352,18 @@ pub(crate) fn policy_resource_ids(
     event: &Value,
 ) -> Result<Vec<String>, EventError> {
     let ids = resource_ids(mode, event)?;
+    if matches!(mode, Mode::ConfigRule) {
+        // AWS Config names the resource's type: keep the ids only when it is the policy's
+        // (c7n's config source compares the configuration item's type the same way).
+        let Some(spec) = crate::resources::native(resource) else {
+            return Ok(ids);
+        };
+        return Ok(if config_type(event).as_deref() == Some(spec.config_type) {
+            ids
+        } else {
+            Vec::new()
+        });
+    }
     if !matches!(mode, Mode::HubFinding | Mode::HubAction) {
         return Ok(ids);
     }

@@ -77,8 +77,10 @@ pub struct Config {
     pub account_id: Option<String>,
     /// `DRYRUN` (default off): run filters only, no actions.
     pub dryrun: bool,
-    /// `CUSTODIAN_CLI` (optional): the `custodian` executable the engine falls back to.
-    pub custodian_cli: Option<PathBuf>,
+    /// `CUSTODIAN_PYTHON` (default `python3` on PATH): the interpreter with Cloud Custodian
+    /// (c7n) for policies the native engine cannot run; the full image sets it, the slim
+    /// image has none, so such policies fail at once naming the full image.
+    pub custodian_python: PathBuf,
     /// `LOG_FORMAT` (`json` or `text`; default json inside ECS, text elsewhere).
     pub log_format: LogFormat,
 }
@@ -216,7 +218,9 @@ impl Config {
                 as u32,
             ecs_agent_uri: get("ECS_AGENT_URI"),
             dryrun: boolean(&get, "DRYRUN", false)?,
-            custodian_cli: get("CUSTODIAN_CLI").map(PathBuf::from),
+            custodian_python: get("CUSTODIAN_PYTHON")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("python3")),
             log_format,
         })
     }

@@ -33,7 +33,7 @@ impl PolicyRunner for EngineRunner {
         for policy in &file.policies {
             let report = self
                 .engine
-                .run(policy, Some(&job.event), &output)
+                .run_job(policy, Some(&job.event), &output, Some(&job.job_id))
                 .await
                 .map_err(|e| RunError::Failed {
                     key: key.to_owned(),

@@ -4,6 +4,7 @@
 
 use anyhow::Context;
 use clap::Parser;
+use czero_driver::{Driver, DriverConfig};
 use czero_engine::{Engine, EngineOptions, Output};
 use czero_worker::engine_runner::EngineRunner;
 use czero_worker::ledger::Ledger;
@@ -20,7 +21,8 @@ use std::process::ExitCode;
 /// OUTPUT_PREFIX, OUTPUT_DIR, MAX_EMPTY_RECEIVES (3), WAIT_TIME_SECONDS (20), IDLE_EXIT (on),
 /// WORKER_CONCURRENCY (10), JOB_TIMEOUT_SECONDS (300), VISIBILITY_TIMEOUT_SECONDS
 /// (job timeout + 60), SHUTDOWN_GRACE_SECONDS (90), DLQ_URL, PROTECTION_EXPIRES_MINUTES (120),
-/// DRYRUN, CUSTODIAN_CLI, LOG_FORMAT (json|text), RUST_LOG.
+/// DRYRUN, CUSTODIAN_PYTHON, CLAIM_CHECK_BUCKET, LEDGER_PREFIX, AWS_ACCOUNT_ID,
+/// LOG_FORMAT (json|text), RUST_LOG.
 #[derive(Parser)]
 #[command(name = "custodian-worker", version, about, long_about)]
 struct Cli {}
@@ -72,12 +74,23 @@ async fn run(config: Config) -> anyhow::Result<()> {
         Some(a) => Some(a.clone()),
         None => caller_account(&sdk).await,
     };
+    // Started on the first policy that needs it (the slim image has no Python: that
+    // policy then fails at once, naming the full image).
+    let driver = Driver::new(DriverConfig {
+        python: config.custodian_python.clone(),
+        ..DriverConfig::default()
+    });
     let engine = Engine::new(
         &sdk,
         EngineOptions {
             dryrun: config.dryrun,
             region: String::new(),
-            custodian_cli: config.custodian_cli.clone(),
+            driver: Some(driver.clone()),
+            // Inside the job's own timeout, so the driver kills the c7n job first.
+            driver_timeout: config
+                .job_timeout
+                .saturating_sub(std::time::Duration::from_secs(5))
+                .max(std::time::Duration::from_secs(1)),
             account_id,
         },
     );
@@ -100,7 +113,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
         Metrics::stdout(),
     )
     .with_ledger(ledger);
-    let exit = worker.run(stop).await.context("polling the job queue")?;
+    let exit = worker.run(stop).await.context("polling the job queue");
+    driver.shutdown().await;
+    let exit = exit?;
     tracing::debug!(?exit, "worker exiting");
     Ok(())
 }

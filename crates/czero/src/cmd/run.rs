@@ -1,10 +1,10 @@
 //! `czero run -s OUT [--dryrun] [--event EVENT.json] [--region R] FILE...`: runs policies
-//! natively (or through the custodian fallback) and prints a short summary per policy,
+//! natively (or through Cloud Custodian itself, the c7n driver) and prints a short summary per policy,
 //! like `custodian run`. Exit codes: 0 ok, 1 a policy failed while running, 2 bad
 //! configuration (options, output location, unreadable or invalid policy or event files).
 
 use anyhow::{Context, Result};
-use czero_engine::{Engine, EngineOptions, Executor, Output};
+use czero_engine::{Engine, EngineOptions, Output};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -22,9 +22,14 @@ pub struct Args {
     /// AWS region (default: the environment's, else us-east-1).
     #[arg(short = 'r', long)]
     pub region: Option<String>,
-    /// The `custodian` executable for policies that need the fallback.
-    #[arg(long, env = "CUSTODIAN_CLI", value_name = "PATH")]
-    pub custodian_cli: Option<PathBuf>,
+    /// The Python with Cloud Custodian (c7n), for policies the native engine cannot run.
+    #[arg(
+        long,
+        env = "CUSTODIAN_PYTHON",
+        value_name = "PATH",
+        default_value = "python3"
+    )]
+    pub python: PathBuf,
     /// Policy files (YAML or JSON).
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
@@ -99,8 +104,12 @@ async fn run_all(args: Args, loaded: Loaded) -> ExitCode {
         EngineOptions {
             dryrun: args.dryrun,
             region: args.region.clone().unwrap_or_default(),
-            custodian_cli: args.custodian_cli.clone(),
+            driver: Some(czero_driver::Driver::new(czero_driver::DriverConfig {
+                python: args.python.clone(),
+                ..czero_driver::DriverConfig::default()
+            })),
             account_id: None,
+            ..EngineOptions::default()
         },
     );
     let mut failed = false;
@@ -124,10 +133,7 @@ async fn run_all(args: Args, loaded: Loaded) -> ExitCode {
                         s
                     })
                     .collect();
-                let executor = match r.executor {
-                    Executor::Native => "native",
-                    Executor::Fallback => "custodian",
-                };
+                let executor = r.executor.name();
                 println!(
                     "policy:{} resource:{} region:{} count:{} time:{:.3}s executor:{}",
                     r.policy,

@@ -21,6 +21,9 @@ pub struct ResourceSpec {
     /// The service in the resource's ARN (`arn:aws:<service>:...`): Security Hub names
     /// resources by ARN and c7n keeps the ARNs of the policy's service.
     pub arn_service: &'static str,
+    /// AWS Config's name for the type (`AWS::S3::Bucket`): a Config event about another
+    /// type names no resource of this one.
+    pub config_type: &'static str,
     /// Modes (c7n's `type:` names) the engine runs natively for this type.
     pub modes: &'static [&'static str],
     /// Resource filters evaluated natively, besides `value`, `event` and the blocks.

@@ -415,6 +415,7 @@ pub const SPEC: crate::ResourceSpec = crate::ResourceSpec {
     names: &["aws.s3", "s3"],
     id: "Name",
     arn_service: "s3",
+    config_type: "AWS::S3::Bucket",
     // config-rule: the bucket AWS Config names is read live (see the engine's provider).
     modes: &[
         "pull",
