@@ -62,8 +62,8 @@ pub const CONTAINER_TEST_ARGS: &[&str] = &[
     "only",
     "-E",
     "test(=worker_container_processes_one_job_against_moto) | test(=worker_containers_scale_0_n_0) | test(=full_image_imports_c7n_on_a_read_only_root) | test(=full_image_runs_the_worker_on_a_read_only_root)",
-    // Prints each scenario's table; runs the two tests one after the other, as their timings
-    // assume a machine to themselves.
+    // Prints each scenario's table; runs the tests one after the other, as the scenarios'
+    // timings assume a machine to themselves.
     "--no-capture",
 ];
 
