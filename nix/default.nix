@@ -22,7 +22,12 @@ in
 {
   packages = {
     inherit (rust) czero worker invoker-zip;
-    inherit (image) worker-image worker-image-oci;
+    inherit (image)
+      worker-image
+      worker-image-oci
+      worker-image-full
+      worker-image-full-oci
+      ;
     default = rust.czero;
   };
   inherit apps;

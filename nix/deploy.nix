@@ -1,5 +1,7 @@
 # `nix run .#deploy`: push the worker image to ECR, then apply Terraform with the Lambda zip
 # and the image pinned by digest. Arguments after `--` go to `tofu apply` unchanged.
+# WORKER_IMAGE=full pushes the full image (CPython and c7n, for policies that do not all run
+# natively) instead of the slim one.
 #
 #   ECR_REPOSITORY=123456789012.dkr.ecr.us-east-1.amazonaws.com/custodian-worker \
 #   TF_DIR=terraform/examples/complete \
@@ -29,7 +31,11 @@ let
     text = ''
       : "''${ECR_REPOSITORY:?set ECR_REPOSITORY to the worker repository URI (<account>.dkr.ecr.<region>.amazonaws.com/<name>)}"
       tf_dir="''${TF_DIR:-terraform/examples/complete}"
-      layout=${image.worker-image-oci}
+      case "''${WORKER_IMAGE:-slim}" in
+        slim) layout=${image.worker-image-oci} ref=latest ;;
+        full) layout=${image.worker-image-full-oci} ref=full ;;
+        *) echo "WORKER_IMAGE must be slim or full" >&2; exit 2 ;;
+      esac
       zip=${rust.invoker-zip}/invoker.zip
 
       digest="sha256:$(jq -r '.manifests[0].digest' "$layout/index.json" | cut -d: -f2)"
@@ -41,7 +47,7 @@ let
       aws ecr get-login-password --region "$region" \
         | skopeo login --username AWS --password-stdin "$registry"
       # --preserve-digests: fail rather than push a re-encoded image with another digest.
-      skopeo copy --preserve-digests "oci:$layout:latest" "docker://$ECR_REPOSITORY:$tag"
+      skopeo copy --preserve-digests "oci:$layout:$ref" "docker://$ECR_REPOSITORY:$tag"
 
       echo "applying $tf_dir with $zip ($(sha256sum "$zip" | cut -d' ' -f1))"
       tofu -chdir="$tf_dir" init -input=false

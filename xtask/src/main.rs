@@ -7,6 +7,7 @@ mod bench;
 mod demo;
 mod dist;
 mod e2e;
+mod lock;
 mod nix;
 mod python;
 mod test;
@@ -26,8 +27,12 @@ enum Command {
     E2e,
     /// The README's demo: a burst of events on the local stack, with a live table.
     Demo,
-    /// Release artifacts without Nix: the invoker Lambda zip and the worker OCI image.
+    /// Release artifacts without Nix: the invoker Lambda zip and the worker OCI images (slim,
+    /// and full with CPython and c7n).
     Dist(dist::Args),
+    /// Regenerate the full image's locks: crates/driver/requirements.lock (from .venv) and
+    /// xtask/src/dist/debian.lock (from apt).
+    Lock(lock::Args),
     /// Engine benchmark: czero vs Cloud Custodian per event, floor, start-up, RSS.
     BenchEngine,
     /// Worker benchmark: one release worker vs Cloud Custodian in-process on the same jobs.
@@ -42,6 +47,7 @@ fn main() -> anyhow::Result<()> {
         Command::E2e => e2e::run(),
         Command::Demo => demo::run(),
         Command::Dist(args) => dist::run(args),
+        Command::Lock(args) => lock::run(args),
         Command::BenchEngine => bench::engine(),
         Command::BenchWorker => bench::worker(),
         Command::BenchFallback => bench::fallback(),

@@ -244,4 +244,35 @@ mod tests {
     fn project_nix_files_parse_and_lock_pins_every_input() {
         super::check().unwrap();
     }
+
+    /// The Nix build of the full image reads the same wheels from the lock as `cargo xtask
+    /// dist` does (nix/wheels.nix uses builtins only, so it evaluates without nixpkgs).
+    #[test]
+    fn nix_reads_the_same_wheels_as_xtask() {
+        let root = project_root();
+        let output = Command::new("nix-instantiate")
+            .args(STORE)
+            .args(["--eval", "--strict", "--json", "--expr"])
+            .arg(format!(
+                "import {} {}",
+                root.join("nix/wheels.nix").display(),
+                root.join(crate::lock::REQUIREMENTS_LOCK).display()
+            ))
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let from_nix: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+        let from_xtask = crate::lock::read_requirements(&root).unwrap();
+        assert_eq!(from_nix.len(), from_xtask.len());
+        for (n, x) in from_nix.iter().zip(&from_xtask) {
+            assert_eq!(crate::lock::normalise(n["name"].as_str().unwrap()), x.name);
+            assert_eq!(n["version"], x.version.as_str());
+            assert_eq!(n["sha256"], x.sha256.as_str());
+            assert_eq!(n["url"], x.url.as_str());
+        }
+    }
 }

@@ -1,42 +1,104 @@
-//! The project's Python environment: moto (the AWS emulator) and c7n (the reference
-//! implementation for differential tests and benchmarks), pinned, in `.venv/`.
+//! The project's Python environment in `.venv/`: c7n exactly as the full worker image has it
+//! (installed from `crates/driver/requirements.lock`, hashes checked) and moto (the AWS
+//! emulator) pinned, so the differential tests, the benchmarks and the image run one c7n.
 
-use crate::{project_root, run_cmd};
-use anyhow::Result;
-use std::path::PathBuf;
+use crate::{lock, project_root, run_cmd};
+use anyhow::{Result, bail};
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Pinned so that emulator behaviour and the reference results do not drift under us.
-pub const REQUIREMENTS: &[&str] = &["moto[server]==5.2.5", "c7n==0.9.53"];
+/// Pinned so that emulator behaviour does not drift under us; it is installed after the lock,
+/// and pip leaves the locked versions alone as long as they satisfy moto.
+pub const MOTO_REQUIREMENT: &str = "moto[server]==5.2.5";
 
 pub fn venv_python() -> PathBuf {
     project_root().join(".venv/bin/python")
 }
 
-/// Creates `.venv` and installs the requirements unless they are already there.
+/// Prints `name installed-version` for each name on stdin's lines (`-` when absent).
+const VERSIONS_SCRIPT: &str = r#"
+import importlib.metadata as md, sys
+for name in sys.stdin.read().split():
+    try:
+        print(name, md.version(name))
+    except md.PackageNotFoundError:
+        print(name, "-")
+"#;
+
+/// The locked projects whose installed version differs from the lock, as `name: have → want`.
+fn drift(python: &Path, wheels: &[lock::Wheel]) -> Result<Vec<String>> {
+    use std::io::Write;
+    let mut child = Command::new(python)
+        .args(["-c", VERSIONS_SCRIPT])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| anyhow::anyhow!("could not run {}: {e}", python.display()))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let names: Vec<&str> = wheels.iter().map(|w| w.name.as_str()).collect();
+        stdin.write_all(names.join("\n").as_bytes())?;
+    }
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!("{} could not list installed versions", python.display());
+    }
+    let have: std::collections::HashMap<String, String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(n, v)| (n.to_owned(), v.to_owned()))
+        .collect();
+    Ok(wheels
+        .iter()
+        .filter(|w| have.get(&w.name) != Some(&w.version))
+        .map(|w| {
+            let got = have.get(&w.name).map_or("-", String::as_str);
+            format!("{}: {got} → {}", w.name, w.version)
+        })
+        .collect())
+}
+
+/// Creates `.venv` if needed and makes it match the lock (plus moto), unless it already does.
 pub fn ensure() -> Result<PathBuf> {
+    let root = project_root();
+    let wheels = lock::read_requirements(&root)?;
     let python = venv_python();
-    let ready = python.exists()
-        && Command::new(&python)
-            .args(["-c", "import moto, c7n"])
+    let moto_ok = || {
+        Command::new(&python)
+            .args(["-c", "import moto"])
             .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-    if !ready {
-        eprintln!("installing the Python test environment into .venv (moto, c7n)");
+            .is_ok_and(|s| s.success())
+    };
+    if python.exists() && drift(&python, &wheels)?.is_empty() && moto_ok() {
+        return Ok(python);
+    }
+    eprintln!(
+        "installing the Python test environment into .venv (c7n from {}, moto)",
+        lock::REQUIREMENTS_LOCK
+    );
+    if !python.exists() {
         let host = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
         run_cmd(Command::new(host).args(["-m", "venv", ".venv"]))?;
-        run_cmd(
-            Command::new(&python)
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                ])
-                .args(REQUIREMENTS),
-        )?;
+    }
+    let pip = |cmd: &mut Command| -> Result<()> {
+        run_cmd(cmd.args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ]))
+    };
+    pip(Command::new(&python)
+        .args(["--require-hashes", "--no-deps", "--only-binary=:all:", "-r"])
+        .arg(root.join(lock::REQUIREMENTS_LOCK)))?;
+    pip(Command::new(&python).arg(MOTO_REQUIREMENT))?;
+    let left = drift(&python, &wheels)?;
+    if !left.is_empty() {
+        bail!(
+            "after installing moto, .venv no longer matches {}: {}",
+            lock::REQUIREMENTS_LOCK,
+            left.join(", ")
+        );
     }
     Ok(python)
 }

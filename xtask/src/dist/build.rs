@@ -29,6 +29,11 @@ pub struct BuildPlan {
     pub source_date_epoch: u64,
     /// Pass `--offline` (tests: the registry cache is enough, the network may be absent).
     pub offline: bool,
+    /// Where downloaded `.deb` files and wheels are kept between builds (each is checked
+    /// against its lock's sha256 on every use, so a shared cache cannot change the output).
+    pub cache_dir: PathBuf,
+    /// The Python whose pip downloads the locked wheels.
+    pub pip_python: PathBuf,
 }
 
 /// Paths of the release binaries a build produced.
@@ -45,8 +50,16 @@ impl BuildPlan {
         let root = root
             .canonicalize()
             .with_context(|| format!("checkout {} not found", root.display()))?;
+        let venv = crate::python::venv_python();
+        let pip_python = if venv.exists() {
+            venv
+        } else {
+            std::env::var_os("PYTHON").map_or_else(|| "python3".into(), PathBuf::from)
+        };
         Ok(Self {
             target_dir: root.join("target").join("dist-build"),
+            cache_dir: root.join("target").join("dist-cache"),
+            pip_python,
             root,
             cargo_home: cargo_home()?,
             source_date_epoch: source_date_epoch()?,

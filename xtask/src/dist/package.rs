@@ -1,8 +1,8 @@
-//! Byte-for-byte deterministic packaging: the Lambda zip, the worker image's layer, its OCI
-//! image layout and a `docker load`-able archive of the same blobs.
+//! Byte-for-byte deterministic packaging: the Lambda zip, the worker images' layers, their OCI
+//! image layouts and `docker load`-able archives of the same blobs.
 //!
 //! Every timestamp, owner, mode and ordering is fixed here rather than taken from the file
-//! system, so the output depends only on the binaries, the CA bundle and `SOURCE_DATE_EPOCH`.
+//! system, so the output depends only on the layers' contents and `SOURCE_DATE_EPOCH`.
 
 use anyhow::{Context, Result};
 use flate2::{Compression, GzBuilder};
@@ -20,8 +20,9 @@ pub const WORKER_PATH: &str = "custodian-worker";
 pub const CA_PATH: &str = "etc/ssl/certs/ca-certificates.crt";
 /// The non-root user the worker runs as (the distroless `nonroot` convention).
 pub const USER: &str = "65532:65532";
-/// The tag carried by the image layout and the docker archive.
+/// The repository name both images carry in their layouts and docker archives.
 pub const IMAGE_NAME: &str = "custodian-worker";
+/// The slim image's tag (the worker alone).
 pub const IMAGE_TAG: &str = "latest";
 
 const MT_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -56,13 +57,22 @@ pub fn lambda_zip(bootstrap: &[u8]) -> Result<Vec<u8>> {
         .into_inner())
 }
 
-/// One file or directory of the image's single layer.
+/// What a layer entry is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    Dir,
+    File(Vec<u8>),
+    /// A symbolic link to this target, kept as written (absolute or relative).
+    Symlink(String),
+}
+
+/// One file, directory or symbolic link of an image layer.
 #[derive(Debug, Clone)]
 pub struct LayerEntry {
     /// Relative path without a leading `/`; directories end with `/`.
     pub path: String,
     pub mode: u32,
-    pub contents: Vec<u8>,
+    pub body: Body,
 }
 
 impl LayerEntry {
@@ -70,7 +80,7 @@ impl LayerEntry {
         Self {
             path: format!("{}/", path.trim_end_matches('/')),
             mode,
-            contents: Vec::new(),
+            body: Body::Dir,
         }
     }
 
@@ -78,12 +88,24 @@ impl LayerEntry {
         Self {
             path: path.to_owned(),
             mode,
-            contents: contents.into(),
+            body: Body::File(contents.into()),
         }
     }
 
-    fn is_dir(&self) -> bool {
-        self.path.ends_with('/')
+    pub fn symlink(path: &str, target: &str) -> Self {
+        Self {
+            path: path.to_owned(),
+            mode: 0o777,
+            body: Body::Symlink(target.to_owned()),
+        }
+    }
+
+    /// The bytes a regular file holds (empty for directories and links).
+    pub fn contents(&self) -> &[u8] {
+        match &self.body {
+            Body::File(bytes) => bytes,
+            Body::Dir | Body::Symlink(_) => &[],
+        }
     }
 }
 
@@ -137,16 +159,24 @@ pub fn tar(entries: &[LayerEntry], mtime: u64) -> Result<Vec<u8>> {
         };
         header.set_uid(owner);
         header.set_gid(owner);
-        if entry.is_dir() {
-            header.set_entry_type(tar::EntryType::Directory);
-            header.set_size(0);
-        } else {
-            header.set_entry_type(tar::EntryType::Regular);
-            header.set_size(entry.contents.len() as u64);
-        }
-        builder
-            .append_data(&mut header, &entry.path, entry.contents.as_slice())
-            .with_context(|| format!("tar: could not add {}", entry.path))?;
+        let added = match &entry.body {
+            Body::Dir => {
+                header.set_entry_type(tar::EntryType::Directory);
+                header.set_size(0);
+                builder.append_data(&mut header, &entry.path, std::io::empty())
+            }
+            Body::File(contents) => {
+                header.set_entry_type(tar::EntryType::Regular);
+                header.set_size(contents.len() as u64);
+                builder.append_data(&mut header, &entry.path, contents.as_slice())
+            }
+            Body::Symlink(target) => {
+                header.set_entry_type(tar::EntryType::Symlink);
+                header.set_size(0);
+                builder.append_link(&mut header, &entry.path, target)
+            }
+        };
+        added.with_context(|| format!("tar: could not add {}", entry.path))?;
     }
     builder.into_inner().context("tar: could not finish")
 }
@@ -160,41 +190,88 @@ pub fn gzip(bytes: &[u8]) -> Result<Vec<u8>> {
     encoder.finish().context("gzip: finish failed")
 }
 
-/// The blobs of a one-layer image and the descriptors that tie them together.
+/// One layer to build: its entries and the line its history entry carries.
+#[derive(Debug, Clone)]
+pub struct Layer {
+    pub entries: Vec<LayerEntry>,
+    pub created_by: String,
+}
+
+/// What distinguishes one image from another beyond its layers.
+#[derive(Debug, Clone)]
+pub struct ImageSpec {
+    /// The tag under [`IMAGE_NAME`].
+    pub tag: String,
+    /// The configuration's `Env`, in order.
+    pub env: Vec<String>,
+}
+
+impl ImageSpec {
+    /// The slim image: the static worker and nothing that needs a loader.
+    pub fn slim() -> Self {
+        Self {
+            tag: IMAGE_TAG.to_owned(),
+            env: slim_env(),
+        }
+    }
+}
+
+/// The environment every worker image sets.
+pub fn slim_env() -> Vec<String> {
+    vec!["PATH=/".to_owned(), format!("SSL_CERT_FILE=/{CA_PATH}")]
+}
+
+/// The blobs of an image and the descriptors that tie them together.
 #[derive(Debug, Clone)]
 pub struct Image {
-    pub layer: Vec<u8>,
+    pub tag: String,
+    /// The gzipped layers, bottom first.
+    pub layers: Vec<Vec<u8>>,
+    /// The size of each layer before compression.
+    pub layer_tar_sizes: Vec<u64>,
     pub config: Vec<u8>,
     pub manifest: Vec<u8>,
     pub index: Vec<u8>,
 }
 
 impl Image {
-    /// Builds the image from the root file system entries.
-    pub fn new(entries: &[LayerEntry], mtime: u64) -> Result<Self> {
-        let layer_tar = tar(entries, mtime)?;
-        let layer = gzip(&layer_tar)?;
+    /// Builds the image from its layers, bottom first.
+    pub fn new(layers: &[Layer], spec: &ImageSpec, mtime: u64) -> Result<Self> {
+        let mut gzipped = Vec::new();
+        let mut diff_ids = Vec::new();
+        let mut layer_tar_sizes = Vec::new();
+        for layer in layers {
+            let layer_tar = tar(&layer.entries, mtime)?;
+            diff_ids.push(digest(&layer_tar));
+            layer_tar_sizes.push(layer_tar.len() as u64);
+            gzipped.push(gzip(&layer_tar)?);
+        }
+        let history: Vec<Value> = layers
+            .iter()
+            .map(|l| json!({"created": "1970-01-01T00:00:00Z", "created_by": l.created_by}))
+            .collect();
         let config = to_json(&json!({
             "created": "1970-01-01T00:00:00Z",
             "architecture": "amd64",
             "os": "linux",
             "config": {
                 "User": USER,
-                "Env": [
-                    "PATH=/",
-                    format!("SSL_CERT_FILE=/{CA_PATH}"),
-                ],
+                "Env": spec.env,
                 "Entrypoint": [format!("/{WORKER_PATH}")],
                 "WorkingDir": "/tmp",
             },
-            "rootfs": {"type": "layers", "diff_ids": [digest(&layer_tar)]},
-            "history": [{"created": "1970-01-01T00:00:00Z", "created_by": "cargo xtask dist"}],
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+            "history": history,
         }))?;
+        let layer_descriptors: Vec<Value> = gzipped
+            .iter()
+            .map(|l| json!({"mediaType": MT_LAYER, "digest": digest(l), "size": l.len()}))
+            .collect();
         let manifest = to_json(&json!({
             "schemaVersion": 2,
             "mediaType": MT_MANIFEST,
             "config": {"mediaType": MT_CONFIG, "digest": digest(&config), "size": config.len()},
-            "layers": [{"mediaType": MT_LAYER, "digest": digest(&layer), "size": layer.len()}],
+            "layers": layer_descriptors,
         }))?;
         let index = to_json(&json!({
             "schemaVersion": 2,
@@ -204,24 +281,41 @@ impl Image {
                 "digest": digest(&manifest),
                 "size": manifest.len(),
                 "annotations": {
-                    "io.containerd.image.name": format!("{IMAGE_NAME}:{IMAGE_TAG}"),
-                    "org.opencontainers.image.ref.name": IMAGE_TAG,
+                    "io.containerd.image.name": format!("{IMAGE_NAME}:{}", spec.tag),
+                    "org.opencontainers.image.ref.name": spec.tag,
                 },
             }],
         }))?;
         Ok(Self {
-            layer,
+            tag: spec.tag.clone(),
+            layers: gzipped,
+            layer_tar_sizes,
             config,
             manifest,
             index,
         })
     }
 
+    /// `name:tag` as Docker shows it after `docker load`.
+    pub fn reference(&self) -> String {
+        format!("{IMAGE_NAME}:{}", self.tag)
+    }
+
+    /// What a registry stores and a task pulls: the layers, the config and the manifest.
+    pub fn compressed_size(&self) -> u64 {
+        (self.layers.iter().map(Vec::len).sum::<usize>() + self.config.len() + self.manifest.len())
+            as u64
+    }
+
+    /// The unpacked layers' tar size: roughly what the image takes on a host's disk.
+    pub fn uncompressed_size(&self) -> u64 {
+        self.layer_tar_sizes.iter().sum()
+    }
+
     /// `(path, bytes)` of every file of the OCI image layout, sorted by path.
     pub fn layout_files(&self) -> Vec<(String, Vec<u8>)> {
         let mut files = vec![
             (blob_path(&self.config), self.config.clone()),
-            (blob_path(&self.layer), self.layer.clone()),
             (blob_path(&self.manifest), self.manifest.clone()),
             ("index.json".to_owned(), self.index.clone()),
             (
@@ -229,7 +323,12 @@ impl Image {
                 br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec(),
             ),
         ];
+        for layer in &self.layers {
+            files.push((blob_path(layer), layer.clone()));
+        }
         files.sort();
+        // Two layers with the same bytes are one blob.
+        files.dedup();
         files
     }
 
@@ -254,10 +353,11 @@ impl Image {
     /// A tar that `docker load` reads on any engine: the OCI layout (Docker ≥ 25, skopeo's
     /// `oci-archive:`) plus the legacy `manifest.json` that older engines (20.10) use.
     pub fn docker_archive(&self, mtime: u64) -> Result<Vec<u8>> {
+        let layers: Vec<String> = self.layers.iter().map(|l| blob_path(l)).collect();
         let legacy = to_json(&json!([{
             "Config": blob_path(&self.config),
-            "RepoTags": [format!("{IMAGE_NAME}:{IMAGE_TAG}")],
-            "Layers": [blob_path(&self.layer)],
+            "RepoTags": [self.reference()],
+            "Layers": layers,
         }]))?;
         let mut entries = vec![
             LayerEntry::dir("blobs", 0o755),

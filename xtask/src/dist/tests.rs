@@ -2,7 +2,7 @@
 //! checkouts, the image run in an empty root and in Docker) is `#[ignore]`d because it takes
 //! two cold release builds, and `cargo xtask test` runs it after the main suite.
 
-use super::package::{self, Image, LayerEntry, digest};
+use super::package::{self, Image, ImageSpec, Layer, LayerEntry, digest};
 use super::*;
 use crate::dist::build;
 use flate2::read::GzDecoder;
@@ -10,6 +10,13 @@ use std::io::Read;
 
 fn sample_root() -> Vec<LayerEntry> {
     package::worker_root(b"\x7fELF fake worker", b"-----BEGIN CERTIFICATE-----\n")
+}
+
+fn one_layer(entries: Vec<LayerEntry>) -> Vec<Layer> {
+    vec![Layer {
+        entries,
+        created_by: "cargo xtask dist".to_owned(),
+    }]
 }
 
 fn untar(bytes: &[u8]) -> Vec<(String, tar::Header, Vec<u8>)> {
@@ -153,8 +160,8 @@ fn gzip_header_has_no_time_and_no_name() {
 
 #[test]
 fn image_descriptors_point_at_their_blobs() {
-    let image = Image::new(&sample_root(), 0).unwrap();
-    let again = Image::new(&sample_root(), 0).unwrap();
+    let image = Image::new(&one_layer(sample_root()), &ImageSpec::slim(), 0).unwrap();
+    let again = Image::new(&one_layer(sample_root()), &ImageSpec::slim(), 0).unwrap();
     assert_eq!(image.manifest_digest(), again.manifest_digest());
 
     let config: serde_json::Value = serde_json::from_slice(&image.config).unwrap();
@@ -169,7 +176,7 @@ fn image_descriptors_point_at_their_blobs() {
     );
     assert_eq!(
         config["rootfs"]["diff_ids"][0],
-        digest(&gunzip(&image.layer)).as_str()
+        digest(&gunzip(&image.layers[0])).as_str()
     );
 
     let manifest: serde_json::Value = serde_json::from_slice(&image.manifest).unwrap();
@@ -177,9 +184,9 @@ fn image_descriptors_point_at_their_blobs() {
     assert_eq!(manifest["config"]["size"], image.config.len());
     assert_eq!(
         manifest["layers"][0]["digest"],
-        digest(&image.layer).as_str()
+        digest(&image.layers[0]).as_str()
     );
-    assert_eq!(manifest["layers"][0]["size"], image.layer.len());
+    assert_eq!(manifest["layers"][0]["size"], image.layers[0].len());
 
     let index: serde_json::Value = serde_json::from_slice(&image.index).unwrap();
     let m = &index["manifests"][0];
@@ -201,7 +208,7 @@ fn image_descriptors_point_at_their_blobs() {
 
 #[test]
 fn docker_archive_names_blobs_it_contains() {
-    let image = Image::new(&sample_root(), 0).unwrap();
+    let image = Image::new(&one_layer(sample_root()), &ImageSpec::slim(), 0).unwrap();
     let archive = image.docker_archive(0).unwrap();
     assert_eq!(archive, image.docker_archive(0).unwrap());
     let files = untar(&archive);
@@ -216,8 +223,120 @@ fn docker_archive_names_blobs_it_contains() {
     let legacy: serde_json::Value = serde_json::from_slice(&file("manifest.json")).unwrap();
     assert_eq!(legacy[0]["RepoTags"][0], "custodian-worker:latest");
     assert_eq!(file(legacy[0]["Config"].as_str().unwrap()), image.config);
-    assert_eq!(file(legacy[0]["Layers"][0].as_str().unwrap()), image.layer);
+    assert_eq!(
+        file(legacy[0]["Layers"][0].as_str().unwrap()),
+        image.layers[0]
+    );
     assert_eq!(file("index.json"), image.index);
+}
+
+/// The full image's shape: the slim layer reused as its first layer (one blob in a
+/// registry), one history line per layer, its own tag, and the Python environment.
+#[test]
+fn a_layered_image_keeps_its_layers_in_order() {
+    let python = vec![
+        LayerEntry::dir("usr", 0o755),
+        LayerEntry::dir("usr/bin", 0o755),
+        LayerEntry::file("usr/bin/python3.11", 0o755, b"\x7fELF python".as_slice()),
+        LayerEntry::dir("lib64", 0o755),
+        LayerEntry::symlink(
+            "lib64/ld-linux-x86-64.so.2",
+            "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+        ),
+    ];
+    let site = vec![LayerEntry::file(
+        "opt/c7n/site-packages/c7n/__init__.py",
+        0o644,
+        b"".as_slice(),
+    )];
+    let mut layers = one_layer(sample_root());
+    layers.push(Layer {
+        entries: python,
+        created_by: "python".into(),
+    });
+    layers.push(Layer {
+        entries: site,
+        created_by: "site-packages".into(),
+    });
+    let spec = ImageSpec {
+        tag: super::full::TAG.to_owned(),
+        env: super::full::env(),
+    };
+    let image = Image::new(&layers, &spec, 0).unwrap();
+    let slim = Image::new(&one_layer(sample_root()), &ImageSpec::slim(), 0).unwrap();
+    assert_eq!(image.layers.len(), 3);
+    assert_eq!(
+        image.layers[0], slim.layers[0],
+        "the slim layer is not reused as is"
+    );
+    assert_eq!(image.reference(), "custodian-worker:full");
+
+    let config: serde_json::Value = serde_json::from_slice(&image.config).unwrap();
+    let env: Vec<&str> = config["config"]["Env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    for var in [
+        "CUSTODIAN_PYTHON=/usr/bin/python3.11",
+        "PYTHONPATH=/opt/c7n/site-packages",
+        "PYTHONDONTWRITEBYTECODE=1",
+        "PYTHONNOUSERSITE=1",
+        "HOME=/tmp",
+        "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt",
+    ] {
+        assert!(env.contains(&var), "{var} not in {env:?}");
+    }
+    assert_eq!(config["config"]["User"], "65532:65532");
+    let history: Vec<&str> = config["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["created_by"].as_str().unwrap())
+        .collect();
+    assert_eq!(history, ["cargo xtask dist", "python", "site-packages"]);
+    let manifest: serde_json::Value = serde_json::from_slice(&image.manifest).unwrap();
+    for (i, layer) in image.layers.iter().enumerate() {
+        assert_eq!(manifest["layers"][i]["digest"], digest(layer).as_str());
+        assert_eq!(
+            config["rootfs"]["diff_ids"][i],
+            digest(&gunzip(layer)).as_str()
+        );
+    }
+    assert_eq!(
+        image.compressed_size(),
+        (image.layers.iter().map(Vec::len).sum::<usize>()
+            + image.config.len()
+            + image.manifest.len()) as u64
+    );
+    assert_eq!(
+        image.uncompressed_size(),
+        image
+            .layers
+            .iter()
+            .map(|l| gunzip(l).len() as u64)
+            .sum::<u64>()
+    );
+
+    // The link is a link, its target kept as written.
+    let python_tar = untar(&gunzip(&image.layers[1]));
+    let (_, header, _) = python_tar
+        .iter()
+        .find(|(p, _, _)| p == "lib64/ld-linux-x86-64.so.2")
+        .unwrap();
+    assert_eq!(header.entry_type(), tar::EntryType::Symlink);
+    assert_eq!(
+        header.link_name().unwrap().unwrap().to_str().unwrap(),
+        "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"
+    );
+
+    let archive = untar(&image.docker_archive(0).unwrap());
+    let legacy: serde_json::Value =
+        serde_json::from_slice(&archive.iter().find(|f| f.0 == "manifest.json").unwrap().2)
+            .unwrap();
+    assert_eq!(legacy[0]["RepoTags"][0], "custodian-worker:full");
+    assert_eq!(legacy[0]["Layers"].as_array().unwrap().len(), 3);
 }
 
 /// Copies the project's files (tracked and untracked-but-not-ignored, as `git` lists them)
@@ -266,6 +385,9 @@ fn plan(root: &Path) -> BuildPlan {
     let mut plan = BuildPlan::for_root(root).unwrap();
     plan.source_date_epoch = 0;
     plan.offline = true;
+    // One download of the packages and wheels for both checkouts (each file is checked
+    // against its lock's sha256 on use).
+    plan.cache_dir = project_root().join("target").join("dist-cache");
     plan
 }
 
@@ -291,22 +413,33 @@ fn artifacts_are_identical_from_two_checkouts() {
     let second = produce(&plan(&b), &b.join("target/dist")).unwrap();
     report(&first);
     assert_eq!(first.zip_sha256, second.zip_sha256, "invoker.zip differs");
-    assert_eq!(
-        first.image_manifest_digest, second.image_manifest_digest,
-        "worker image differs"
-    );
-    assert_eq!(
-        first.archive_sha256, second.archive_sha256,
-        "worker-image.tar differs"
-    );
-    let dirs = |p: &Path| {
-        let mut v: Vec<_> = walk(&p.join("target/dist/worker-image"));
-        v.sort();
-        v
-    };
-    let layout_a: Vec<_> = dirs(&a).into_iter().map(|(p, d)| (p, digest(&d))).collect();
-    let layout_b: Vec<_> = dirs(&b).into_iter().map(|(p, d)| (p, digest(&d))).collect();
-    assert_eq!(layout_a, layout_b, "image layouts differ");
+    for (one, two) in [(&first.slim, &second.slim), (&first.full, &second.full)] {
+        let name = &one.reference;
+        assert_eq!(one.manifest_digest, two.manifest_digest, "{name} differs");
+        assert_eq!(
+            one.archive_sha256, two.archive_sha256,
+            "{name}'s docker archive differs"
+        );
+        let files = |layout: &Path| {
+            let mut v: Vec<_> = walk(layout)
+                .into_iter()
+                .map(|(p, d)| (p, digest(&d)))
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(
+            files(&one.layout),
+            files(&two.layout),
+            "{name}'s layouts differ"
+        );
+        assert!(
+            one.compressed_size <= one.goal,
+            "{name}: {} bytes compressed, over its goal of {}",
+            one.compressed_size,
+            one.goal
+        );
+    }
 
     // Static, and no build path in the shipped binaries (produce() refuses both; check the
     // bytes here too).
@@ -326,7 +459,20 @@ fn artifacts_are_identical_from_two_checkouts() {
         }
     }
 
-    run_image_in_empty_root(&first);
+    let version = run_in_empty_root(&first.slim, &["/custodian-worker", "--version"]);
+    assert!(version.starts_with("custodian-worker "), "{version}");
+    // The full image's interpreter, in a root with nothing but its layers.
+    let c7n = run_in_empty_root(
+        &first.full,
+        &[
+            "/usr/bin/python3.11",
+            "-c",
+            "import c7n.version, boto3; from c7n.resources import load_resources; load_resources(('aws.security-group',)); print(c7n.version.version)",
+        ],
+    );
+    assert_eq!(c7n, "0.9.53");
+    let cli = run_in_empty_root(&first.full, &["/usr/bin/custodian", "version"]);
+    assert_eq!(cli, "0.9.53");
     if docker_available() {
         run_image_in_docker(&first);
     } else {
@@ -335,7 +481,7 @@ fn artifacts_are_identical_from_two_checkouts() {
             "{} is set but no Docker engine answers",
             super::DOCKER_REQUIRED_VAR
         );
-        eprintln!("no Docker engine: the image was run in an empty root only");
+        eprintln!("no Docker engine: the images were run in an empty root only");
     }
 }
 
@@ -357,32 +503,30 @@ fn walk(dir: &Path) -> Vec<(String, Vec<u8>)> {
     out
 }
 
-/// Unpacks the image's layer into an empty directory and runs the worker there under
-/// `chroot`: no loader, no libc, nothing but the layer.
-fn run_image_in_empty_root(artifacts: &Artifacts) {
-    let manifest: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(
-            artifacts.layout.join("blobs/sha256").join(
-                artifacts
-                    .image_manifest_digest
-                    .trim_start_matches("sha256:"),
-            ),
+/// Unpacks the image's layers in order into an empty directory and runs `argv` there under
+/// `chroot` with the image's environment and nothing else: no loader, no libc, nothing but
+/// the layers. Returns the trimmed stdout.
+fn run_in_empty_root(image: &ImageArtifacts, argv: &[&str]) -> String {
+    let blob = |digest: &str| {
+        std::fs::read(
+            image
+                .layout
+                .join("blobs/sha256")
+                .join(digest.trim_start_matches("sha256:")),
         )
-        .unwrap(),
-    )
-    .unwrap();
-    let layer_digest = manifest["layers"][0]["digest"].as_str().unwrap();
-    let layer = std::fs::read(
-        artifacts
-            .layout
-            .join("blobs/sha256")
-            .join(layer_digest.trim_start_matches("sha256:")),
-    )
-    .unwrap();
+        .unwrap()
+    };
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&blob(&image.manifest_digest)).unwrap();
+    let config: serde_json::Value =
+        serde_json::from_slice(&blob(manifest["config"]["digest"].as_str().unwrap())).unwrap();
     let root = tempfile::tempdir().unwrap();
-    tar::Archive::new(GzDecoder::new(layer.as_slice()))
-        .unpack(root.path())
-        .unwrap();
+    for layer in manifest["layers"].as_array().unwrap() {
+        let bytes = blob(layer["digest"].as_str().unwrap());
+        let mut archive = tar::Archive::new(GzDecoder::new(bytes.as_slice()));
+        archive.set_overwrite(true);
+        archive.unpack(root.path()).unwrap();
+    }
     // Resolve `chroot` from our PATH: after env_clear() the child has none, and std looks
     // the program up in the child's environment.
     let find = |name: &str| {
@@ -394,72 +538,78 @@ fn run_image_in_empty_root(artifacts: &Artifacts) {
             .find(|p| p.is_file())
     };
     let chroot = find("chroot").expect("chroot (coreutils) is installed");
-    // chroot needs root: CI runners run as a user with password-less sudo.
+    // `env -i K=V ... chroot ROOT ARGV`: only the image's environment reaches the program
+    // (sudo would drop variables set on it). chroot needs root: CI runners run as a user
+    // with password-less sudo.
     let is_root = Command::new("id")
         .arg("-u")
         .output()
         .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
     let mut cmd = if is_root {
-        Command::new(chroot)
+        Command::new(find("env").expect("env (coreutils) is installed"))
     } else {
         let mut c = Command::new(find("sudo").expect("root, or sudo, to chroot"));
-        c.arg("-n").arg(chroot);
+        c.arg("-n")
+            .arg(find("env").expect("env (coreutils) is installed"));
         c
     };
-    let out = cmd
-        .arg(root.path())
-        .args(["/custodian-worker", "--version"])
-        .env_clear()
-        .output()
-        .unwrap();
+    cmd.arg("-i").env_clear();
+    for var in config["config"]["Env"].as_array().unwrap() {
+        cmd.arg(var.as_str().unwrap());
+    }
+    cmd.arg(chroot).arg(root.path()).args(argv);
+    let out = cmd.output().unwrap();
     assert!(
         out.status.success(),
-        "worker in an empty root: {}\n{}{}",
+        "{argv:?} in an empty root with {}'s layers: {}\n{}{}",
+        image.reference,
         out.status,
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    eprintln!(
-        "worker in an empty root: {} {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout).trim()
-    );
+    let stdout = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    eprintln!("{} in an empty root: {argv:?} → {stdout}", image.reference);
+    stdout
 }
 
-/// Loads the image (it stays loaded: `cargo xtask test` then runs it as containers, see
-/// `dist::container_tests`) and runs `--version` in it.
+/// Loads both images (they stay loaded: `cargo xtask test` then runs them as containers, see
+/// `dist::container_tests`) and runs the worker's `--version` in each.
 fn run_image_in_docker(artifacts: &Artifacts) {
-    let load = Command::new("docker")
-        .arg("load")
-        .arg("-i")
-        .arg(&artifacts.archive)
-        .output()
-        .unwrap();
-    assert!(
-        load.status.success(),
-        "docker load: {}",
-        String::from_utf8_lossy(&load.stderr)
-    );
-    let run = Command::new("docker")
-        .args(["run", "--rm", "--network", "host"])
-        .arg(format!("{}:{}", package::IMAGE_NAME, package::IMAGE_TAG))
-        .arg("--version")
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "docker run: {}\n{}",
-        run.status,
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let inspect = Command::new("docker")
-        .args(["image", "inspect", "--format", "{{.Id}}"])
-        .arg(format!("{}:{}", package::IMAGE_NAME, package::IMAGE_TAG))
-        .output()
-        .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&inspect.stdout).trim(),
-        artifacts.image_config_digest,
-        "Docker's image id is not the config digest"
-    );
+    for image in [&artifacts.slim, &artifacts.full] {
+        let load = Command::new("docker")
+            .arg("load")
+            .arg("-i")
+            .arg(&image.archive)
+            .output()
+            .unwrap();
+        assert!(
+            load.status.success(),
+            "docker load: {}",
+            String::from_utf8_lossy(&load.stderr)
+        );
+        let run = Command::new("docker")
+            .args(["run", "--rm", "--network", "host"])
+            .arg(&image.reference)
+            .arg("--version")
+            .output()
+            .unwrap();
+        assert!(
+            run.status.success(),
+            "docker run {}: {}\n{}",
+            image.reference,
+            run.status,
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let inspect = Command::new("docker")
+            .args(["image", "inspect", "--format", "{{.Id}}"])
+            .arg(&image.reference)
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&inspect.stdout).trim(),
+            image.config_digest,
+            "Docker's image id of {} is not the config digest",
+            image.reference
+        );
+    }
 }
