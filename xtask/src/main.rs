@@ -8,6 +8,7 @@ mod demo;
 mod dist;
 mod e2e;
 mod nix;
+mod permissions;
 mod python;
 mod test;
 
@@ -32,6 +33,8 @@ enum Command {
     BenchEngine,
     /// Worker benchmark: one release worker vs Cloud Custodian in-process on the same jobs.
     BenchWorker,
+    /// Write terraform/modules/custodian-zero/permissions.json from the permission tables.
+    Permissions,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -42,6 +45,7 @@ fn main() -> anyhow::Result<()> {
         Command::Dist(args) => dist::run(args),
         Command::BenchEngine => bench::engine(),
         Command::BenchWorker => bench::worker(),
+        Command::Permissions => permissions::run(),
     }
 }
 

@@ -12,6 +12,7 @@ mod calls;
 mod fallback;
 pub mod kms;
 mod output;
+pub mod permissions;
 mod regional;
 mod run;
 pub mod s3;

@@ -10,6 +10,7 @@ pub mod config;
 pub mod engine_runner;
 pub mod logging;
 pub mod metrics;
+pub mod permissions;
 pub mod protection;
 pub mod queue;
 pub mod runner;
