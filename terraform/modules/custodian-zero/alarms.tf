@@ -33,7 +33,8 @@ data "aws_iam_policy_document" "alarm_key" {
     }
   }
 
-  # CloudWatch encrypts each alarm notification it publishes to the topic.
+  # CloudWatch encrypts each alarm notification it publishes to the topic. The statement
+  # AWS documents for this, without conditions: the key encrypts nothing but this topic.
   statement {
     sid       = "CloudWatchPublishes"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
@@ -42,12 +43,6 @@ data "aws_iam_policy_document" "alarm_key" {
     principals {
       type        = "Service"
       identifiers = ["cloudwatch.amazonaws.com"]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
     }
   }
 }
