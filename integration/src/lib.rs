@@ -4,6 +4,7 @@
 //! real-shaped events. The tests in `tests/` and the `czero-demo` binary drive it.
 
 pub mod events;
+pub mod iam;
 pub mod scenario;
 pub mod stack;
 pub mod terraform;

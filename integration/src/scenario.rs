@@ -310,6 +310,68 @@ pub async fn play(
     })
 }
 
+/// What happened when a list of events ran ([`play_events`]).
+#[derive(Debug)]
+pub struct EventsRun {
+    pub queue_left: (u64, u64),
+    pub dlq_left: (u64, u64),
+    /// Every task's output, concatenated (JSON log lines).
+    pub task_logs: String,
+    pub elapsed: Duration,
+}
+
+/// Invokes `events` (any kind: CloudTrail, Security Hub, Config) with `czero invoke` while
+/// the control plane runs workers, and waits until it is idle again. The caller checks the
+/// resources; nothing is asserted here.
+pub async fn play_events(
+    stack: &Stack,
+    name: &str,
+    events: &[Value],
+    cp: &ControlPlane,
+    work: &Path,
+) -> Result<EventsRun> {
+    let start = Instant::now();
+    let dir = work.join(name);
+    std::fs::create_dir_all(&dir)?;
+    let mut cp = cp.clone();
+    cp.timeline = dir.join("timeline.jsonl");
+    cp.task_log_dir = Some(dir.join("tasks"));
+    let mut control = stack.control_plane(&cp)?;
+    let driven = async {
+        stack.invoke_all(events, events.len().max(1), &dir).await?;
+        let status = wait_for("the control plane to finish", cp.max_duration, || {
+            let exited = control.try_wait();
+            async move { Ok(exited?) }
+        })
+        .await?;
+        if !status.success() {
+            bail!("czero local exited with {status}");
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    if let Err(e) = driven {
+        let _ = control.kill();
+        let workers = Workers::of(&cp, control.id());
+        for c in workers.containers(true) {
+            workers.kill9(&c);
+        }
+        return Err(e.context(format!("events {name}")));
+    }
+    let mut task_logs = String::new();
+    if let Ok(entries) = std::fs::read_dir(dir.join("tasks")) {
+        for entry in entries.flatten() {
+            task_logs.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+        }
+    }
+    Ok(EventsRun {
+        queue_left: stack.queue_depth(&stack.out.queue_url).await?,
+        dlq_left: stack.queue_depth(&stack.out.dlq_url).await?,
+        task_logs,
+        elapsed: start.elapsed(),
+    })
+}
+
 fn read_jsonl(path: &Path) -> Result<Vec<Value>> {
     let Ok(text) = std::fs::read_to_string(path) else {
         return Ok(Vec::new());

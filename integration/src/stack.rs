@@ -1,6 +1,7 @@
 //! The local stack: moto, `terraform/examples/local` applied to it, the example policies and
 //! mapping uploaded, and handles to run the invoker and the control plane against it.
 
+use crate::iam::Identity;
 use crate::terraform::LocalExample;
 use anyhow::{Context, Result, anyhow, bail};
 use aws_config::SdkConfig;
@@ -13,6 +14,10 @@ use std::time::{Duration, Instant};
 
 /// The region the local stack lives in (moto's default).
 pub const REGION: &str = "us-east-1";
+
+/// `czero local` gives its tasks `CZERO_TASK_AWS_ACCESS_KEY_ID` (and the secret and session
+/// token) as their `AWS_*` credentials when set.
+pub const TASK_CREDENTIALS_PREFIX: &str = "CZERO_TASK_";
 
 /// What Terraform created, read from its outputs.
 #[derive(Debug, Clone)]
@@ -27,6 +32,20 @@ pub struct Outputs {
     pub worker_env: BTreeMap<String, String>,
     /// The invoker's environment as Terraform put it on the Lambda.
     pub invoker_env: BTreeMap<String, String>,
+    /// The invoker's role (only when the stack registers the invoker).
+    pub invoker_role_arn: Option<String>,
+    /// The worker tasks' role.
+    pub task_role_arn: String,
+}
+
+/// Who calls AWS once IAM is enforced ([`Stack::enforce_iam`]): the administrator (the
+/// harness and the control plane, which stand in for AWS itself), and sessions of the roles
+/// Terraform created for the invoker and the workers.
+#[derive(Debug, Clone)]
+pub struct Identities {
+    pub admin: Identity,
+    pub invoker: Identity,
+    pub worker: Identity,
 }
 
 /// A running local stack. Dropping it stops moto (and with it every resource).
@@ -34,8 +53,12 @@ pub struct Outputs {
 pub struct Stack {
     pub out: Outputs,
     pub sdk: SdkConfig,
+    /// Set once IAM is enforced.
+    pub identities: Option<Identities>,
     example: LocalExample,
     moto: Moto,
+    /// Holds the stub invoker zip, which `terraform destroy` reads again.
+    _scratch: tempfile::TempDir,
 }
 
 /// Knobs for one stack.
@@ -46,6 +69,12 @@ pub struct StackOptions {
     /// Terraform `enable_fast_wake`: the invoker gets WAKE_CLUSTER/WAKE_SERVICE and the
     /// scale-in alarm the scale-in guard (the local example's default is on).
     pub enable_fast_wake: bool,
+    /// Register the invoker Lambda (a stub zip; `czero invoke` plays it) so that its role,
+    /// rules and failure queue exist: tests that run with the roles' credentials need them.
+    pub create_invoker: bool,
+    /// IAM actions taken out of every entry of `permissions.json` before applying, so a
+    /// negative test can show that the scenario needs them.
+    pub remove_actions: Vec<String>,
 }
 
 impl Default for StackOptions {
@@ -53,8 +82,35 @@ impl Default for StackOptions {
         Self {
             worker_idle_exit: true,
             enable_fast_wake: true,
+            create_invoker: false,
+            remove_actions: Vec::new(),
         }
     }
+}
+
+/// Removes `actions` from every entry of the module's `permissions.json` under `root`.
+fn remove_actions(root: &Path, actions: &[String]) -> Result<()> {
+    if actions.is_empty() {
+        return Ok(());
+    }
+    let path = root.join("modules/custodian-zero/permissions.json");
+    let text = std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
+    let mut doc: Value = serde_json::from_str(&text)?;
+    let mut removed = 0;
+    for role in ["invoker", "worker", "engine"] {
+        for entry in doc[role].as_array_mut().into_iter().flatten() {
+            if let Some(list) = entry["actions"].as_array_mut() {
+                let before = list.len();
+                list.retain(|a| !a.as_str().is_some_and(|a| actions.iter().any(|x| x == a)));
+                removed += before - list.len();
+            }
+        }
+    }
+    if removed == 0 {
+        bail!("none of {actions:?} is in {}", path.display());
+    }
+    std::fs::write(&path, serde_json::to_string_pretty(&doc)?)?;
+    Ok(())
 }
 
 impl Stack {
@@ -64,19 +120,30 @@ impl Stack {
         let moto = Moto::start().context("starting moto")?;
         progress("applying terraform/examples/local to the emulator (about a minute)");
         let endpoint = moto.endpoint();
-        let vars = vec![
+        let scratch = tempfile::tempdir()?;
+        let mut vars = vec![
             ("worker_idle_exit", opts.worker_idle_exit.to_string()),
             ("enable_fast_wake", opts.enable_fast_wake.to_string()),
         ];
-        let example = tokio::task::spawn_blocking(move || LocalExample::apply(&endpoint, &vars))
-            .await
-            .context("terraform task panicked")??;
+        if opts.create_invoker {
+            let zip = crate::terraform::stub_invoker_zip(scratch.path())?;
+            vars.push(("create_invoker", "true".into()));
+            vars.push(("invoker_zip_path", zip.display().to_string()));
+        }
+        let remove = opts.remove_actions.clone();
+        let example = tokio::task::spawn_blocking(move || {
+            LocalExample::apply_edited(&endpoint, &vars, |root| remove_actions(root, &remove))
+        })
+        .await
+        .context("terraform task panicked")??;
         let out = read_outputs(example.outputs())?;
         let stack = Stack {
             sdk: moto.sdk_config(),
+            identities: None,
             out,
             example,
             moto,
+            _scratch: scratch,
         };
         progress("uploading policies/ and config/policy-mappings.json");
         stack.upload_policies().await?;
@@ -109,13 +176,50 @@ impl Stack {
         Ok(())
     }
 
-    /// Environment for any of our binaries so that they talk to this stack's emulator.
+    /// Environment for any of our binaries so that they talk to this stack's emulator (as
+    /// the administrator once IAM is enforced).
     pub fn aws_env(&self) -> Vec<(String, String)> {
-        self.moto
+        let mut env: Vec<(String, String)> = self
+            .moto
             .env()
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
-            .collect()
+            .collect();
+        if let Some(ids) = &self.identities {
+            let creds = ids.admin.env();
+            env.retain(|(k, _)| !creds.iter().any(|(c, _)| c == k));
+            env.extend(creds);
+        }
+        env
+    }
+
+    /// Switches moto's IAM enforcement on, after creating an administrator and sessions of
+    /// the invoker's and the workers' roles. From then on the harness and the control plane
+    /// act as the administrator, `czero invoke` as the invoker's role and every worker as
+    /// the task role: a permission the roles lack fails the scenario with AccessDenied.
+    pub fn enforce_iam(&mut self) -> Result<()> {
+        let invoker = self.out.invoker_role_arn.clone().ok_or_else(|| {
+            anyhow!("the stack has no invoker role: apply it with StackOptions::create_invoker")
+        })?;
+        let task = self.out.task_role_arn.clone();
+        let ids = crate::iam::identities(&self.endpoint(), true, &[&invoker, &task])?;
+        let admin = ids.admin.clone();
+        self.sdk = SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(REGION))
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(
+                    admin.sdk_credentials(),
+                ),
+            )
+            .endpoint_url(self.endpoint())
+            .build();
+        self.identities = Some(Identities {
+            admin,
+            invoker: ids.role(&invoker)?.clone(),
+            worker: ids.role(&task)?.clone(),
+        });
+        Ok(())
     }
 
     /// Creates buckets as a careless developer would: no encryption, no public access block.
@@ -153,6 +257,7 @@ impl Stack {
                     .arg(&file)
                     .envs(self.aws_env())
                     .envs(self.out.invoker_env.clone())
+                    .envs(self.identities.iter().flat_map(|i| i.invoker.env()))
                     .stdout(Stdio::piped())
                     .stderr(Stdio::piped());
                 children.push(cmd.spawn().context("starting czero invoke")?);
@@ -209,7 +314,14 @@ impl Stack {
             cmd.arg("--task-env").arg(format!("{k}={v}"));
         }
         cmd.args(extra_args);
+        // The control plane stands in for AWS and keeps the administrator's credentials; its
+        // tasks get the task role's, as ECS gives them.
         cmd.envs(self.aws_env())
+            .envs(
+                self.identities
+                    .iter()
+                    .flat_map(|i| i.worker.env_with_prefix(TASK_CREDENTIALS_PREFIX)),
+            )
             .stdout(opts.stdout())
             .stderr(opts.stderr())
             .spawn()
@@ -410,6 +522,11 @@ fn read_outputs(v: &Value) -> Result<Outputs> {
         service: s("service_name")?,
         worker_env: env("worker_environment"),
         invoker_env: env("invoker_environment"),
+        invoker_role_arn: v
+            .get("invoker_role_arn")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        task_role_arn: s("task_role_arn")?,
     })
 }
 

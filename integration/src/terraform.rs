@@ -201,7 +201,19 @@ impl LocalExample {
 
     /// Applies the example with `endpoint` and any further `-var`s.
     pub fn apply(endpoint: &str, extra_vars: &[(&'static str, String)]) -> Result<Self> {
+        Self::apply_edited(endpoint, extra_vars, |_| Ok(()))
+    }
+
+    /// [`LocalExample::apply`] after `edit` has changed the workspace's copy of
+    /// `terraform/` (its path is passed): negative tests take a permission out of
+    /// `permissions.json` this way, leaving the repository untouched.
+    pub fn apply_edited(
+        endpoint: &str,
+        extra_vars: &[(&'static str, String)],
+        edit: impl FnOnce(&Path) -> Result<()>,
+    ) -> Result<Self> {
         let ws = Workspace::new()?;
+        edit(&ws.path(""))?;
         let mut vars = vec![("endpoint", endpoint.to_string())];
         vars.extend(extra_vars.iter().cloned());
         ws.init(Self::DIR)?;
@@ -231,6 +243,29 @@ impl LocalExample {
     pub fn destroy(self) -> Result<()> {
         self.ws.destroy(Self::DIR, &self.vars)
     }
+}
+
+/// A minimal Lambda zip (a `bootstrap` script) in `dir`, so the emulator registers the
+/// invoker, its role and its EventBridge rules (`create_invoker = true`); nothing runs it:
+/// tests run the invoker as `czero invoke`.
+pub fn stub_invoker_zip(dir: &Path) -> Result<PathBuf> {
+    let bootstrap = dir.join("bootstrap");
+    std::fs::write(&bootstrap, "#!/bin/sh\nexit 0\n").context("writing bootstrap")?;
+    let python = czero_testkit::python()?;
+    let out = run_with_timeout(
+        Command::new(python).current_dir(dir).args([
+            "-m",
+            "zipfile",
+            "-c",
+            "invoker.zip",
+            "bootstrap",
+        ]),
+        QUICK_TIMEOUT,
+    )?;
+    if !out.success {
+        bail!("zipping bootstrap failed: {}", out.stderr);
+    }
+    Ok(dir.join("invoker.zip"))
 }
 
 fn args(a: &[&str]) -> Vec<String> {

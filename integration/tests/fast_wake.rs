@@ -278,6 +278,7 @@ async fn fast_wake_holds_until_the_job_is_done() -> Result<()> {
         // The service's default: idle tasks wait for scale-in rather than exit.
         worker_idle_exit: false,
         enable_fast_wake: true,
+        ..StackOptions::default()
     };
     let stack = Stack::up(&opts, &|m| eprintln!("[fast-wake] {m}")).await?;
 

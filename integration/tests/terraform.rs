@@ -1,12 +1,16 @@
 //! The Terraform stack: formatting, validation, checkov, the scale-out tiers for the
 //! design document's tuning rows, and `terraform/examples/local` applied to moto, read back
-//! through the AWS SDK (queue, service, scalable target, step policies, alarms) and its
-//! state (the roles' S3 permissions), and destroyed again.
+//! through the AWS SDK (queues and who may send to them, service, scalable target, step
+//! policies, alarms and the topic they notify, the EventBridge rule's pattern) and its
+//! state (the roles, decided as IAM would), and destroyed again.
 
 use anyhow::{Context, Result, anyhow, ensure};
 use aws_sdk_applicationautoscaling::types::{ScalingPolicy, ServiceNamespace, StepAdjustment};
 use aws_sdk_cloudwatch::types::{ComparisonOperator, MetricAlarm};
-use czero_integration::terraform::{LocalExample, Workspace, project_root, run_with_timeout};
+use czero_integration::iam::{Decision, decide};
+use czero_integration::terraform::{
+    LocalExample, Workspace, project_root, run_with_timeout, stub_invoker_zip,
+};
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::process::Command;
@@ -359,32 +363,11 @@ const CLUSTER: &str = "custodian-cluster";
 const SERVICE: &str = "custodian-worker";
 const RESOURCE_ID: &str = "service/custodian-cluster/custodian-worker";
 
-/// A minimal Lambda zip (a `bootstrap` script) so the emulator registers the invoker and
-/// its EventBridge rules; nothing runs it here.
-fn invoker_zip(dir: &std::path::Path) -> Result<PathBuf> {
-    let bootstrap = dir.join("bootstrap");
-    std::fs::write(&bootstrap, "#!/bin/sh\nexit 0\n").context("writing bootstrap")?;
-    let zip = dir.join("invoker.zip");
-    let python = czero_testkit::python()?;
-    let out = run_with_timeout(
-        Command::new(python).current_dir(dir).args([
-            "-m",
-            "zipfile",
-            "-c",
-            "invoker.zip",
-            "bootstrap",
-        ]),
-        Duration::from_secs(60),
-    )?;
-    ensure!(out.success, "zipping bootstrap failed: {}", out.stderr);
-    Ok(zip)
-}
-
 #[test]
 fn local_example_applies_to_moto_reads_back_and_destroys() -> Result<()> {
     let moto = czero_testkit::Moto::start()?;
     let scratch = tempfile::tempdir()?;
-    let zip = invoker_zip(scratch.path())?;
+    let zip = stub_invoker_zip(scratch.path())?;
 
     let started = Instant::now();
     let stack = LocalExample::apply(
@@ -392,6 +375,11 @@ fn local_example_applies_to_moto_reads_back_and_destroys() -> Result<()> {
         &[
             ("create_invoker", "true".into()),
             ("invoker_zip_path", zip.display().to_string()),
+            ("alarm_email_endpoints", format!("[\"{ALARM_EMAIL}\"]")),
+            (
+                "protected_bucket_arns",
+                format!("[\"{OPERATOR_PROTECTED}\"]"),
+            ),
         ],
     )?;
     let applied = started.elapsed();
@@ -399,6 +387,7 @@ fn local_example_applies_to_moto_reads_back_and_destroys() -> Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     let config = moto.sdk_config();
     rt.block_on(read_back(&config, &stack))?;
+    check_event_patterns(&moto, &stack)?;
 
     let started = Instant::now();
     stack.destroy()?;
@@ -419,119 +408,546 @@ async fn read_back(config: &aws_config::SdkConfig, stack: &LocalExample) -> Resu
         "invoker not created: {:?}",
         stack.outputs()["invoker_function_name"]
     );
-    check_s3_permissions(stack)?;
+    let state = terraform_state(stack)?;
+    check_roles(stack, &state)?;
+    check_queue_senders(config, stack).await?;
+    check_invoker_failures(config, stack, &state).await?;
+    check_alarm_topic(config, stack, &state).await?;
+    check_ledger_expiry(config, stack).await?;
     Ok(())
 }
 
-/// Each role policy Terraform applied, by name, as `Sid -> (actions, resources)`.
-type Statements = std::collections::BTreeMap<String, (Vec<String>, Vec<String>)>;
+const ALARM_EMAIL: &str = "security-oncall@example.com";
+/// A bucket the operator lists in `protected_bucket_arns`.
+const OPERATOR_PROTECTED: &str = "arn:aws:s3:::org-cloudtrail-logs";
 
-fn role_policies(stack: &LocalExample) -> Result<std::collections::BTreeMap<String, Statements>> {
+/// `terraform show -json`: the applied state, every module's resources in one list.
+fn terraform_state(stack: &LocalExample) -> Result<Vec<serde_json::Value>> {
     let raw = stack.workspace().run(
         LocalExample::DIR,
         &["show", "-json", "-no-color"].map(String::from),
         Duration::from_secs(120),
     )?;
     let state: serde_json::Value = serde_json::from_str(&raw).context("terraform show -json")?;
-    let strings = |v: &serde_json::Value| -> Vec<String> {
-        match v {
-            serde_json::Value::String(s) => vec![s.clone()],
-            serde_json::Value::Array(a) => a
-                .iter()
-                .filter_map(|x| x.as_str().map(str::to_owned))
-                .collect(),
-            _ => vec![],
-        }
-    };
-    let mut out = std::collections::BTreeMap::new();
-    let mut modules = vec![&state["values"]["root_module"]];
+    let mut out = Vec::new();
+    let mut modules = vec![state["values"]["root_module"].clone()];
     while let Some(m) = modules.pop() {
-        modules.extend(m["child_modules"].as_array().into_iter().flatten());
-        for r in m["resources"].as_array().into_iter().flatten() {
-            if r["type"] != "aws_iam_role_policy" {
-                continue;
-            }
-            let doc: serde_json::Value = serde_json::from_str(
-                r["values"]["policy"]
-                    .as_str()
-                    .ok_or_else(|| anyhow!("{} has no policy", r["address"]))?,
-            )?;
-            let mut statements = Statements::new();
-            for st in doc["Statement"].as_array().into_iter().flatten() {
-                let mut actions = strings(&st["Action"]);
-                let mut resources = strings(&st["Resource"]);
-                actions.sort();
-                resources.sort();
-                statements.insert(
-                    st["Sid"].as_str().unwrap_or_default().to_owned(),
-                    (actions, resources),
-                );
-            }
-            let name = r["values"]["name"].as_str().unwrap_or_default().to_owned();
-            out.insert(name, statements);
-        }
+        modules.extend(m["child_modules"].as_array().cloned().unwrap_or_default());
+        out.extend(m["resources"].as_array().cloned().unwrap_or_default());
     }
     Ok(out)
 }
 
-/// What the invoker and the worker do in the policy bucket, and nothing more: the invoker
-/// reads the mapping, HEADs policies, lists (for 404s) and writes claim checks; the worker
-/// reads policies at pinned versions and claim checks, and deletes nothing.
-fn check_s3_permissions(stack: &LocalExample) -> Result<()> {
-    let bucket = format!("arn:aws:s3:::{}", stack.output_str("policy_bucket")?);
-    let policies = role_policies(stack)?;
-    let s3 = |role: &str| -> Result<Statements> {
-        Ok(policies
-            .get(role)
-            .ok_or_else(|| anyhow!("no role policy `{role}` in {:?}", policies.keys()))?
-            .iter()
-            .filter(|(_, (actions, _))| actions.iter().any(|a| a.starts_with("s3:")))
-            .map(|(sid, v)| (sid.clone(), v.clone()))
-            .collect())
-    };
-    let pair = |actions: &[&str], resources: &[String]| {
+/// The state's resources of `kind` (`aws_sqs_queue`, ...).
+fn of_type<'a>(state: &'a [serde_json::Value], kind: &str) -> Vec<&'a serde_json::Value> {
+    state.iter().filter(|r| r["type"] == kind).collect()
+}
+
+/// The role policy Terraform attached under `name`, as a document.
+fn role_policy(state: &[serde_json::Value], name: &str) -> Result<serde_json::Value> {
+    let r = of_type(state, "aws_iam_role_policy")
+        .into_iter()
+        .find(|r| r["values"]["name"] == name)
+        .ok_or_else(|| anyhow!("no role policy `{name}`"))?;
+    let text = r["values"]["policy"]
+        .as_str()
+        .ok_or_else(|| anyhow!("role policy `{name}` has no document"))?;
+    Ok(serde_json::from_str(text)?)
+}
+
+fn permissions_json() -> Result<serde_json::Value> {
+    let path = project_root().join("terraform/modules/custodian-zero/permissions.json");
+    Ok(serde_json::from_str(&std::fs::read_to_string(&path)?)?)
+}
+
+fn json_strings(v: &serde_json::Value) -> Vec<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|x| x.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Changes something (rather than reading it).
+fn is_change(action: &str) -> bool {
+    let name = action.split_once(':').map_or(action, |(_, n)| n);
+    !["Get", "List", "Describe", "Head"]
+        .iter()
+        .any(|p| name.starts_with(p))
+}
+
+/// The roles as IAM would decide them, wildcards matching as they do in AWS
+/// (`arn:aws:s3:::*` reaches the output bucket): the worker can change no protected bucket
+/// except by writing output and ledger markers, the actions of the default policy action
+/// types reach other buckets, and the invoker reads policies and writes only claim checks.
+fn check_roles(stack: &LocalExample, state: &[serde_json::Value]) -> Result<()> {
+    let task = role_policy(state, "task")?;
+    let invoker = role_policy(state, "invoker")?;
+    let perms = permissions_json()?;
+    let policy = format!("arn:aws:s3:::{}", stack.output_str("policy_bucket")?);
+    let output = format!("arn:aws:s3:::{}", stack.output_str("output_bucket")?);
+    let someone_elses = "arn:aws:s3:::some-team-bucket";
+
+    // Every S3 action the worker's policy allows anywhere, and every remediation action.
+    let mut actions: Vec<String> = json_strings(&perms["protected_bucket_deny"]);
+    for st in task["Statement"].as_array().into_iter().flatten() {
+        if st["Effect"] == "Allow" {
+            let listed = match &st["Action"] {
+                serde_json::Value::String(a) => vec![a.clone()],
+                other => json_strings(other),
+            };
+            actions.extend(listed.into_iter().filter(|a| a.starts_with("s3:")));
+        }
+    }
+    actions.sort();
+    actions.dedup();
+    let remediation = json_strings(&perms["protected_bucket_deny"]);
+    ensure!(
+        !remediation.is_empty(),
+        "permissions.json lists no remediation action"
+    );
+    let mut problems = Vec::new();
+    for bucket in [&policy, &output, &OPERATOR_PROTECTED.to_string()] {
+        for resource in [bucket.clone(), format!("{bucket}/some/key")] {
+            for action in &actions {
+                let d = decide(&task, action, &resource, None)?;
+                let worker_writes = bucket == &output
+                    && resource != *bucket
+                    && ["s3:PutObject", "s3:PutObjectAcl"].contains(&action.as_str());
+                if remediation.contains(action) && d != Decision::Deny {
+                    problems.push(format!("{action} on {resource}: {d:?}, not denied"));
+                }
+                if d == Decision::Allow && is_change(action) && !worker_writes {
+                    problems.push(format!("the worker may {action} on protected {resource}"));
+                }
+            }
+        }
+    }
+    // The deny is scoped: the same actions still reach other buckets (every remediation
+    // action of the default policy action types; delete's only when enabled).
+    for action in [
+        "s3:PutEncryptionConfiguration",
+        "s3:PutBucketPolicy",
+        "s3:PutBucketAcl",
+    ] {
+        if decide(&task, action, someone_elses, None)? != Decision::Allow {
+            problems.push(format!("the worker may not {action} on {someone_elses}"));
+        }
+    }
+    if decide(&task, "s3:DeleteBucket", someone_elses, None)? == Decision::Allow {
+        problems
+            .push("the worker may delete buckets though `delete` is not in policy_actions".into());
+    }
+    // What the worker and the invoker need on the module's buckets.
+    let allowed = [
         (
-            actions.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
-            resources.to_vec(),
-        )
-    };
-    let readable = [format!("{bucket}/config/*"), format!("{bucket}/policies/*")];
-    let claim_checks = [format!("{bucket}/jobs/*")];
-    let expected_invoker: Statements = [
-        ("ReadPolicies".into(), pair(&["s3:GetObject"], &readable)),
-        (
-            "MissingKeysAre404".into(),
-            pair(&["s3:ListBucket"], std::slice::from_ref(&bucket)),
+            &task,
+            "s3:GetObject",
+            format!("{policy}/policies/s3-createbucket.yml"),
         ),
         (
-            "WriteClaimChecks".into(),
-            pair(&["s3:PutObject"], &claim_checks),
+            &task,
+            "s3:GetObjectVersion",
+            format!("{policy}/policies/s3-createbucket.yml"),
         ),
-    ]
-    .into();
-    assert_eq!(
-        s3("invoker")?,
-        expected_invoker,
-        "invoker role, S3 statements"
-    );
-    let task = s3("task")?;
-    assert_eq!(
-        task.get("ReadPolicies"),
-        Some(&pair(&["s3:GetObject", "s3:GetObjectVersion"], &readable)),
-        "worker role reads pinned policy versions"
-    );
-    assert_eq!(
-        task.get("ReadClaimChecks"),
-        Some(&pair(&["s3:GetObject"], &claim_checks)),
-        "worker role reads claim checks"
-    );
-    for (sid, (actions, resources)) in &task {
-        if resources.iter().any(|r| r.starts_with(&bucket)) {
-            assert!(
-                actions.iter().all(|a| a.starts_with("s3:Get")),
-                "worker statement {sid} may change the policy bucket: {actions:?}"
+        (&task, "s3:GetObject", format!("{policy}/jobs/job-1.json")),
+        (
+            &task,
+            "s3:PutObject",
+            format!("{output}/p/2026/01/01/00/resources.json.gz"),
+        ),
+        (
+            &task,
+            "s3:PutObjectAcl",
+            format!("{output}/p/2026/01/01/00/resources.json.gz"),
+        ),
+        (&task, "s3:PutObject", format!("{output}/ledger/job-1")),
+        (&task, "s3:GetObject", format!("{output}/ledger/job-1")),
+        (&task, "s3:ListBucket", output.clone()),
+        (&task, "s3:ListAllMyBuckets", "arn:aws:s3:::*".to_string()),
+        (
+            &invoker,
+            "s3:GetObject",
+            format!("{policy}/config/policy-mappings.json"),
+        ),
+        (
+            &invoker,
+            "s3:GetObject",
+            format!("{policy}/policies/s3-createbucket.yml"),
+        ),
+        (&invoker, "s3:ListBucket", policy.clone()),
+        (
+            &invoker,
+            "s3:PutObject",
+            format!("{policy}/jobs/job-1.json"),
+        ),
+    ];
+    for (doc, action, resource) in &allowed {
+        if decide(doc, action, resource, None)? != Decision::Allow {
+            problems.push(format!("{action} on {resource} is not allowed"));
+        }
+    }
+    let refused = [
+        (
+            &task,
+            "s3:PutObject",
+            format!("{policy}/policies/s3-createbucket.yml"),
+        ),
+        (
+            &task,
+            "s3:DeleteObject",
+            format!("{policy}/jobs/job-1.json"),
+        ),
+        (
+            &task,
+            "s3:GetObject",
+            format!("{output}/p/2026/01/01/00/resources.json.gz"),
+        ),
+        (
+            &invoker,
+            "s3:PutObject",
+            format!("{policy}/policies/s3-createbucket.yml"),
+        ),
+        (&invoker, "s3:PutObject", format!("{output}/x")),
+    ];
+    for (doc, action, resource) in &refused {
+        if decide(doc, action, resource, None)? == Decision::Allow {
+            problems.push(format!("{action} on {resource} is allowed"));
+        }
+    }
+    // Every action the tables list for the default deployment is granted somewhere.
+    let enabled = ["delete"];
+    let mut listed: Vec<String> = Vec::new();
+    for role in ["worker", "engine"] {
+        for e in perms[role].as_array().into_iter().flatten() {
+            if e["kind"] == "action" && enabled.contains(&e["feature"].as_str().unwrap_or("")) {
+                continue;
+            }
+            listed.extend(json_strings(&e["actions"]));
+        }
+    }
+    for a in listed {
+        // The KMS scopes resolve to no key in the local example.
+        if a.starts_with("kms:Decrypt") || a.starts_with("kms:GenerateDataKey") {
+            continue;
+        }
+        let granted = task["Statement"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|st| {
+                st["Effect"] == "Allow"
+                    && match &st["Action"] {
+                        serde_json::Value::String(x) => *x == a,
+                        other => json_strings(other).contains(&a),
+                    }
+            });
+        if !granted {
+            problems.push(format!(
+                "the worker role does not grant {a} (permissions.json)"
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "roles:\n{}", problems.join("\n"));
+    Ok(())
+}
+
+async fn queue_attribute(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+    name: aws_sdk_sqs::types::QueueAttributeName,
+) -> Result<String> {
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(name.clone())
+        .send()
+        .await?
+        .attributes
+        .unwrap_or_default();
+    attrs
+        .get(&name)
+        .cloned()
+        .ok_or_else(|| anyhow!("{url} has no {name:?}"))
+}
+
+/// Only each queue's producers may send to it: the invoker to the job queue and its failures
+/// queue, the worker to the DLQ; the account root may still (an operator's redrive).
+async fn check_queue_senders(config: &aws_config::SdkConfig, stack: &LocalExample) -> Result<()> {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let sqs = aws_sdk_sqs::Client::new(config);
+    let invoker = stack.output_str("invoker_role_arn")?;
+    let worker = stack.output_str("task_role_arn")?;
+    let root = "arn:aws:iam::123456789012:root";
+    let stranger = "arn:aws:iam::123456789012:role/Developer";
+    let queues = [
+        (
+            "queue",
+            stack.output_str("queue_url")?,
+            vec![invoker, root],
+            vec![worker, stranger],
+        ),
+        (
+            "dlq",
+            stack.output_str("dlq_url")?,
+            vec![worker, root],
+            vec![invoker, stranger],
+        ),
+        (
+            "invoker failures",
+            stack.output_str("invoker_failures_queue_url")?,
+            vec![invoker, root],
+            vec![worker, stranger],
+        ),
+    ];
+    for (name, url, senders, others) in queues {
+        let policy: serde_json::Value =
+            serde_json::from_str(&queue_attribute(&sqs, url, A::Policy).await?)?;
+        let arn = queue_attribute(&sqs, url, A::QueueArn).await?;
+        for p in senders {
+            assert_ne!(
+                decide(&policy, "sqs:SendMessage", &arn, Some(p))?,
+                Decision::Deny,
+                "{name}: {p} may not send"
             );
         }
+        for p in others {
+            assert_eq!(
+                decide(&policy, "sqs:SendMessage", &arn, Some(p))?,
+                Decision::Deny,
+                "{name}: {p} may send"
+            );
+        }
+        assert_ne!(
+            decide(&policy, "sqs:ReceiveMessage", &arn, Some(stranger))?,
+            Decision::Deny,
+            "{name}: the queue policy denies more than SendMessage"
+        );
+    }
+    Ok(())
+}
+
+/// The invoker's failed events go to their own encrypted queue, kept 14 days, watched by an
+/// alarm; the invoker may write it.
+async fn check_invoker_failures(
+    config: &aws_config::SdkConfig,
+    stack: &LocalExample,
+    state: &[serde_json::Value],
+) -> Result<()> {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let sqs = aws_sdk_sqs::Client::new(config);
+    let url = stack.output_str("invoker_failures_queue_url")?;
+    assert!(url.ends_with("/custodian-invoker-failures"), "{url}");
+    assert_eq!(
+        queue_attribute(&sqs, url, A::MessageRetentionPeriod).await?,
+        "1209600"
+    );
+    assert_eq!(
+        queue_attribute(&sqs, url, A::SqsManagedSseEnabled).await?,
+        "true"
+    );
+    let arn = queue_attribute(&sqs, url, A::QueueArn).await?;
+    let config_res = of_type(state, "aws_lambda_function_event_invoke_config");
+    let destination = config_res
+        .first()
+        .map(|r| r["values"]["destination_config"][0]["on_failure"][0]["destination"].clone())
+        .ok_or_else(|| anyhow!("no event invoke config"))?;
+    assert_eq!(destination, arn, "the invoker's on-failure destination");
+    let invoker = role_policy(state, "invoker")?;
+    assert_eq!(
+        decide(&invoker, "sqs:SendMessage", &arn, None)?,
+        Decision::Allow
+    );
+    let dlq = stack.output_str("dlq_arn")?;
+    assert_ne!(
+        decide(&invoker, "sqs:SendMessage", dlq, None)?,
+        Decision::Allow,
+        "the invoker may still write the job DLQ"
+    );
+    Ok(())
+}
+
+/// The alarms notify the topic; the topic's key lets CloudWatch encrypt with it.
+async fn check_alarm_topic(
+    config: &aws_config::SdkConfig,
+    stack: &LocalExample,
+    state: &[serde_json::Value],
+) -> Result<()> {
+    let topic = stack.output_str("alarm_topic_arn")?;
+    let said = stack.output_str("alarm_notifications")?;
+    assert!(
+        said.contains(topic) && said.contains(ALARM_EMAIL),
+        "alarm_notifications: {said}"
+    );
+    let names: Vec<String> = stack.outputs()["alarm_names"]
+        .as_object()
+        .map(|m| {
+            m.values()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        names.contains(&"custodian-invoker-failures-not-empty".to_string()),
+        "{names:?}"
+    );
+    let cw = aws_sdk_cloudwatch::Client::new(config);
+    let alarms = cw
+        .describe_alarms()
+        .set_alarm_names(Some(names.clone()))
+        .send()
+        .await?;
+    assert_eq!(alarms.metric_alarms().len(), names.len(), "{names:?}");
+    for a in alarms.metric_alarms() {
+        let name = a.alarm_name().unwrap_or("?");
+        assert_eq!(
+            a.alarm_actions(),
+            [topic.to_string()],
+            "{name} alarm actions"
+        );
+        assert_eq!(a.ok_actions(), [topic.to_string()], "{name} OK actions");
+        if name == "custodian-invoker-failures-not-empty" {
+            assert!(
+                a.dimensions()
+                    .iter()
+                    .any(|d| d.value() == Some("custodian-invoker-failures")),
+                "{name} watches the invoker-failures queue"
+            );
+        }
+    }
+    let key_arn = stack.output_str("alarm_topic_kms_key_arn")?;
+    let topics = of_type(state, "aws_sns_topic");
+    assert_eq!(
+        topics
+            .first()
+            .map(|t| t["values"]["kms_master_key_id"].clone()),
+        Some(serde_json::json!(key_arn)),
+        "the topic is encrypted with the module's key, not alias/aws/sns"
+    );
+    let subs = of_type(state, "aws_sns_topic_subscription");
+    assert!(
+        subs.iter()
+            .any(|s| s["values"]["endpoint"] == ALARM_EMAIL && s["values"]["protocol"] == "email"),
+        "no e-mail subscription for {ALARM_EMAIL}"
+    );
+    let kms = aws_sdk_kms::Client::new(config);
+    let policy = kms
+        .get_key_policy()
+        .key_id(key_arn)
+        .policy_name("default")
+        .send()
+        .await?;
+    let doc: serde_json::Value = serde_json::from_str(policy.policy().unwrap_or("{}"))?;
+    let grants_cloudwatch = |action: &str| {
+        doc["Statement"].as_array().into_iter().flatten().any(|st| {
+            st["Effect"] == "Allow"
+                && st["Principal"]["Service"] == "cloudwatch.amazonaws.com"
+                && match &st["Action"] {
+                    serde_json::Value::String(a) => czero_integration::iam::glob(a, action),
+                    other => json_strings(other)
+                        .iter()
+                        .any(|a| czero_integration::iam::glob(a, action)),
+                }
+        })
+    };
+    for action in ["kms:Decrypt", "kms:GenerateDataKey"] {
+        assert!(
+            grants_cloudwatch(action),
+            "the key policy does not let CloudWatch {action}: {doc}"
+        );
+    }
+    Ok(())
+}
+
+/// Ledger markers expire a day after the queue's retention (4 days by default).
+async fn check_ledger_expiry(config: &aws_config::SdkConfig, stack: &LocalExample) -> Result<()> {
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(true)
+            .build(),
+    );
+    let lc = s3
+        .get_bucket_lifecycle_configuration()
+        .bucket(stack.output_str("output_bucket")?)
+        .send()
+        .await?;
+    let rule = lc
+        .rules()
+        .iter()
+        .find(|r| r.id() == Some("expire-ledger"))
+        .ok_or_else(|| anyhow!("no expire-ledger rule on the output bucket"))?;
+    assert_eq!(
+        rule.filter().and_then(|f| f.prefix()),
+        Some("ledger/"),
+        "expire-ledger filter"
+    );
+    assert_eq!(rule.expiration().and_then(|e| e.days()), Some(5));
+    Ok(())
+}
+
+/// The deployed CloudTrail rule leaves out the worker's own calls and keeps everyone
+/// else's, users and root included (they have no sessionIssuer), as EventBridge's
+/// TestEventPattern says.
+fn check_event_patterns(moto: &czero_testkit::Moto, stack: &LocalExample) -> Result<()> {
+    use czero_integration::events;
+    let worker = stack.output_str("task_role_arn")?;
+    let region = "us-east-1";
+    let cases = [
+        (
+            "the worker's own PutBucketEncryption",
+            events::s3_call_by(
+                "PutBucketEncryption",
+                "b",
+                region,
+                events::assumed_role_identity(worker, "ecs-task"),
+            ),
+            false,
+        ),
+        (
+            "an IAM user's CreateBucket",
+            events::s3_call_by(
+                "CreateBucket",
+                "b",
+                region,
+                events::iam_user_identity("alice"),
+            ),
+            true,
+        ),
+        (
+            "the root user's PutBucketPolicy",
+            events::s3_call_by("PutBucketPolicy", "b", region, events::root_identity()),
+            true,
+        ),
+        (
+            "another role's DeleteBucketEncryption",
+            events::s3_call_by(
+                "DeleteBucketEncryption",
+                "b",
+                region,
+                events::assumed_role_identity("arn:aws:iam::123456789012:role/Developer", "dev"),
+            ),
+            true,
+        ),
+        (
+            "another role's GetObject (not a listed call)",
+            events::s3_call("GetObject", "b", region),
+            false,
+        ),
+    ];
+    let events: Vec<serde_json::Value> = cases.iter().map(|(_, e, _)| e.clone()).collect();
+    let testing = czero_integration::iam::Identity {
+        access_key_id: "testing".into(),
+        secret_access_key: "testing".into(),
+        session_token: None,
+    };
+    let got = czero_integration::iam::test_event_pattern(
+        &moto.endpoint(),
+        &testing,
+        "custodian-invoker-cloudtrail-s3",
+        &events,
+    )?;
+    for ((what, _, want), got) in cases.iter().zip(got) {
+        assert_eq!(got, *want, "cloudtrail-s3 rule on {what}");
     }
     Ok(())
 }
@@ -661,6 +1077,18 @@ async fn check_service(config: &aws_config::SdkConfig, stack: &LocalExample) -> 
     assert_eq!(
         env.get("DLQ_URL").copied(),
         Some(stack.output_str("dlq_url")?)
+    );
+    assert_eq!(
+        env.get("CLAIM_CHECK_BUCKET").copied(),
+        Some(stack.output_str("policy_bucket")?)
+    );
+    assert_eq!(env.get("AWS_ACCOUNT_ID").copied(), Some("123456789012"));
+    assert_eq!(env.get("LEDGER_PREFIX").copied(), Some("ledger"));
+    let invoker_env = &stack.outputs()["invoker_environment"];
+    assert_eq!(
+        invoker_env["EXCLUDE_PRINCIPAL_ARNS"].as_str(),
+        Some(stack.output_str("task_role_arn")?),
+        "the invoker skips the worker's own calls"
     );
     assert_eq!(env.get("JOB_TIMEOUT_SECONDS").copied(), Some("300"));
     assert_eq!(env.get("MAX_EMPTY_RECEIVES").copied(), Some("3"));
@@ -955,5 +1383,62 @@ async fn check_gone(config: &aws_config::SdkConfig) -> Result<()> {
             .map(|a| a.alarm_name())
             .collect::<Vec<_>>()
     );
+    Ok(())
+}
+
+/// Without a topic or e-mail addresses the alarms have no actions, and the module says so
+/// plainly in `alarm_notifications` (from the plan: nothing is created).
+#[test]
+fn alarms_without_a_topic_notify_nobody_and_the_module_says_so() -> Result<()> {
+    let moto = czero_testkit::Moto::start()?;
+    let ws = Workspace::new()?;
+    ws.init(LocalExample::DIR)?;
+    ws.run(
+        LocalExample::DIR,
+        &[
+            "plan".to_string(),
+            "-out=nobody.plan".to_string(),
+            "-no-color".to_string(),
+            "-var".to_string(),
+            format!("endpoint={}", moto.endpoint()),
+        ],
+        Duration::from_secs(300),
+    )?;
+    let raw = ws.run(
+        LocalExample::DIR,
+        &["show", "-json", "-no-color", "nobody.plan"].map(String::from),
+        Duration::from_secs(120),
+    )?;
+    let plan: serde_json::Value =
+        serde_json::from_str(&raw).context("terraform show -json plan")?;
+    let said = plan["planned_values"]["outputs"]["alarm_notifications"]["value"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        said.starts_with("Alarms notify nobody"),
+        "alarm_notifications: {said:?}"
+    );
+    let mut alarms = 0;
+    for change in plan["resource_changes"].as_array().into_iter().flatten() {
+        let t = change["type"].as_str().unwrap_or_default();
+        assert!(
+            t != "aws_sns_topic" && t != "aws_kms_key",
+            "{} planned without alarm_email_endpoints",
+            change["address"]
+        );
+        let name = change["change"]["after"]["alarm_name"]
+            .as_str()
+            .unwrap_or_default();
+        if t == "aws_cloudwatch_metric_alarm" && !name.contains("scale") {
+            alarms += 1;
+            // An empty set is planned as null or [].
+            let actions = &change["change"]["after"]["alarm_actions"];
+            assert!(
+                actions.is_null() || actions.as_array().is_some_and(Vec::is_empty),
+                "{name} notifies {actions}"
+            );
+        }
+    }
+    assert!(alarms >= 3, "only {alarms} operational alarms planned");
     Ok(())
 }

@@ -9,6 +9,7 @@ mod dist;
 mod e2e;
 mod lock;
 mod nix;
+mod permissions;
 mod python;
 mod test;
 
@@ -39,6 +40,8 @@ enum Command {
     BenchWorker,
     /// Fallback benchmark: the c7n driver vs c7n in-process and one `custodian run` per event.
     BenchFallback,
+    /// Write terraform/modules/custodian-zero/permissions.json from the permission tables.
+    Permissions,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -51,6 +54,7 @@ fn main() -> anyhow::Result<()> {
         Command::BenchEngine => bench::engine(),
         Command::BenchWorker => bench::worker(),
         Command::BenchFallback => bench::fallback(),
+        Command::Permissions => permissions::run(),
     }
 }
 

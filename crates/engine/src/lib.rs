@@ -12,6 +12,7 @@ mod calls;
 pub mod driver;
 pub mod kms;
 mod output;
+pub mod permissions;
 mod regional;
 pub use regional::{retry_config, timeout_config};
 pub mod resources;

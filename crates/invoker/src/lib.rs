@@ -8,6 +8,7 @@ pub mod config;
 pub mod event;
 pub mod handler;
 pub mod mapping;
+pub mod permissions;
 pub mod queue;
 pub mod wake;
 

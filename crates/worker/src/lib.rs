@@ -11,6 +11,7 @@ pub mod engine_runner;
 pub mod ledger;
 pub mod logging;
 pub mod metrics;
+pub mod permissions;
 pub mod protection;
 pub mod queue;
 pub mod runner;

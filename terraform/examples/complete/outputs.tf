@@ -41,3 +41,13 @@ output "alarm_topic_arn" {
   description = "SNS topic of the operational alarms"
   value       = module.custodian_zero.alarm_topic_arn
 }
+
+output "alarm_notifications" {
+  description = "Who the operational alarms notify"
+  value       = module.custodian_zero.alarm_notifications
+}
+
+output "invoker_failures_queue_url" {
+  description = "Events the invoker failed on, for `czero replay --queue-url`"
+  value       = module.custodian_zero.invoker_failures_queue_url
+}

@@ -83,4 +83,8 @@ module "custodian_zero" {
   max_capacity       = var.max_capacity
   scale_out_cooldown = var.scale_out_cooldown
   scale_in_cooldown  = var.scale_in_cooldown
+
+  alarm_email_endpoints = var.alarm_email_endpoints
+  policy_actions        = var.policy_actions
+  protected_bucket_arns = var.protected_bucket_arns
 }

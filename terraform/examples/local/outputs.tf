@@ -32,6 +32,11 @@ output "dlq_arn" {
   value       = module.custodian_zero.dlq_arn
 }
 
+output "invoker_failures_queue_url" {
+  description = "URL of the invoker-failures queue (null without the invoker)"
+  value       = module.custodian_zero.invoker_failures_queue_url
+}
+
 output "policy_bucket" {
   description = "Name of the policy bucket"
   value       = module.custodian_zero.policy_bucket
@@ -100,4 +105,39 @@ output "autoscaling_tiers" {
 output "alarm_names" {
   description = "Operational alarms by purpose"
   value       = module.custodian_zero.alarm_names
+}
+
+output "alarm_topic_arn" {
+  description = "SNS topic the operational alarms notify (null: nobody)"
+  value       = module.custodian_zero.alarm_topic_arn
+}
+
+output "alarm_topic_kms_key_arn" {
+  description = "KMS key of the created alarm topic"
+  value       = module.custodian_zero.alarm_topic_kms_key_arn
+}
+
+output "alarm_notifications" {
+  description = "Who the operational alarms notify"
+  value       = module.custodian_zero.alarm_notifications
+}
+
+output "event_rule_arns" {
+  description = "EventBridge rules that invoke the invoker, by event kind"
+  value       = module.custodian_zero.event_rule_arns
+}
+
+output "invoker_role_arn" {
+  description = "Role of the invoker (null when not created)"
+  value       = module.custodian_zero.invoker_role_arn
+}
+
+output "task_role_arn" {
+  description = "Role of the worker tasks"
+  value       = module.custodian_zero.task_role_arn
+}
+
+output "protected_bucket_arns" {
+  description = "Buckets the worker may never remediate"
+  value       = module.custodian_zero.protected_bucket_arns
 }

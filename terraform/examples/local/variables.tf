@@ -79,3 +79,29 @@ variable "scale_in_cooldown" {
   type        = number
   default     = 300
 }
+
+################################################################################
+# Alarms
+################################################################################
+
+variable "alarm_email_endpoints" {
+  description = "E-mail addresses subscribed to the alarm topic (none: alarms notify nobody)"
+  type        = list(string)
+  default     = []
+}
+
+################################################################################
+# IAM
+################################################################################
+
+variable "policy_actions" {
+  description = "Policy action types the worker role may perform (null: the module's default)"
+  type        = list(string)
+  default     = null
+}
+
+variable "protected_bucket_arns" {
+  description = "Further buckets the worker may never remediate"
+  type        = list(string)
+  default     = []
+}

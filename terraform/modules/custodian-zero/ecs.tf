@@ -18,6 +18,12 @@ locals {
       JOB_TIMEOUT_SECONDS = tostring(var.worker_job_timeout_seconds)
       # The receive asks for the queue's own visibility timeout, so the two cannot drift.
       VISIBILITY_TIMEOUT_SECONDS = tostring(local.queue_visibility_timeout)
+      # The only bucket a claim-checked job may come from (under jobs/).
+      CLAIM_CHECK_BUCKET = aws_s3_bucket.policy.id
+      # set-statements formats {account_id} with it, as c7n does.
+      AWS_ACCOUNT_ID = local.account_id
+      # Per-job done markers, under this prefix in the output bucket.
+      LEDGER_PREFIX = var.ledger_prefix
     },
   )
 

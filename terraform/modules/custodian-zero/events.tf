@@ -3,6 +3,18 @@
 ################################################################################
 
 locals {
+  # The worker's own remediation calls (PutBucketEncryption, PutPublicAccessBlock, ...) are
+  # CloudTrail events too; without this they would queue jobs for the buckets it just
+  # fixed. An assumed role's calls carry userIdentity.sessionContext.sessionIssuer.arn (the
+  # role); calls by IAM users and the root have no sessionIssuer, and `anything-but` never
+  # matches a missing field, so the second branch keeps them.
+  exclude_worker_calls = {
+    "$or" = [
+      { userIdentity = { sessionContext = { sessionIssuer = { arn = [{ "anything-but" = [aws_iam_role.task.arn] }] } } } },
+      { userIdentity = { sessionContext = { sessionIssuer = { arn = [{ exists = false }] } } } },
+    ]
+  }
+
   # The event kinds the invoker understands, each an EventBridge pattern.
   event_rules = {
     for name, rule in {
@@ -12,10 +24,13 @@ locals {
         pattern = {
           source        = ["aws.s3"]
           "detail-type" = ["AWS API Call via CloudTrail"]
-          detail = {
-            eventSource = ["s3.amazonaws.com"]
-            eventName   = var.cloudtrail_s3_event_names
-          }
+          detail = merge(
+            {
+              eventSource = ["s3.amazonaws.com"]
+              eventName   = var.cloudtrail_s3_event_names
+            },
+            local.exclude_worker_calls,
+          )
         }
       }
       "securityhub" = {

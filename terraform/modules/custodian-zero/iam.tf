@@ -3,20 +3,94 @@
 ################################################################################
 
 # Every statement names its resources; the only wildcard resources are those AWS cannot
-# scope (ecr:GetAuthorizationToken, kms:ListAliases) and the account's buckets that
-# policies remediate.
+# scope (ecr:GetAuthorizationToken, s3:ListAllMyBuckets, kms:ListAliases, X-Ray) and the
+# account's buckets that policies remediate.
+#
+# What the invoker and the worker call comes from permissions.json, which
+# `cargo xtask permissions` generates from the code's own tables (each crate's
+# src/permissions.rs): every entry names a scope, turned into ARNs here. A scope that
+# resolves to no ARN (fast wake off, no customer-managed key) grants nothing.
 
 locals {
+  permissions = jsondecode(file("${path.module}/permissions.json"))
+
   policy_object_arns = [for p in var.policy_key_prefixes : "${aws_s3_bucket.policy.arn}/${p}*"]
 
-  # Jobs too large for one SQS message are stored here by the invoker and read by the
-  # worker (czero_job::Job::claim_check_key; the invoker's CLAIM_CHECK_BUCKET is left unset,
-  # so the policy bucket holds them).
+  # Jobs too large for one SQS message are stored under jobs/ by the invoker and read by the
+  # worker (czero_job::Job::claim_check_key); both get CLAIM_CHECK_BUCKET, the policy bucket.
   claim_check_arn = "${aws_s3_bucket.policy.arn}/jobs/*"
 
-  policy_permission_resources = coalesce(var.policy_permission_resources, ["arn:${local.partition}:s3:::*"])
+  remediated_bucket_arns = coalesce(var.policy_permission_resources, ["arn:${local.partition}:s3:::*"])
 
-  kms_key_arns = compact([var.queue_kms_key_arn, var.bucket_kms_key_arn])
+  permission_scopes = {
+    "any"               = ["*"]
+    "job-queue"         = [aws_sqs_queue.this.arn]
+    "dead-letter-queue" = [aws_sqs_queue.dlq.arn]
+    "policy-objects"    = local.policy_object_arns
+    "policy-bucket"     = [aws_s3_bucket.policy.arn]
+    "claim-checks"      = [local.claim_check_arn]
+    "ledger"            = ["${aws_s3_bucket.output.arn}/${var.ledger_prefix}/*"]
+    "output-bucket"     = [aws_s3_bucket.output.arn]
+    "output-objects"    = ["${aws_s3_bucket.output.arn}/*"]
+    "tasks"             = ["arn:${local.partition}:ecs:${local.region}:${local.account_id}:task/${var.cluster_name}/*"]
+    "service"           = var.enable_fast_wake ? [local.service_arn] : []
+    "bucket-key"        = compact([var.bucket_kms_key_arn])
+    "queue-key"         = compact([var.queue_kms_key_arn])
+    "buckets"           = local.remediated_bucket_arns
+    "objects"           = [for a in local.remediated_bucket_arns : "${a}/*"]
+    # DescribeKey on the account's own keys (an alias is authorized against its key).
+    "kms-keys" = ["arn:${local.partition}:kms:*:${local.account_id}:key/*"]
+  }
+
+  permission_sids = {
+    "any"               = "NoResourceLevelPermissions"
+    "job-queue"         = "JobQueue"
+    "dead-letter-queue" = "DeadLetterQueue"
+    "policy-objects"    = "PolicyObjects"
+    "policy-bucket"     = "PolicyBucket"
+    "claim-checks"      = "ClaimChecks"
+    "ledger"            = "Ledger"
+    "output-bucket"     = "OutputBucket"
+    "output-objects"    = "OutputObjects"
+    "tasks"             = "ScaleInProtection"
+    "service"           = "FastWake"
+    "bucket-key"        = "BucketKey"
+    "queue-key"         = "QueueKey"
+    "buckets"           = "RemediatedBuckets"
+    "objects"           = "RemediatedObjects"
+    "kms-keys"          = "ResolveKmsKeys"
+  }
+
+  # Scope -> sorted actions, for the scopes that resolve to at least one ARN.
+  invoker_grants = {
+    for scope in distinct([for g in local.permissions.invoker : g.scope]) :
+    scope => sort(distinct(flatten([for g in local.permissions.invoker : g.actions if g.scope == scope])))
+    if length(local.permission_scopes[scope]) > 0
+  }
+
+  # The worker's own calls, plus the engine's: resources, filters and output always, and
+  # the actions of the policy action types this deployment runs (policy_actions).
+  worker_entries = concat(
+    local.permissions.worker,
+    [for e in local.permissions.engine : e if e.kind != "action" || contains(var.policy_actions, e.feature)],
+  )
+  worker_grants = {
+    for scope in distinct([for g in local.worker_entries : g.scope]) :
+    scope => sort(distinct(flatten([for g in local.worker_entries : g.actions if g.scope == scope])))
+    if length(local.permission_scopes[scope]) > 0
+  }
+
+  # The module's own buckets, and the operator's, are never remediated: the worker reads
+  # policies and writes output and ledger markers there, and nothing else. The deny names
+  # every action a native policy action can take on a bucket or its objects, and the
+  # changing ones among policy_permissions.
+  protected_bucket_arns = concat([aws_s3_bucket.policy.arn, aws_s3_bucket.output.arn], var.protected_bucket_arns)
+  protected_deny_actions = sort(distinct(concat(
+    local.permissions.protected_bucket_deny,
+    [for a in var.policy_permissions : a if startswith(a, "s3:") && !can(regex("^s3:(Get|List|Describe)", a)) && !contains(["s3:PutObject", "s3:PutObjectAcl"], a)],
+  )))
+  # Object writes are the worker's only in the output bucket (output and ledger markers).
+  protected_object_write_arns = [for b in concat([aws_s3_bucket.policy.arn], var.protected_bucket_arns) : "${b}/*" if b != aws_s3_bucket.output.arn]
 }
 
 data "aws_iam_policy_document" "invoker_assume" {
@@ -33,37 +107,18 @@ data "aws_iam_policy_document" "invoker_assume" {
 data "aws_iam_policy_document" "invoker" {
   count = var.create_invoker ? 1 : 0
 
-  statement {
-    sid       = "QueueJobs"
-    actions   = ["sqs:SendMessage"]
-    resources = [aws_sqs_queue.this.arn]
+  # What the invoker's code calls (permissions.json, from crates/invoker/src/permissions.rs).
+  dynamic "statement" {
+    for_each = local.invoker_grants
+
+    content {
+      sid       = local.permission_sids[statement.key]
+      actions   = statement.value
+      resources = local.permission_scopes[statement.key]
+    }
   }
 
-  # GetObject of the mapping, and HeadObject of each selected policy to pin its ETag and
-  # version in the job (HeadObject needs s3:GetObject; it reads the current version only).
-  statement {
-    sid       = "ReadPolicies"
-    actions   = ["s3:GetObject"]
-    resources = local.policy_object_arns
-  }
-
-  # Without ListBucket S3 answers 403 for a key that does not exist, which reads as a
-  # permission error; with it, a mapping naming a missing policy gets a 404 and the invoker
-  # reports "does not exist". It reveals key names only, in a bucket whose policies and
-  # mapping this role reads anyway.
-  statement {
-    sid       = "MissingKeysAre404"
-    actions   = ["s3:ListBucket"]
-    resources = [aws_s3_bucket.policy.arn]
-  }
-
-  statement {
-    sid       = "WriteClaimChecks"
-    actions   = ["s3:PutObject"]
-    resources = [local.claim_check_arn]
-  }
-
-  # The on-failure destination is written with the function's own role.
+  # Lambda writes the on-failure destination with the function's own role.
   statement {
     sid       = "FailureDestination"
     actions   = startswith(local.invoker_failure_destination_arn, "arn:${local.partition}:sns:") ? ["sns:Publish"] : ["sqs:SendMessage"]
@@ -74,26 +129,6 @@ data "aws_iam_policy_document" "invoker" {
     sid       = "Logs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
     resources = ["${aws_cloudwatch_log_group.invoker[0].arn}:*"]
-  }
-
-  dynamic "statement" {
-    for_each = var.enable_fast_wake ? [1] : []
-
-    content {
-      sid       = "FastWake"
-      actions   = ["ecs:DescribeServices", "ecs:UpdateService"]
-      resources = [local.service_arn]
-    }
-  }
-
-  dynamic "statement" {
-    for_each = length(local.kms_key_arns) > 0 ? [1] : []
-
-    content {
-      sid       = "Kms"
-      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-      resources = local.kms_key_arns
-    }
   }
 
   dynamic "statement" {
@@ -185,89 +220,51 @@ resource "aws_iam_role_policy" "task_execution" {
 }
 
 data "aws_iam_policy_document" "task" {
-  statement {
-    sid = "ConsumeJobs"
-    actions = [
-      "sqs:ChangeMessageVisibility",
-      "sqs:DeleteMessage",
-      "sqs:GetQueueAttributes",
-      "sqs:ReceiveMessage",
-    ]
-    resources = [aws_sqs_queue.this.arn]
+  # What the worker and the engine call (permissions.json, from crates/worker and
+  # crates/engine src/permissions.rs).
+  dynamic "statement" {
+    for_each = local.worker_grants
+
+    content {
+      sid       = local.permission_sids[statement.key]
+      actions   = statement.value
+      resources = local.permission_scopes[statement.key]
+    }
   }
 
-  # A message that is not a job goes straight to the DLQ with its reason.
-  statement {
-    sid       = "RejectToDlq"
-    actions   = ["sqs:SendMessage"]
-    resources = [aws_sqs_queue.dlq.arn]
-  }
+  # Actions the custodian fallback needs for features the engine does not run natively.
+  dynamic "statement" {
+    for_each = length(var.policy_permissions) > 0 ? [1] : []
 
-  # GetObjectVersion: jobs pin each policy to the version the invoker saw (the bucket is
-  # versioned), and the worker fetches that version.
-  statement {
-    sid       = "ReadPolicies"
-    actions   = ["s3:GetObject", "s3:GetObjectVersion"]
-    resources = local.policy_object_arns
-  }
-
-  # The worker reads claim-checked jobs and never deletes them (no s3:DeleteObject).
-  statement {
-    sid       = "ReadClaimChecks"
-    actions   = ["s3:GetObject"]
-    resources = [local.claim_check_arn]
+    content {
+      sid       = "ExtraPolicyPermissions"
+      actions   = var.policy_permissions
+      resources = local.remediated_bucket_arns
+    }
   }
 
   statement {
-    sid       = "WriteOutput"
-    actions   = ["s3:PutObject"]
-    resources = ["${aws_s3_bucket.output.arn}/*"]
-  }
-
-  # The ECS agent's task-protection endpoint calls these with the task role.
-  statement {
-    sid       = "ScaleInProtection"
-    actions   = ["ecs:GetTaskProtection", "ecs:UpdateTaskProtection"]
-    resources = ["arn:${local.partition}:ecs:${local.region}:${local.account_id}:task/${var.cluster_name}/*"]
-  }
-
-  statement {
-    sid       = "PolicyActions"
-    actions   = var.policy_permissions
-    resources = local.policy_permission_resources
-  }
-
-  # set-bucket-encryption and the bucket-encryption filter name a KMS key by id, ARN or
-  # alias; as c7n does, the engine resolves it with DescribeKey in the bucket's region (the
-  # filter also lists the key's aliases). Read-only; DescribeKey only on the account's own
-  # keys (an alias is authorized against the key it names).
-  statement {
-    sid       = "ResolveKmsKeys"
-    actions   = ["kms:DescribeKey"]
-    resources = ["arn:${local.partition}:kms:*:${local.account_id}:key/*"]
-  }
-
-  # ListAliases cannot be scoped to resources in IAM.
-  statement {
-    sid       = "ListKmsAliases"
-    actions   = ["kms:ListAliases"]
-    resources = ["*"]
+    sid       = "ProtectedBuckets"
+    effect    = "Deny"
+    actions   = local.protected_deny_actions
+    resources = flatten([for b in local.protected_bucket_arns : [b, "${b}/*"]])
   }
 
   dynamic "statement" {
-    for_each = length(local.kms_key_arns) > 0 ? [1] : []
+    for_each = length(local.protected_object_write_arns) > 0 ? [1] : []
 
     content {
-      sid       = "Kms"
-      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-      resources = local.kms_key_arns
+      sid       = "ProtectedObjects"
+      effect    = "Deny"
+      actions   = ["s3:PutObject", "s3:PutObjectAcl"]
+      resources = local.protected_object_write_arns
     }
   }
 }
 
 resource "aws_iam_role" "task" {
   name_prefix          = "${var.service_name}-task-"
-  description          = "custodian-zero worker: consume jobs, read policies, write output, remediate"
+  description          = "custodian-zero worker: consume jobs, read policies, write output and ledger, remediate"
   assume_role_policy   = data.aws_iam_policy_document.task_assume.json
   permissions_boundary = var.permissions_boundary_arn
 
@@ -278,4 +275,11 @@ resource "aws_iam_role_policy" "task" {
   name   = "task"
   role   = aws_iam_role.task.id
   policy = data.aws_iam_policy_document.task.json
+
+  lifecycle {
+    precondition {
+      condition     = alltrue([for a in var.policy_actions : contains(local.permissions.policy_actions, a)])
+      error_message = "policy_actions must name native policy actions: ${join(", ", local.permissions.policy_actions)}."
+    }
+  }
 }

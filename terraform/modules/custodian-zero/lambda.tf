@@ -3,7 +3,13 @@
 ################################################################################
 
 locals {
-  invoker_failure_destination_arn = coalesce(var.invoker_failure_destination_arn, aws_sqs_queue.dlq.arn)
+  # Events the invoker failed on go to their own queue unless the operator names a
+  # destination (an SQS queue or SNS topic).
+  create_invoker_failures_queue = var.create_invoker && var.invoker_failure_destination_arn == null
+  invoker_failure_destination_arn = (
+    var.invoker_failure_destination_arn != null ? var.invoker_failure_destination_arn :
+    local.create_invoker_failures_queue ? aws_sqs_queue.invoker_failures[0].arn : null
+  )
 
   invoker_environment = merge(
     {
@@ -11,6 +17,10 @@ locals {
       POLICY_BUCKET      = aws_s3_bucket.policy.id
       POLICY_MAPPING_KEY = var.policy_mapping_key
       DEFAULT_POLICY_KEY = var.default_policy_key
+      CLAIM_CHECK_BUCKET = aws_s3_bucket.policy.id
+      # The worker's own API calls come back as CloudTrail events; the rules already leave
+      # them out, and the invoker skips any that still arrive.
+      EXCLUDE_PRINCIPAL_ARNS = aws_iam_role.task.arn
     },
     var.enable_fast_wake ? {
       WAKE_CLUSTER = var.cluster_name
@@ -33,7 +43,7 @@ resource "aws_cloudwatch_log_group" "invoker" {
 resource "aws_lambda_function" "invoker" {
   count = var.create_invoker ? 1 : 0
   #checkov:skip=CKV_AWS_117:The invoker calls only AWS APIs (S3, SQS, ECS); a VPC would add NAT or endpoints and cold-start latency for no isolation gain
-  #checkov:skip=CKV_AWS_116:Failed asynchronous invocations go to the on-failure destination (the DLQ by default), which supersedes a Lambda DLQ
+  #checkov:skip=CKV_AWS_116:Failed asynchronous invocations go to the on-failure destination (the invoker-failures queue by default), which supersedes a Lambda DLQ
   #checkov:skip=CKV_AWS_115:Reserved concurrency is optional (invoker_reserved_concurrency): reserving it fails in accounts with the default limit
   #checkov:skip=CKV_AWS_173:The environment holds only resource names, no secrets; Lambda encrypts it at rest with an AWS-managed key
   #checkov:skip=CKV_AWS_272:The zip is built reproducibly from source and deployed by Terraform; code signing would need a signing profile outside this module
@@ -76,7 +86,8 @@ resource "aws_lambda_function" "invoker" {
 }
 
 # EventBridge invokes asynchronously: after Lambda's own retries, the failed event goes to
-# the destination so it is never dropped silently (and the DLQ alarm sees it).
+# the destination so it is never dropped silently (the invoker-failures alarm sees it, and
+# `czero replay` re-invokes the function with it).
 resource "aws_lambda_function_event_invoke_config" "invoker" {
   count = var.create_invoker ? 1 : 0
 

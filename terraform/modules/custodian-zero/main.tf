@@ -19,5 +19,5 @@ locals {
 
   service_arn = "arn:${local.partition}:ecs:${local.region}:${local.account_id}:service/${var.cluster_name}/${var.service_name}"
 
-  alarm_actions = var.create_alarm_topic ? [aws_sns_topic.alarms[0].arn] : (var.alarm_topic_arn == null ? [] : [var.alarm_topic_arn])
+  alarm_actions = local.alarm_topic_arn == null ? [] : [local.alarm_topic_arn]
 }

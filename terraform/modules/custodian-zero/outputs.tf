@@ -36,6 +36,16 @@ output "dlq_arn" {
   value       = aws_sqs_queue.dlq.arn
 }
 
+output "invoker_failures_queue_url" {
+  description = "URL of the queue holding events the invoker failed on (Lambda's on-failure records, for `czero replay --queue-url`); null when invoker_failure_destination_arn names another destination or there is no invoker"
+  value       = try(aws_sqs_queue.invoker_failures[0].url, null)
+}
+
+output "invoker_failures_queue_arn" {
+  description = "ARN of the invoker-failures queue (null when not created)"
+  value       = try(aws_sqs_queue.invoker_failures[0].arn, null)
+}
+
 ################################################################################
 # Buckets
 ################################################################################
@@ -162,16 +172,37 @@ output "autoscaling_tiers" {
 
 output "alarm_names" {
   description = "Operational alarms by purpose"
-  value = {
-    service_stuck_running = aws_cloudwatch_metric_alarm.service_stuck_running.alarm_name
-    queue_backlog         = aws_cloudwatch_metric_alarm.queue_backlog.alarm_name
-    dlq_not_empty         = aws_cloudwatch_metric_alarm.dlq_not_empty.alarm_name
-  }
+  value = merge(
+    {
+      service_stuck_running = aws_cloudwatch_metric_alarm.service_stuck_running.alarm_name
+      queue_backlog         = aws_cloudwatch_metric_alarm.queue_backlog.alarm_name
+      dlq_not_empty         = aws_cloudwatch_metric_alarm.dlq_not_empty.alarm_name
+    },
+    local.create_invoker_failures_queue ? {
+      invoker_failures_not_empty = aws_cloudwatch_metric_alarm.invoker_failures_not_empty[0].alarm_name
+    } : {},
+  )
 }
 
 output "alarm_topic_arn" {
   description = "SNS topic receiving the operational alarms (null when there is none)"
-  value       = try(local.alarm_actions[0], null)
+  value       = local.alarm_topic_arn
+}
+
+output "alarm_topic_kms_key_arn" {
+  description = "KMS key encrypting the alarm topic the module created (null when it created none)"
+  value       = local.create_alarm_topic ? local.alarm_topic_kms_key : null
+}
+
+output "alarm_notifications" {
+  description = "Who the operational alarms notify, in one sentence"
+  value = (
+    local.alarm_topic_arn == null
+    ? "Alarms notify nobody: set alarm_email_endpoints or alarm_topic_arn."
+    : length(local.alarm_email_endpoints) > 0
+    ? "Alarms notify SNS topic ${local.alarm_topic_arn}, subscribed by ${join(", ", sort(tolist(local.alarm_email_endpoints)))} (each must confirm the subscription e-mail)."
+    : "Alarms notify SNS topic ${local.alarm_topic_arn}."
+  )
 }
 
 ################################################################################
@@ -189,6 +220,11 @@ output "task_execution_role_arn" {
 }
 
 output "task_role_arn" {
-  description = "Role of the worker tasks"
+  description = "Role of the worker tasks (its own CloudTrail events never trigger the invoker)"
   value       = aws_iam_role.task.arn
+}
+
+output "protected_bucket_arns" {
+  description = "Buckets the worker role may never remediate (the module's two and protected_bucket_arns)"
+  value       = local.protected_bucket_arns
 }

@@ -171,5 +171,25 @@ resource "aws_s3_bucket_lifecycle_configuration" "output" {
     }
   }
 
+  # A job's done marker only has to outlive every copy of its message: a delivery of a job
+  # that is already done is skipped, and no message lives longer than the queue's
+  # retention (a failed job goes to the DLQ without a marker).
+  rule {
+    id     = "expire-ledger"
+    status = "Enabled"
+
+    filter {
+      prefix = "${var.ledger_prefix}/"
+    }
+
+    expiration {
+      days = ceil(var.queue_message_retention_seconds / 86400) + 1
+    }
+
+    noncurrent_version_expiration {
+      noncurrent_days = 1
+    }
+  }
+
   depends_on = [aws_s3_bucket_versioning.this]
 }

@@ -74,6 +74,12 @@ variable "dlq_message_retention_seconds" {
   }
 }
 
+variable "queue_admin_arns" {
+  description = "Principal ARNs (wildcards allowed) that may send to the queues besides their producers (the invoker, the worker for the DLQ), e.g. the role operators redrive the DLQ with; the account root always may"
+  type        = list(string)
+  default     = []
+}
+
 ################################################################################
 # Buckets
 ################################################################################
@@ -128,6 +134,28 @@ variable "bucket_force_destroy" {
   description = "Let `terraform destroy` delete the buckets with their objects (for test stacks only)"
   type        = bool
   default     = false
+}
+
+variable "ledger_prefix" {
+  description = "Worker env LEDGER_PREFIX: key prefix (no slashes) of the per-job done markers in the output bucket; they expire a day after the queue's retention"
+  type        = string
+  default     = "ledger"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9._-]*$", var.ledger_prefix))
+    error_message = "ledger_prefix must be a non-empty key prefix without slashes (letters, digits, '.', '_', '-')."
+  }
+}
+
+variable "protected_bucket_arns" {
+  description = "Bucket ARNs (besides the module's policy and output buckets) the worker may never remediate: every native remediation action is denied on them and their objects"
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for a in var.protected_bucket_arns : can(regex("^arn:[a-z-]+:s3:::[^/]+$", a))])
+    error_message = "protected_bucket_arns must be bucket ARNs (arn:<partition>:s3:::<bucket>), without an object path."
+  }
 }
 
 ################################################################################
@@ -197,7 +225,7 @@ variable "invoker_reserved_concurrency" {
 }
 
 variable "invoker_failure_destination_arn" {
-  description = "SQS queue or SNS topic ARN receiving events the invoker failed on after Lambda's retries; null sends them to the dead-letter queue"
+  description = "SQS queue or SNS topic ARN receiving events the invoker failed on after Lambda's retries; null creates the \"<invoker_name>-failures\" queue (which `czero replay` reads)"
   type        = string
   default     = null
 }
@@ -531,21 +559,27 @@ variable "alarm_name_prefix" {
 }
 
 variable "create_alarm_topic" {
-  description = "Create an SNS topic (KMS-encrypted) for the operational alarms"
+  description = "Create an SNS topic for the operational alarms even without alarm_email_endpoints (to subscribe other endpoints later); ignored when alarm_topic_arn is set"
   type        = bool
   default     = false
 }
 
 variable "alarm_topic_arn" {
-  description = "Existing SNS topic ARN for the operational alarms' actions (used when create_alarm_topic is false)"
+  description = "Existing SNS topic ARN the operational alarms notify; its key (if any) must let cloudwatch.amazonaws.com use it. Null: a topic is created when create_alarm_topic is true or alarm_email_endpoints is not empty, otherwise alarms notify nobody"
   type        = string
   default     = null
 }
 
 variable "alarm_email_endpoints" {
-  description = "E-mail addresses subscribed to the created alarm topic"
+  description = "E-mail addresses subscribed to the alarm topic the module creates (each must confirm the subscription)"
   type        = list(string)
   default     = []
+}
+
+variable "alarm_topic_kms_key_arn" {
+  description = "Customer-managed KMS key ARN for the created alarm topic; its key policy must let cloudwatch.amazonaws.com use kms:Decrypt and kms:GenerateDataKey*. Null creates such a key"
+  type        = string
+  default     = null
 }
 
 variable "queue_age_alarm_threshold" {
@@ -563,37 +597,36 @@ variable "queue_age_alarm_threshold" {
 # IAM
 ################################################################################
 
-variable "policy_permissions" {
-  description = "IAM actions the worker's policies need on their resources (the S3 remediation set by default)"
+variable "policy_actions" {
+  description = "Policy action types (c7n `type:`) the worker role may perform natively; the IAM actions each needs come from permissions.json. `delete` (bucket and objects) is left out unless listed"
   type        = list(string)
+  nullable    = false
   default = [
-    "s3:GetBucketAcl",
-    "s3:GetBucketLocation",
-    "s3:GetBucketLogging",
-    "s3:GetBucketNotification",
-    "s3:GetBucketPolicy",
-    "s3:GetBucketPublicAccessBlock",
-    "s3:GetBucketTagging",
-    "s3:GetBucketVersioning",
-    "s3:GetBucketWebsite",
-    "s3:GetEncryptionConfiguration",
-    "s3:GetLifecycleConfiguration",
-    "s3:GetReplicationConfiguration",
-    "s3:PutBucketAcl",
-    "s3:PutBucketPublicAccessBlock",
-    "s3:PutBucketTagging",
-    "s3:PutBucketVersioning",
-    "s3:PutEncryptionConfiguration",
+    "set-bucket-encryption",
+    "set-public-block",
+    "delete-global-grants",
+    "toggle-versioning",
+    "tag",
+    "remove-tag",
+    "unmark",
+    "mark-for-op",
+    "set-statements",
   ]
+}
+
+variable "policy_permissions" {
+  description = "Extra IAM actions on policy_permission_resources, for policies the custodian fallback runs (features the engine does not run natively); the native ones come from permissions.json"
+  type        = list(string)
+  default     = []
 
   validation {
-    condition     = length(var.policy_permissions) > 0 && alltrue([for a in var.policy_permissions : can(regex("^[a-z0-9-]+:[A-Za-z][A-Za-z0-9]*\\*?$", a))])
-    error_message = "policy_permissions must be \"service:Action\" entries (a trailing * after a name is allowed, a bare \"*\" or \"service:*\" is not)."
+    condition     = alltrue([for a in var.policy_permissions : can(regex("^[a-z0-9-]+:[A-Za-z][A-Za-z0-9]*$", a))])
+    error_message = "policy_permissions must be exact \"service:Action\" entries (no wildcards: the module's own buckets are denied every changing S3 action listed here)."
   }
 }
 
 variable "policy_permission_resources" {
-  description = "Resource ARNs the policy_permissions apply to; null means every S3 bucket of the partition (arn:<partition>:s3:::*)"
+  description = "Bucket ARNs policies may read and remediate (objects: the same with \"/*\"); null means every S3 bucket of the partition (arn:<partition>:s3:::*). The module's buckets and protected_bucket_arns are denied all the same"
   type        = list(string)
   default     = null
 }

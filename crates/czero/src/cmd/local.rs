@@ -28,6 +28,41 @@ const PASSTHROUGH: &[&str] = &[
     "AWS_EC2_METADATA_DISABLED",
 ];
 
+/// Credentials for the tasks instead of the control plane's own, read from this process's
+/// environment: `CZERO_TASK_AWS_ACCESS_KEY_ID`, `CZERO_TASK_AWS_SECRET_ACCESS_KEY` and
+/// `CZERO_TASK_AWS_SESSION_TOKEN` become the tasks' `AWS_*`. ECS hands a task its task
+/// role's credentials while the control plane (standing in for AWS) keeps its own; with
+/// these a test gives the workers a session of the task role and sees what the role denies.
+/// Environment variables rather than `--task-env`, so secrets never show in `ps`.
+pub const TASK_CREDENTIALS: [(&str, &str); 3] = [
+    ("CZERO_TASK_AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID"),
+    ("CZERO_TASK_AWS_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY"),
+    ("CZERO_TASK_AWS_SESSION_TOKEN", "AWS_SESSION_TOKEN"),
+];
+
+/// The tasks' credentials from [`TASK_CREDENTIALS`], if the key id is set. The session
+/// token is always given (empty when absent, which the SDKs read as none), so a process
+/// task cannot inherit the control plane's own token.
+fn task_credentials(get: impl Fn(&str) -> Option<String>) -> Result<Option<Vec<(String, String)>>> {
+    let Some(key) = get(TASK_CREDENTIALS[0].0).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let secret = get(TASK_CREDENTIALS[1].0)
+        .filter(|v| !v.is_empty())
+        .with_context(|| {
+            format!(
+                "{} is set but {} is not",
+                TASK_CREDENTIALS[0].0, TASK_CREDENTIALS[1].0
+            )
+        })?;
+    let token = get(TASK_CREDENTIALS[2].0).unwrap_or_default();
+    Ok(Some(vec![
+        (TASK_CREDENTIALS[0].1.to_owned(), key),
+        (TASK_CREDENTIALS[1].1.to_owned(), secret),
+        (TASK_CREDENTIALS[2].1.to_owned(), token),
+    ]))
+}
+
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Emulator endpoint, e.g. http://127.0.0.1:5000 (default: AWS_ENDPOINT_URL).
@@ -176,6 +211,10 @@ async fn prepare(args: &Args) -> Result<Prepared> {
         env.push(("AWS_REGION".into(), region.clone()));
     }
     env.push(("SQS_QUEUE_URL".into(), queue_url.clone()));
+    if let Some(creds) = task_credentials(|k| std::env::var(k).ok())? {
+        env.retain(|(k, _)| !creds.iter().any(|(c, _)| c == k));
+        env.extend(creds);
+    }
     for kv in &args.task_env {
         let (k, v) = kv
             .split_once('=')
@@ -292,5 +331,51 @@ pub fn run(args: Args) -> ExitCode {
             eprintln!("czero local: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| pairs.iter().find(|(p, _)| p == k).map(|(_, v)| v.clone())
+    }
+
+    #[test]
+    fn task_credentials_replace_the_control_planes_only_when_given() -> Result<()> {
+        assert_eq!(task_credentials(from(&[]))?, None);
+        let got = task_credentials(from(&[
+            ("CZERO_TASK_AWS_ACCESS_KEY_ID", "ASIA1"),
+            ("CZERO_TASK_AWS_SECRET_ACCESS_KEY", "s"),
+            ("CZERO_TASK_AWS_SESSION_TOKEN", "t"),
+        ]))?;
+        assert_eq!(
+            got,
+            Some(vec![
+                ("AWS_ACCESS_KEY_ID".into(), "ASIA1".into()),
+                ("AWS_SECRET_ACCESS_KEY".into(), "s".into()),
+                ("AWS_SESSION_TOKEN".into(), "t".into()),
+            ])
+        );
+        // A long-term key has no token: the tasks get an empty one, not the control plane's.
+        let got = task_credentials(from(&[
+            ("CZERO_TASK_AWS_ACCESS_KEY_ID", "AKIA1"),
+            ("CZERO_TASK_AWS_SECRET_ACCESS_KEY", "s"),
+        ]))?;
+        assert_eq!(
+            got.and_then(|c| c.into_iter().find(|(k, _)| k == "AWS_SESSION_TOKEN")),
+            Some(("AWS_SESSION_TOKEN".into(), String::new()))
+        );
+        let err = task_credentials(from(&[("CZERO_TASK_AWS_ACCESS_KEY_ID", "AKIA1")]));
+        assert!(
+            err.is_err_and(|e| e.to_string().contains("CZERO_TASK_AWS_SECRET_ACCESS_KEY")),
+            "a key without its secret is a configuration error"
+        );
+        Ok(())
     }
 }
