@@ -371,6 +371,9 @@ pub struct Deb {
     pub package: String,
     pub version: String,
     pub sha256: String,
+    /// Where Debian serves the file (`apt-get download --print-uris`), so a build needs no
+    /// Debian apt configuration on the host (CI runs on Ubuntu).
+    pub url: Option<String>,
 }
 
 /// The packages the full image's CPython is unpacked from, and why each is there (found with
@@ -409,11 +412,15 @@ pub fn parse_debian(text: &str) -> Result<Vec<Deb>> {
             continue;
         }
         let fields: Vec<&str> = line.split_whitespace().collect();
-        let [package, version, sha256] = fields.as_slice() else {
-            bail!(
-                "line {}: expected `package version sha256`, got `{line}`",
+        let (package, version, sha256, url) = match fields.as_slice() {
+            [p, v, s] => (p, v, s, None),
+            [p, v, s, u] if u.starts_with("https://") || u.starts_with("http://") => {
+                (p, v, s, Some((*u).to_owned()))
+            }
+            _ => bail!(
+                "line {}: expected `package version sha256 [url]`, got `{line}`",
                 i + 1
-            );
+            ),
         };
         if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
             bail!("line {}: `{sha256}` is not a sha256 in hex", i + 1);
@@ -422,6 +429,7 @@ pub fn parse_debian(text: &str) -> Result<Vec<Deb>> {
             package: (*package).to_owned(),
             version: (*version).to_owned(),
             sha256: sha256.to_ascii_lowercase(),
+            url,
         });
     }
     Ok(debs)
@@ -449,15 +457,16 @@ pub fn read_debian(root: &Path) -> Result<Vec<Deb>> {
 pub fn format_debian(debs: &[Deb]) -> String {
     let mut out = String::from(
         "# Debian 12 (bookworm) packages the full worker image's CPython is unpacked from: exact\n\
-         # versions and the sha256 of each .deb, checked after `apt-get download`.\n\
+         # versions, the sha256 of each .deb (checked after download) and where Debian serves it.\n\
          # Refresh (when a version has left the mirror): apt-get update && cargo xtask lock debian\n\
-         # package                version                    sha256\n",
+         # package                version                    sha256  url\n",
     );
     for d in debs {
-        out.push_str(&format!(
-            "{:<24} {:<26} {}\n",
-            d.package, d.version, d.sha256
-        ));
+        out.push_str(&format!("{:<24} {:<26} {}", d.package, d.version, d.sha256));
+        if let Some(u) = &d.url {
+            out.push_str(&format!(" {u}"));
+        }
+        out.push('\n');
     }
     out
 }
@@ -486,10 +495,28 @@ fn generate_debian() -> Result<String> {
                 String::from_utf8_lossy(&out.stderr).trim()
             );
         };
+        // `'URL' file size SHA256:...`: the URL apt would fetch this version from.
+        let uris = Command::new("apt-get")
+            .args([
+                "download",
+                "--print-uris",
+                &format!("{package}:amd64={version}"),
+            ])
+            .output()
+            .context("could not run apt-get")?;
+        let url = String::from_utf8_lossy(&uris.stdout).lines().find_map(|l| {
+            l.strip_prefix('\'')?
+                .split_once('\'')
+                .map(|(u, _)| u.to_owned())
+        });
+        if url.is_none() {
+            bail!("apt-get download --print-uris gives no URL for {package} {version}");
+        }
         debs.push(Deb {
             package: (*package).to_owned(),
             version: version.to_owned(),
             sha256: sha256.to_owned(),
+            url,
         });
     }
     debs.sort_by(|a, b| a.package.cmp(&b.package));
@@ -569,11 +596,23 @@ mod tests {
 
     #[test]
     fn debian_round_trip_and_errors() {
-        let debs = vec![Deb {
-            package: "zlib1g".into(),
-            version: "1:1.2.13.dfsg-1".into(),
-            sha256: SHA.into(),
-        }];
+        let debs = vec![
+            Deb {
+                package: "zlib1g".into(),
+                version: "1:1.2.13.dfsg-1".into(),
+                sha256: SHA.into(),
+                url: None,
+            },
+            Deb {
+                package: "libffi8".into(),
+                version: "3.4.4-1".into(),
+                sha256: SHA.into(),
+                url: Some(
+                    "http://deb.debian.org/debian/pool/main/libf/libffi/libffi8_3.4.4-1_amd64.deb"
+                        .into(),
+                ),
+            },
+        ];
         let text = format_debian(&debs);
         assert_eq!(parse_debian(&text).unwrap(), debs);
         let err = parse_debian("zlib1g 1:1.2.13.dfsg-1\n")

@@ -1,6 +1,8 @@
 //! The full image's CPython, from Debian 12's own packages: each `.deb` pinned in
-//! `xtask/src/dist/debian.lock` is fetched with `apt-get download` (nothing else can be
-//! pulled here: no registry, no `FROM python`), checked against its sha256, and its data
+//! `xtask/src/dist/debian.lock` is fetched from the URL the lock records (Debian's own
+//! mirror, so the host needs no Debian apt configuration), or else with `apt-get download`
+//! (nothing else can be pulled here: no registry, no `FROM python`), checked against its
+//! sha256, and its data
 //! tar read with `dpkg-deb --fsys-tarfile` into layer entries, without touching the disk's
 //! timestamps or owners. What the worker never needs (documentation, test suites, extension
 //! modules for terminals and databases, locale converters) is left out, by the table below.
@@ -177,8 +179,32 @@ fn is_root() -> bool {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
-/// `apt-get download` of each package at its pinned version, renamed into `dir`.
+/// Each package from its locked URL (curl), then `apt-get download` for any left.
 fn download(debs: &[&Deb], dir: &Path) -> Result<()> {
+    let mut left: Vec<&Deb> = Vec::new();
+    for d in debs {
+        let name = format!("{}_{}_amd64.deb", d.package, d.version.replace(':', "%3a"));
+        let fetched = d.url.as_deref().is_some_and(|url| {
+            eprintln!("$ curl -fsSL --retry 3 -o {name} {url}");
+            Command::new("curl")
+                .args(["-fsSL", "--retry", "3", "-o"])
+                .arg(dir.join(&name))
+                .arg(url)
+                .status()
+                .is_ok_and(|s| s.success())
+        });
+        if !fetched {
+            left.push(d);
+        }
+    }
+    if left.is_empty() {
+        return Ok(());
+    }
+    apt_download(&left, dir)
+}
+
+/// `apt-get download` of each package at its pinned version, renamed into `dir`.
+fn apt_download(debs: &[&Deb], dir: &Path) -> Result<()> {
     let scratch = dir.join("download");
     if scratch.exists() {
         std::fs::remove_dir_all(&scratch)
