@@ -192,10 +192,10 @@ fn ssh_open_to_world(moto: &Moto, group_id: &str) -> usize {
     .unwrap()
 }
 
-/// Passes once the worker runs policies it cannot run natively through the Python driver
-/// (`$CUSTODIAN_PYTHON`); until then the security-group job fails.
+/// The full image's worker runs a policy the native engine cannot (`aws.security-group`)
+/// through Cloud Custodian (`$CUSTODIAN_PYTHON`, the c7n driver) on a read-only root.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs Docker, the full image and the Python driver in the worker; run by hand"]
+#[ignore = "needs Docker and the full image; run by `cargo xtask test` after `dist --load`"]
 async fn full_image_container_remediates_an_open_security_group_against_moto() {
     let image = require_image();
     let moto = Moto::start().expect("moto starts (run `cargo xtask test` once to install it)");

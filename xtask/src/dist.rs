@@ -61,7 +61,7 @@ pub const CONTAINER_TEST_ARGS: &[&str] = &[
     "--run-ignored",
     "only",
     "-E",
-    "test(=worker_container_processes_one_job_against_moto) | test(=worker_containers_scale_0_n_0) | test(=full_image_imports_c7n_on_a_read_only_root) | test(=full_image_runs_the_worker_on_a_read_only_root)",
+    "test(=worker_container_processes_one_job_against_moto) | test(=worker_containers_scale_0_n_0) | test(=full_image_imports_c7n_on_a_read_only_root) | test(=full_image_runs_the_worker_on_a_read_only_root) | test(=full_image_container_remediates_an_open_security_group_against_moto)",
     // Prints each scenario's table; runs the tests one after the other, as the scenarios'
     // timings assume a machine to themselves.
     "--no-capture",
