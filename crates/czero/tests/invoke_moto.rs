@@ -344,7 +344,7 @@ async fn security_hub_multi_resource() {
         ],
         policies: &[
             "policies/s3-hub-finding-public.yml",
-            "policies/s3-policy-statements.yml",
+            "policies/s3-hub-policy-statements.yml",
         ],
         rules: &["hub-s3-high-findings", "hub-s3-data-exposure"],
         defaulted: false,
@@ -352,40 +352,24 @@ async fn security_hub_multi_resource() {
     .await;
 }
 
+/// c7n's guard-duty mode has no aws.s3, so no rule routes GuardDuty S3 findings (Security
+/// Hub imports them); the default policy subscribes to CreateBucket only: nothing to queue.
 #[tokio::test]
-async fn guardduty_s3_public() {
-    queues_expected_job(Expect {
-        fixture: "guardduty-s3-public.json",
-        event_id: "c8e4a7b1-2d3f-4e5a-9b6c-7d8e9f0a1b2c",
-        source: "aws.guardduty",
-        detail_type: "GuardDuty Finding",
-        account: "123456789012",
-        region: "us-east-1",
-        resource_ids: &["customer-exports", "ASIAEXAMPLE3"],
-        policies: &[
-            "policies/s3-audit-tags.yml",
-            "policies/s3-policy-statements.yml",
-        ],
-        rules: &["guardduty-s3-policy-findings"],
-        defaulted: false,
-    })
+async fn guardduty_s3_public_is_skipped() {
+    skips_and_queues_nothing(
+        "guardduty-s3-public.json",
+        "no selected policy would act on this event: policies/s3-createbucket.yml: \
+         `s3-createbucket-remediate` (cloudtrail CreateBucket) does not subscribe to it",
+    )
     .await;
 }
 
 #[tokio::test]
-async fn guardduty_ec2_cross_account_falls_back_to_the_default_policy() {
-    queues_expected_job(Expect {
-        fixture: "guardduty-ec2-cross-account.json",
-        event_id: "e1f2a3b4-c5d6-4e7f-8a9b-0c1d2e3f4a5b",
-        source: "aws.guardduty",
-        detail_type: "GuardDuty Finding",
-        account: "111122223333",
-        region: "eu-central-1",
-        resource_ids: &["i-0f1e2d3c4b5a69788"],
-        policies: &["policies/s3-createbucket.yml"],
-        rules: &[],
-        defaulted: true,
-    })
+async fn guardduty_ec2_cross_account_is_skipped() {
+    skips_and_queues_nothing(
+        "guardduty-ec2-cross-account.json",
+        "`s3-createbucket-remediate` (cloudtrail CreateBucket) does not subscribe to it",
+    )
     .await;
 }
 
@@ -399,7 +383,7 @@ async fn config_compliance_change() {
         account: "123456789012",
         region: "us-east-1",
         resource_ids: &["finance-reports-archive"],
-        policies: &["policies/s3-unencrypted-mark.yml"],
+        policies: &["policies/s3-config-unencrypted-mark.yml"],
         rules: &["config-s3-encryption"],
         defaulted: false,
     })
