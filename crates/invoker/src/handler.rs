@@ -55,8 +55,9 @@ fn describe_policy_error(bucket: &str, key: &str, selected_by: &str, e: &AwsErro
 }
 
 impl InvokeError {
-    /// Whether Lambda's retry can help. A mapping that fails validation counts as retryable:
-    /// the event is fine and will route once the mapping is fixed. So does a missing policy
+    /// Whether Lambda's retry can help. A mapping that fails validation (its own rules, or a
+    /// policy file it routes to: missing, too large, unparseable, or scanning every resource)
+    /// counts as retryable: the event is fine and will route once the mapping is fixed. So does a missing policy
     /// file: the usual cause is a deployment in progress (the mapping uploaded before the
     /// policy it names), which Lambda's two asynchronous retries may outlast; after them the
     /// event is kept by the on-failure destination for a replay once the file is there.
