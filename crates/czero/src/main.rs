@@ -20,6 +20,8 @@ struct Cli {
 enum Command {
     /// Do exactly what the invoker Lambda does with one EventBridge event.
     Invoke(cmd::invoke::Args),
+    /// Replay the events the invoker failed on, from its on-failure destination queue.
+    Replay(cmd::replay::Args),
     /// Run policies natively (c7n output layout), like `custodian run`.
     Run(cmd::run::Args),
     /// Validate policy files; print every error as FILE:LINE:COL and fallback notes.
@@ -34,6 +36,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Invoke(args) => cmd::invoke::run(args),
+        Command::Replay(args) => cmd::replay::run(args),
         Command::Run(args) => cmd::run::run(args),
         Command::Validate(args) => cmd::validate::run(args),
         Command::Local(args) => cmd::local::run(*args),

@@ -67,6 +67,11 @@ struct Run {
 impl Stack {
     /// `czero invoke --event PATH` with the Lambda's configuration pointing at moto.
     async fn invoke(&self, event: &Path) -> Run {
+        self.invoke_with(event, &[]).await
+    }
+
+    /// [`Self::invoke`] with more of the Lambda's environment variables.
+    async fn invoke_with(&self, event: &Path, env: &[(&str, &str)]) -> Run {
         let home = self.home.path();
         let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_czero"))
             .args(["invoke", "--event"])
@@ -79,6 +84,7 @@ impl Stack {
             .env("SQS_QUEUE_URL", &self.queue_url)
             .env("POLICY_BUCKET", BUCKET)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .output()
             .await
             .unwrap();
@@ -344,7 +350,7 @@ async fn security_hub_multi_resource() {
         ],
         policies: &[
             "policies/s3-hub-finding-public.yml",
-            "policies/s3-policy-statements.yml",
+            "policies/s3-hub-policy-statements.yml",
         ],
         rules: &["hub-s3-high-findings", "hub-s3-data-exposure"],
         defaulted: false,
@@ -352,40 +358,24 @@ async fn security_hub_multi_resource() {
     .await;
 }
 
+/// c7n's guard-duty mode has no aws.s3, so no rule routes GuardDuty S3 findings (Security
+/// Hub imports them); the default policy subscribes to CreateBucket only: nothing to queue.
 #[tokio::test]
-async fn guardduty_s3_public() {
-    queues_expected_job(Expect {
-        fixture: "guardduty-s3-public.json",
-        event_id: "c8e4a7b1-2d3f-4e5a-9b6c-7d8e9f0a1b2c",
-        source: "aws.guardduty",
-        detail_type: "GuardDuty Finding",
-        account: "123456789012",
-        region: "us-east-1",
-        resource_ids: &["customer-exports", "ASIAEXAMPLE3"],
-        policies: &[
-            "policies/s3-audit-tags.yml",
-            "policies/s3-policy-statements.yml",
-        ],
-        rules: &["guardduty-s3-policy-findings"],
-        defaulted: false,
-    })
+async fn guardduty_s3_public_is_skipped() {
+    skips_and_queues_nothing(
+        "guardduty-s3-public.json",
+        "no selected policy would act on this event: policies/s3-createbucket.yml: \
+         `s3-createbucket-remediate` (cloudtrail CreateBucket) does not subscribe to it",
+    )
     .await;
 }
 
 #[tokio::test]
-async fn guardduty_ec2_cross_account_falls_back_to_the_default_policy() {
-    queues_expected_job(Expect {
-        fixture: "guardduty-ec2-cross-account.json",
-        event_id: "e1f2a3b4-c5d6-4e7f-8a9b-0c1d2e3f4a5b",
-        source: "aws.guardduty",
-        detail_type: "GuardDuty Finding",
-        account: "111122223333",
-        region: "eu-central-1",
-        resource_ids: &["i-0f1e2d3c4b5a69788"],
-        policies: &["policies/s3-createbucket.yml"],
-        rules: &[],
-        defaulted: true,
-    })
+async fn guardduty_ec2_cross_account_is_skipped() {
+    skips_and_queues_nothing(
+        "guardduty-ec2-cross-account.json",
+        "`s3-createbucket-remediate` (cloudtrail CreateBucket) does not subscribe to it",
+    )
     .await;
 }
 
@@ -399,7 +389,7 @@ async fn config_compliance_change() {
         account: "123456789012",
         region: "us-east-1",
         resource_ids: &["finance-reports-archive"],
-        policies: &["policies/s3-unencrypted-mark.yml"],
+        policies: &["policies/s3-config-unencrypted-mark.yml"],
         rules: &["config-s3-encryption"],
         defaulted: false,
     })
@@ -480,4 +470,137 @@ async fn large_event_goes_through_the_claim_check() {
         .and_then(|a| a.get(attributes::CLAIM_CHECK))
         .and_then(|v| v.string_value.as_deref());
     assert_eq!(claim, Some("true"));
+}
+
+/// The role Terraform gives the worker tasks, as it passes it in EXCLUDE_PRINCIPAL_ARNS.
+const WORKER_ROLE: &str = "arn:aws:iam::123456789012:role/custodian/czero-worker";
+
+/// The CloudTrail event name of the call each of the default policy's actions makes (c7n's
+/// SetBucketEncryption, SetPublicBlock, ToggleVersioning, BucketTag; CloudTrail names the
+/// bucket-level public access block calls `*BucketPublicAccessBlock`).
+const ACTION_CALLS: &[(&str, &str)] = &[
+    ("set-bucket-encryption", "PutBucketEncryption"),
+    ("set-public-block", "PutBucketPublicAccessBlock"),
+    ("toggle-versioning", "PutBucketVersioning"),
+    ("tag", "PutBucketTagging"),
+];
+
+/// The CloudTrail event of one remediation call on the fixture's bucket, made by `who`.
+fn remediation_event(event_name: &str, who: Value, n: usize) -> Value {
+    let mut ev = fixture_json("cloudtrail-createbucket.json");
+    ev["id"] = format!("loop-{n}-{event_name}").into();
+    ev["detail"]["eventName"] = event_name.into();
+    ev["detail"]["userIdentity"] = who;
+    ev["detail"]["requestParameters"] = serde_json::json!({
+        "bucketName": "team-analytics-raw-2026",
+        "Host": "team-analytics-raw-2026.s3.amazonaws.com",
+    });
+    ev
+}
+
+/// Regression: the worker's own remediations came back as CloudTrail events and each
+/// queued another job. The calls the default policy makes, by the worker role, queue
+/// nothing; the same calls by a person still do.
+#[tokio::test]
+async fn the_workers_own_remediation_calls_do_not_trigger_jobs() {
+    let st = stack().await;
+    let default = czero_policy::parse_str(
+        "s3-createbucket.yml",
+        &std::fs::read_to_string(project_root().join("policies/s3-createbucket.yml")).unwrap(),
+    )
+    .unwrap();
+    let actions = default.policies[0].action_types();
+    let calls: Vec<&str> = actions
+        .iter()
+        .map(|a| {
+            ACTION_CALLS
+                .iter()
+                .find(|(t, _)| t == a)
+                .unwrap_or_else(|| panic!("no CloudTrail event known for action {a}"))
+                .1
+        })
+        .collect();
+    assert_eq!(
+        calls.len(),
+        4,
+        "the default policy's four remediation calls"
+    );
+    let worker = serde_json::json!({
+        "type": "AssumedRole",
+        "principalId": "AROAWORKER:ecs-task-3f2a",
+        "arn": "arn:aws:sts::123456789012:assumed-role/czero-worker/ecs-task-3f2a",
+        "accountId": "123456789012",
+        "sessionContext": {"sessionIssuer": {"type": "Role", "principalId": "AROAWORKER",
+            "arn": WORKER_ROLE, "accountId": "123456789012", "userName": "czero-worker"}}
+    });
+    let person = fixture_json("cloudtrail-createbucket.json")["detail"]["userIdentity"].clone();
+    let env = [("EXCLUDE_PRINCIPAL_ARNS", WORKER_ROLE)];
+    for (n, call) in calls.iter().enumerate() {
+        let path = st.home.path().join(format!("worker-{call}.json"));
+        std::fs::write(
+            &path,
+            remediation_event(call, worker.clone(), n).to_string(),
+        )
+        .unwrap();
+        let run = st.invoke_with(&path, &env).await;
+        assert_eq!(run.stdout["status"], "skipped", "{call}: {:#}", run.stdout);
+        assert_eq!(
+            run.stdout["reason"],
+            format!("caused by custodian-zero's own worker ({WORKER_ROLE})"),
+            "{call}"
+        );
+    }
+    assert!(
+        st.drain().await.is_empty(),
+        "the worker's calls queue nothing"
+    );
+
+    for (n, call) in calls.iter().enumerate() {
+        let path = st.home.path().join(format!("person-{call}.json"));
+        std::fs::write(
+            &path,
+            remediation_event(call, person.clone(), n).to_string(),
+        )
+        .unwrap();
+        let run = st.invoke_with(&path, &env).await;
+        assert_eq!(run.stdout["status"], "queued", "{call}: {:#}", run.stdout);
+        assert_eq!(
+            run.stdout["rules"],
+            serde_json::json!(["s3-settings-changed"])
+        );
+    }
+    let jobs = st.drain().await;
+    assert_eq!(
+        jobs.len(),
+        calls.len(),
+        "each call by a person queues its job"
+    );
+    for m in &jobs {
+        let Envelope::Inline { job } = Envelope::decode(m.body.as_deref().unwrap()).unwrap() else {
+            panic!("inline expected")
+        };
+        let keys: Vec<&str> = job.policies.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["policies/s3-bucket-drift.yml"]);
+    }
+}
+
+/// A CloudTrail event naming a path instead of a bucket wakes nothing.
+#[tokio::test]
+async fn a_bucket_name_that_is_a_path_queues_nothing() {
+    let st = stack().await;
+    let mut ev = fixture_json("cloudtrail-createbucket.json");
+    ev["detail"]["requestParameters"]["bucketName"] = "../../etc/passwd".into();
+    let path = st.home.path().join("traversal.json");
+    std::fs::write(&path, ev.to_string()).unwrap();
+    let run = st.invoke(&path).await;
+    assert_eq!(run.stdout["status"], "skipped", "{:#}", run.stdout);
+    assert!(
+        run.stdout["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("event names `../../etc/passwd`, which is not a valid aws.s3 id"),
+        "{:#}",
+        run.stdout
+    );
+    assert!(st.drain().await.is_empty());
 }

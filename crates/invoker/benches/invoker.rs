@@ -28,6 +28,37 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 const MAPPING: &[u8] = include_bytes!("../../../config/policy-mappings.json");
+/// The policy files the mapping names (read when the mapping is loaded, then cached).
+const POLICIES: &[(&str, &[u8])] = &[
+    (
+        "policies/s3-sandbox-audit.yml",
+        include_bytes!("../../../policies/s3-sandbox-audit.yml"),
+    ),
+    (
+        "policies/s3-createbucket.yml",
+        include_bytes!("../../../policies/s3-createbucket.yml"),
+    ),
+    (
+        "policies/s3-global-grants.yml",
+        include_bytes!("../../../policies/s3-global-grants.yml"),
+    ),
+    (
+        "policies/s3-bucket-drift.yml",
+        include_bytes!("../../../policies/s3-bucket-drift.yml"),
+    ),
+    (
+        "policies/s3-hub-finding-public.yml",
+        include_bytes!("../../../policies/s3-hub-finding-public.yml"),
+    ),
+    (
+        "policies/s3-hub-policy-statements.yml",
+        include_bytes!("../../../policies/s3-hub-policy-statements.yml"),
+    ),
+    (
+        "policies/s3-config-unencrypted-mark.yml",
+        include_bytes!("../../../policies/s3-config-unencrypted-mark.yml"),
+    ),
+];
 const FIXTURES: &[(&str, &str)] = &[
     (
         "cloudtrail-createbucket",
@@ -42,11 +73,11 @@ const FIXTURES: &[(&str, &str)] = &[
         include_str!("../fixtures/securityhub-multi-resource.json"),
     ),
     (
-        "guardduty-s3-public",
+        "guardduty-s3-public (skip)",
         include_str!("../fixtures/guardduty-s3-public.json"),
     ),
     (
-        "guardduty-ec2-cross-account",
+        "guardduty-ec2-cross-account (skip)",
         include_str!("../fixtures/guardduty-ec2-cross-account.json"),
     ),
     (
@@ -70,8 +101,8 @@ const INIT_GOAL: Duration = Duration::from_millis(20);
 const SIZE_GOAL_BYTES: u64 = 8 * 1024 * 1024;
 const ETAG: &str = "\"mapping-1\"";
 
-/// The AWS the handler sees: the mapping object (answering 304 to its own ETag), every
-/// policy present for HeadObject, and a queue that only counts. Nothing is kept per
+/// The AWS the handler sees: the mapping and the policy files it names (each answering 304
+/// to its own ETag), HeadObject for every policy, and a queue that only counts. Nothing is kept per
 /// message, so memory stays flat.
 #[derive(Debug, Default)]
 struct MemAws {
@@ -93,24 +124,34 @@ impl Aws for MemAws {
     async fn get_object(
         &self,
         _bucket: &str,
-        _key: &str,
+        key: &str,
         if_none_match: Option<&str>,
     ) -> Result<Fetched, AwsError> {
         self.gets.fetch_add(1, Ordering::Relaxed);
-        if if_none_match == Some(ETAG) {
+        let (body, etag) = match POLICIES.iter().find(|(k, _)| *k == key) {
+            Some((_, body)) => (*body, policy_etag(key)),
+            None => (MAPPING, ETAG.to_owned()),
+        };
+        if if_none_match == Some(etag.as_str()) {
             return Ok(Fetched::NotModified);
         }
         Ok(Fetched::Object {
-            body: MAPPING.to_vec(),
-            etag: Some(ETAG.into()),
+            body: body.to_vec(),
+            etag: Some(etag),
+            version_id: None,
         })
     }
 
     async fn head_object(&self, _bucket: &str, key: &str) -> Result<ObjectMeta, AwsError> {
         self.heads.fetch_add(1, Ordering::Relaxed);
+        let size = POLICIES
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, b)| b.len() as u64);
         Ok(ObjectMeta {
-            etag: Some(format!("\"etag-{}\"", key.len())),
+            etag: Some(policy_etag(key)),
             version_id: None,
+            size,
         })
     }
 
@@ -143,6 +184,10 @@ impl Aws for MemAws {
     ) -> Result<(), AwsError> {
         Err(unsupported("ecs:UpdateService"))
     }
+}
+
+fn policy_etag(key: &str) -> String {
+    format!("\"etag-{}\"", key.len())
 }
 
 fn config() -> Result<Config, Box<dyn std::error::Error>> {
@@ -267,8 +312,8 @@ fn handler_time() -> Res<()> {
         );
     }
     println!(
-        "  slowest p50 {:.1} µs = {:.3}× the 1 ms goal ({}); mapping GETs {} (all but the first \
-         answered 304), policy HEADs {}",
+        "  slowest p50 {:.1} µs = {:.3}× the 1 ms goal ({}); GETs {} (the mapping and its {} \
+         policy files once, then the mapping answered 304), policy HEADs {}",
         micros(worst),
         worst.as_secs_f64() / HANDLER_GOAL.as_secs_f64(),
         if worst <= HANDLER_GOAL {
@@ -277,6 +322,7 @@ fn handler_time() -> Res<()> {
             "NOT MET"
         },
         invoker.aws.gets.load(Ordering::Relaxed),
+        POLICIES.len(),
         invoker.aws.heads.load(Ordering::Relaxed)
     );
     Ok(())

@@ -29,6 +29,8 @@ pub enum Fetched {
     Object {
         body: Vec<u8>,
         etag: Option<String>,
+        /// The version read, in a versioned bucket.
+        version_id: Option<String>,
     },
 }
 
@@ -38,6 +40,8 @@ pub struct ObjectMeta {
     pub etag: Option<String>,
     /// Set when the bucket is versioned (or was: `null` for objects from before).
     pub version_id: Option<String>,
+    /// Content-Length, checked against the size cap before the object is read.
+    pub size: Option<u64>,
 }
 
 /// A message attribute (`String` or `Number` data type).
@@ -212,6 +216,7 @@ impl Aws for SdkAws {
         match out {
             Ok(o) => {
                 let etag = o.e_tag().map(str::to_owned);
+                let version_id = o.version_id().map(str::to_owned);
                 let body = o.body.collect().await.map_err(|e| AwsError {
                     op: "s3:GetObject",
                     message: format!("reading s3://{bucket}/{key}: {e}"),
@@ -221,6 +226,7 @@ impl Aws for SdkAws {
                 Ok(Fetched::Object {
                     body: body.into_bytes().to_vec(),
                     etag,
+                    version_id,
                 })
             }
             Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 304) => {
@@ -242,6 +248,7 @@ impl Aws for SdkAws {
         Ok(ObjectMeta {
             etag: out.e_tag().map(str::to_owned),
             version_id: out.version_id().map(str::to_owned),
+            size: out.content_length().and_then(|n| u64::try_from(n).ok()),
         })
     }
 

@@ -9,6 +9,7 @@ pub const DEFAULT_POLICY_KEY: &str = "DEFAULT_POLICY_KEY";
 pub const CLAIM_CHECK_BUCKET: &str = "CLAIM_CHECK_BUCKET";
 pub const WAKE_CLUSTER: &str = "WAKE_CLUSTER";
 pub const WAKE_SERVICE: &str = "WAKE_SERVICE";
+pub const EXCLUDE_PRINCIPAL_ARNS: &str = "EXCLUDE_PRINCIPAL_ARNS";
 
 /// The spec's defaults for the two optional keys.
 pub const DEFAULT_MAPPING_KEY: &str = "config/policy-mappings.json";
@@ -42,6 +43,44 @@ pub struct Config {
     /// Bucket for jobs too large for one message; the policy bucket unless set.
     pub claim_check_bucket: String,
     pub wake: Option<Wake>,
+    /// Roles whose own API calls must not trigger jobs (the worker's: its remediations come
+    /// back as CloudTrail events).
+    pub exclude_principals: Vec<RoleArn>,
+}
+
+/// An IAM role ARN, `arn:<partition>:iam::<account>:role/<path/>name`, with the parts a
+/// session of it is recognised by (`arn:<partition>:sts::<account>:assumed-role/name/...`
+/// drops the path).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleArn {
+    pub arn: String,
+    pub partition: String,
+    pub account: String,
+    pub name: String,
+}
+
+impl RoleArn {
+    pub fn parse(s: &str) -> Result<RoleArn, String> {
+        let a = crate::ids::arn(s)?;
+        let path = a
+            .resource
+            .strip_prefix("role/")
+            .filter(|_| a.service == "iam")
+            .ok_or("expected an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)")?;
+        if a.account.len() != 12 {
+            return Err("expected a 12-digit account id".into());
+        }
+        let name = path.rsplit('/').next().unwrap_or_default();
+        if name.is_empty() {
+            return Err("the role ARN names no role".into());
+        }
+        Ok(RoleArn {
+            arn: s.to_owned(),
+            partition: a.partition.to_owned(),
+            account: a.account.to_owned(),
+            name: name.to_owned(),
+        })
+    }
 }
 
 impl Config {
@@ -108,6 +147,18 @@ impl Config {
                 ));
             }
         };
+        let mut exclude_principals = Vec::new();
+        for arn in get(EXCLUDE_PRINCIPAL_ARNS)
+            .iter()
+            .flat_map(|v| v.split(','))
+        {
+            let arn = arn.trim();
+            if arn.is_empty() {
+                continue;
+            }
+            let role = RoleArn::parse(arn).map_err(|e| invalid(EXCLUDE_PRINCIPAL_ARNS, arn, &e))?;
+            exclude_principals.push(role);
+        }
         Ok(Config {
             queue_url,
             policy_bucket,
@@ -115,6 +166,7 @@ impl Config {
             default_policy_key,
             claim_check_bucket,
             wake,
+            exclude_principals,
         })
     }
 }
@@ -203,11 +255,65 @@ mod tests {
                 &[BASE[0], BASE[1], (CLAIM_CHECK_BUCKET, "x")],
                 CLAIM_CHECK_BUCKET,
             ),
+            (
+                &[BASE[0], BASE[1], (EXCLUDE_PRINCIPAL_ARNS, "czero-worker")],
+                EXCLUDE_PRINCIPAL_ARNS,
+            ),
+            (
+                &[
+                    BASE[0],
+                    BASE[1],
+                    (
+                        EXCLUDE_PRINCIPAL_ARNS,
+                        "arn:aws:sts::123456789012:assumed-role/czero-worker/s",
+                    ),
+                ],
+                EXCLUDE_PRINCIPAL_ARNS,
+            ),
+            (
+                &[
+                    BASE[0],
+                    BASE[1],
+                    (EXCLUDE_PRINCIPAL_ARNS, "arn:aws:iam::123:role/czero-worker"),
+                ],
+                EXCLUDE_PRINCIPAL_ARNS,
+            ),
         ];
         for (pairs, var) in cases {
             let err = cfg(pairs).unwrap_err();
             assert!(err.to_string().contains(var), "{pairs:?}: {err}");
         }
+    }
+
+    #[test]
+    fn excluded_principals_are_role_arns_separated_by_commas() {
+        let c = cfg(&[
+            BASE[0],
+            BASE[1],
+            (
+                EXCLUDE_PRINCIPAL_ARNS,
+                " arn:aws:iam::123456789012:role/czero-worker ,,\
+                 arn:aws-us-gov:iam::210987654321:role/service-role/ops/remediator",
+            ),
+        ])
+        .unwrap();
+        let got: Vec<(&str, &str, &str)> = c
+            .exclude_principals
+            .iter()
+            .map(|r| (r.partition.as_str(), r.account.as_str(), r.name.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("aws", "123456789012", "czero-worker"),
+                ("aws-us-gov", "210987654321", "remediator")
+            ]
+        );
+        assert_eq!(
+            c.exclude_principals[1].arn,
+            "arn:aws-us-gov:iam::210987654321:role/service-role/ops/remediator"
+        );
+        assert!(cfg(&BASE).unwrap().exclude_principals.is_empty());
     }
 
     #[test]

@@ -1,15 +1,20 @@
 //! The invoker: turns one EventBridge security event (CloudTrail call, Security Hub,
 //! GuardDuty or Config finding) into a job on the SQS queue, naming the policies that the
-//! mapping file in S3 selects for it. The Lambda `bootstrap` and `czero invoke` share
+//! mapping file in S3 selects for it and that would act on the event: it reads and parses
+//! those policy files, and skips events that no selected policy subscribes to, that name
+//! ids no resource could have, or that the worker's own remediations caused. The Lambda `bootstrap` and `czero invoke` share
 //! [`handler::Invoker`]; every AWS call goes through the narrow [`aws::Aws`] trait.
 
 pub mod aws;
 pub mod config;
 pub mod event;
 pub mod handler;
+pub mod ids;
 pub mod mapping;
 pub mod permissions;
+pub mod policies;
 pub mod queue;
+pub mod screen;
 pub mod wake;
 
 pub use aws::{Aws, SdkAws};

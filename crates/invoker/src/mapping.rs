@@ -3,7 +3,9 @@
 //! docs/policy-mapping.md for the format and the precedence rules.
 
 use crate::event::{SecurityEvent, Severity};
+use crate::policies::PolicyFileError;
 use czero_job::is_safe_policy_key;
+use czero_policy::PolicyFile;
 use regex::Regex;
 use serde::Deserialize;
 use serde_json::Value;
@@ -11,6 +13,10 @@ use std::sync::{Arc, Mutex};
 
 /// The mapping format this crate reads.
 pub const MAPPING_VERSION: u32 = 1;
+
+/// Largest mapping read: thousands of rules fit; anything larger is a mistake or an attack,
+/// refused before it is parsed.
+pub const MAX_MAPPING_BYTES: usize = 1024 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MappingError {
@@ -25,6 +31,43 @@ pub enum MappingError {
         name: String,
         reason: String,
     },
+    #[error("{origin} is {size} bytes, over the {cap}-byte cap for a policy mapping")]
+    TooLarge {
+        origin: String,
+        size: usize,
+        cap: usize,
+    },
+    /// A policy file the mapping routes events to cannot be used; `by` names the rules (or
+    /// the default) that route to it.
+    #[error("{origin}: {by} sends events to {key}, which cannot be used: {source}")]
+    PolicyFile {
+        origin: String,
+        by: String,
+        key: String,
+        source: PolicyFileError,
+    },
+    /// A policy that scans every resource of its type receives single-resource events.
+    #[error("{0}")]
+    ScanPolicy(Box<ScanPolicy>),
+}
+
+/// A policy the mapping sends events to although its mode scans every resource of its type.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{origin}: {by} sends events to {file}, whose policy `{policy}` (line {line}) has mode \
+     `{mode}`: it would scan and act on every resource of its type, not the ones the event \
+     names; give it an event mode (cloudtrail, hub-finding, config-rule, ...) or route no \
+     events to it"
+)]
+pub struct ScanPolicy {
+    /// The mapping.
+    pub origin: String,
+    /// The rules (or the default) that send events to the file.
+    pub by: String,
+    pub file: String,
+    pub policy: String,
+    pub line: usize,
+    pub mode: String,
 }
 
 #[derive(Deserialize)]
@@ -162,6 +205,13 @@ pub struct Selection {
 impl Mapping {
     /// Parses and validates; `origin` names the file in errors (`s3://bucket/key`).
     pub fn parse(origin: &str, bytes: &[u8]) -> Result<Mapping, MappingError> {
+        if bytes.len() > MAX_MAPPING_BYTES {
+            return Err(MappingError::TooLarge {
+                origin: origin.into(),
+                size: bytes.len(),
+                cap: MAX_MAPPING_BYTES,
+            });
+        }
         let raw: RawFile = serde_json::from_slice(bytes).map_err(|e| MappingError::Json {
             origin: origin.into(),
             reason: e.to_string(),
@@ -270,6 +320,65 @@ impl Mapping {
             sel.defaulted = true;
         }
         sel
+    }
+}
+
+impl Mapping {
+    /// Every policy key the mapping can send events to, in rule order, then `default_key`.
+    pub fn keys(&self, default_key: &str) -> Vec<String> {
+        let mut keys: Vec<String> = Vec::new();
+        let all = self
+            .rules
+            .iter()
+            .flat_map(|r| r.policies.iter().map(String::as_str))
+            .chain(std::iter::once(default_key));
+        for k in all {
+            if !keys.iter().any(|x| x == k) {
+                keys.push(k.to_owned());
+            }
+        }
+        keys
+    }
+
+    /// Who sends events to `key`, for messages: "rule `a`, rule `b`", "the default policy
+    /// (DEFAULT_POLICY_KEY)", or both.
+    pub fn routes_to(&self, key: &str, default_key: &str) -> String {
+        let mut by: Vec<String> = self
+            .rules
+            .iter()
+            .filter(|r| r.policies.iter().any(|p| p == key))
+            .map(|r| format!("rule `{}`", r.name))
+            .collect();
+        if key == default_key {
+            by.push("the default policy (DEFAULT_POLICY_KEY)".into());
+        }
+        by.join(", ")
+    }
+
+    /// The policies of `file` (at `key`) that the mapping must not send events to: those
+    /// whose mode scans every resource of the type (pull, periodic, schedule,
+    /// config-poll-rule). One error per such policy, naming the rules and the policy.
+    pub fn scan_policies(
+        &self,
+        origin: &str,
+        default_key: &str,
+        key: &str,
+        file: &PolicyFile,
+    ) -> Vec<MappingError> {
+        file.policies
+            .iter()
+            .filter(|p| !p.mode.is_event_mode())
+            .map(|p| {
+                MappingError::ScanPolicy(Box::new(ScanPolicy {
+                    origin: origin.into(),
+                    by: self.routes_to(key, default_key),
+                    file: p.origin.clone(),
+                    policy: p.name.clone(),
+                    line: p.line,
+                    mode: p.mode.name().into(),
+                }))
+            })
+            .collect()
     }
 }
 

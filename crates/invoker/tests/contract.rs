@@ -31,6 +31,7 @@ const POLICY_KEY: &str = "policies/s3-createbucket.yml";
 const POLICY_PATH: &str = "/czero-policies/policies/s3-createbucket.yml";
 const QUEUE: &str = "http://127.0.0.1/123456789012/czero-jobs";
 const CREATE: &str = include_str!("../fixtures/cloudtrail-createbucket.json");
+const POLICY: &str = include_str!("../../../policies/s3-createbucket.yml");
 const MAPPING: &str = r#"{"version": 1, "rules": [{"name": "s3-bucket-created",
     "match": {"eventName": ["CreateBucket"]}, "policies": ["policies/s3-createbucket.yml"]}]}"#;
 const SQS_TARGET: &str = "AmazonSQS";
@@ -63,6 +64,7 @@ fn config() -> Config {
         default_policy_key: "policies/s3-createbucket.yml".into(),
         claim_check_bucket: BUCKET.into(),
         wake: None,
+        exclude_principals: vec![],
     }
 }
 
@@ -170,7 +172,8 @@ fn wire_attributes() -> Value {
     })
 }
 
-/// The mapping, and the one policy it names in a versioned bucket.
+/// The mapping, and the one policy it names in a versioned bucket (GetObject when the
+/// mapping is loaded, HeadObject when a warm invocation pins it).
 async fn mount_mapping(server: &MockServer) {
     Mock::given(method("GET"))
         .and(path(MAPPING_PATH))
@@ -178,6 +181,16 @@ async fn mount_mapping(server: &MockServer) {
             ResponseTemplate::new(200)
                 .insert_header("etag", "\"m1\"")
                 .set_body_string(MAPPING),
+        )
+        .mount(server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(POLICY_PATH))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("etag", "\"p1\"")
+                .insert_header("x-amz-version-id", "v-7")
+                .set_body_string(POLICY),
         )
         .mount(server)
         .await;
@@ -195,6 +208,10 @@ async fn mount_mapping(server: &MockServer) {
 
 fn head_policy() -> String {
     format!("HEAD {POLICY_PATH}")
+}
+
+fn get_policy() -> String {
+    format!("GET {POLICY_PATH}")
 }
 
 fn pinned() -> PolicyRef {
@@ -274,7 +291,8 @@ async fn get_object_returns_the_body_and_etag() {
         got,
         Fetched::Object {
             body: MAPPING.as_bytes().to_vec(),
-            etag: Some("\"m2\"".into())
+            etag: Some("\"m2\"".into()),
+            version_id: None,
         }
     );
     let reqs = server.received_requests().await.unwrap();
@@ -340,7 +358,8 @@ async fn head_object_reads_etag_and_version_id() {
         .respond_with(
             ResponseTemplate::new(200)
                 .insert_header("etag", "\"p1\"")
-                .insert_header("x-amz-version-id", "v-7"),
+                .insert_header("x-amz-version-id", "v-7")
+                .insert_header("content-length", "1234"),
         )
         .expect(1)
         .mount(&server)
@@ -356,7 +375,8 @@ async fn head_object_reads_etag_and_version_id() {
         a.head_object(BUCKET, POLICY_KEY).await.unwrap(),
         ObjectMeta {
             etag: Some("\"p1\"".into()),
-            version_id: Some("v-7".into())
+            version_id: Some("v-7".into()),
+            size: Some(1234),
         }
     );
     assert_eq!(
@@ -365,8 +385,10 @@ async fn head_object_reads_etag_and_version_id() {
             .unwrap(),
         ObjectMeta {
             etag: Some("\"a1\"".into()),
-            version_id: None
-        }
+            version_id: None,
+            size: None,
+        },
+        "no Content-Length, no size"
     );
     let reqs = server.received_requests().await.unwrap();
     assert_eq!(
@@ -746,17 +768,18 @@ async fn an_invocation_reads_the_mapping_then_sends_one_message() {
         calls(&server).await,
         [
             format!("GET {MAPPING_PATH}"),
-            head_policy(),
+            get_policy(),
             "POST / AmazonSQS.SendMessage".into(),
             format!("GET {MAPPING_PATH}"),
             head_policy(),
             "POST / AmazonSQS.SendMessage".into(),
         ],
-        "every invocation pins the policy afresh"
+        "loading the mapping reads its policy; a warm invocation pins it afresh with HEAD"
     );
     let reqs = server.received_requests().await.unwrap();
     assert_eq!(hdr(&reqs[0], "if-none-match"), None);
     assert_eq!(hdr(&reqs[1], "if-none-match"), None);
+    assert_eq!(hdr(&reqs[4], "if-none-match"), None);
     assert_eq!(
         hdr(&reqs[3], "if-none-match"),
         Some("\"m1\""),
@@ -839,7 +862,7 @@ async fn throttled_or_failing_s3_and_sqs_fail_the_invocation_as_retryable() {
         let expected_attempts = if s3_fails {
             vec![format!("GET {MAPPING_PATH}"); ATTEMPTS]
         } else {
-            let mut v = vec![format!("GET {MAPPING_PATH}"), head_policy()];
+            let mut v = vec![format!("GET {MAPPING_PATH}"), get_policy()];
             v.extend(vec!["POST / AmazonSQS.SendMessage".to_string(); ATTEMPTS]);
             v
         };
@@ -860,9 +883,38 @@ async fn throttled_or_failing_s3_and_sqs_fail_the_invocation_as_retryable() {
 
 #[tokio::test]
 async fn a_policy_that_is_missing_or_unreadable_fails_before_anything_is_queued() {
-    for (case, answer, kind, text) in [
+    // GET: the mapping is being loaded (cold), every file it names is read. HEAD: a warm
+    // invocation pins the selected file.
+    for (case, op, answer, kind, text) in [
         (
             "404",
+            "GET",
+            ResponseTemplate::new(404),
+            "czero.Retryable.PolicyMissing",
+            "policy s3://czero-policies/policies/s3-createbucket.yml, named by mapping rule \
+             `s3-bucket-created` in s3://czero-policies/config/policy-mappings.json and by the \
+             default policy (DEFAULT_POLICY_KEY), does not exist (s3:GetObject: HTTP 404",
+        ),
+        (
+            "SlowDown",
+            "GET",
+            s3_error(503, "SlowDown"),
+            "czero.Retryable.PolicyFetch",
+            "checking policy s3://czero-policies/policies/s3-createbucket.yml, named by \
+             mapping rule `s3-bucket-created` in s3://czero-policies/config/policy-mappings.json \
+             and by the default policy (DEFAULT_POLICY_KEY): s3:GetObject: HTTP 503",
+        ),
+        (
+            "403",
+            "GET",
+            s3_error(403, "AccessDenied"),
+            "czero.Permanent.PolicyFetch",
+            "checking policy s3://czero-policies/policies/s3-createbucket.yml, named by \
+             mapping rule `s3-bucket-created`",
+        ),
+        (
+            "404",
+            "HEAD",
             ResponseTemplate::new(404),
             "czero.Retryable.PolicyMissing",
             "policy s3://czero-policies/policies/s3-createbucket.yml, selected by mapping rule \
@@ -871,6 +923,7 @@ async fn a_policy_that_is_missing_or_unreadable_fails_before_anything_is_queued(
         ),
         (
             "SlowDown",
+            "HEAD",
             s3_error(503, "SlowDown"),
             "czero.Retryable.PolicyFetch",
             "checking policy s3://czero-policies/policies/s3-createbucket.yml, selected by \
@@ -879,45 +932,64 @@ async fn a_policy_that_is_missing_or_unreadable_fails_before_anything_is_queued(
         ),
         (
             "403",
+            "HEAD",
             ResponseTemplate::new(403),
             "czero.Permanent.PolicyFetch",
             "checking policy s3://czero-policies/policies/s3-createbucket.yml, selected by \
              mapping rule `s3-bucket-created`",
         ),
     ] {
+        let case = format!("{op} {case}");
         let server = MockServer::start().await;
-        Mock::given(method("HEAD"))
-            .and(path(POLICY_PATH))
-            .respond_with(answer)
-            .with_priority(1)
-            .mount(&server)
-            .await;
         mount_mapping(&server).await;
+        let warm = op == "HEAD";
         json_call(SQS_TARGET, "SendMessage")
             .respond_with(sqs_json(
                 json!({"MessageId": "m-1", "MD5OfMessageBody": "x"}),
             ))
-            .expect(0)
+            .expect(u64::from(warm))
             .mount(&server)
             .await;
-        let err = Invoker::new(aws(&server), config())
-            .handle(lambda_event(CREATE))
-            .await
-            .unwrap_err();
+        let inv = Invoker::new(aws(&server), config());
+        if warm {
+            Mock::given(method("GET"))
+                .and(path(MAPPING_PATH))
+                .and(header("if-none-match", "\"m1\""))
+                .respond_with(ResponseTemplate::new(304))
+                .with_priority(1)
+                .mount(&server)
+                .await;
+            inv.handle(lambda_event(CREATE)).await.unwrap();
+        }
+        let failing = Mock::given(method(op))
+            .and(path(POLICY_PATH))
+            .respond_with(answer)
+            .with_priority(1)
+            .mount_as_scoped(&server)
+            .await;
+        let Err(err) = inv.handle(lambda_event(CREATE)).await else {
+            panic!("{case}: queued")
+        };
         assert_eq!(err.error_type, kind, "{case}: {}", err.error_message);
         assert!(
             err.error_message.starts_with(text),
             "{case}: {}",
             err.error_message
         );
-        let heads = calls(&server)
+        drop(failing);
+        // Cold, the GET is the first read of the policy; warm, the HEAD is the first HEAD.
+        let attempts = calls(&server)
             .await
             .iter()
-            .filter(|c| **c == head_policy())
+            .filter(|c| **c == format!("{op} {POLICY_PATH}"))
             .count();
         assert_eq!(
-            heads,
-            if case == "SlowDown" { ATTEMPTS } else { 1 },
+            attempts,
+            if case.ends_with("SlowDown") {
+                ATTEMPTS
+            } else {
+                1
+            },
             "{case}"
         );
     }
@@ -929,7 +1001,7 @@ async fn a_missing_default_policy_names_the_default() {
     mount_mapping(&server).await;
     let mut cfg = config();
     cfg.default_policy_key = "policies/fallback.yml".into();
-    // GuardDuty: no rule of MAPPING matches, so the default is selected, and it is absent.
+    // The default is read with the mapping, whether or not an event selects it.
     let gd = include_str!("../fixtures/guardduty-s3-public.json");
     let err = Invoker::new(aws(&server), cfg)
         .handle(lambda_event(gd))
@@ -938,12 +1010,144 @@ async fn a_missing_default_policy_names_the_default() {
     assert_eq!(err.error_type, "czero.Retryable.PolicyMissing");
     assert!(
         err.error_message.starts_with(
-            "policy s3://czero-policies/policies/fallback.yml, selected by the default policy \
-             (DEFAULT_POLICY_KEY; no rule in s3://czero-policies/config/policy-mappings.json \
-             matched), does not exist"
+            "policy s3://czero-policies/policies/fallback.yml, named by the default policy \
+             (DEFAULT_POLICY_KEY), does not exist"
         ),
         "{}",
         err.error_message
+    );
+}
+
+#[tokio::test]
+async fn a_new_mapping_revalidates_each_policy_by_its_cached_etag() {
+    let server = MockServer::start().await;
+    // The mapping changes between the two invocations (m1, then m2).
+    Mock::given(method("GET"))
+        .and(path(MAPPING_PATH))
+        .and(header("if-none-match", "\"m1\""))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("etag", "\"m2\"")
+                .set_body_string(MAPPING),
+        )
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(POLICY_PATH))
+        .and(header("if-none-match", "\"p1\""))
+        .respond_with(ResponseTemplate::new(304).insert_header("etag", "\"p1\""))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    mount_mapping(&server).await;
+    json_call(SQS_TARGET, "SendMessage")
+        .respond_with(sqs_json(
+            json!({"MessageId": "m-1", "MD5OfMessageBody": "x"}),
+        ))
+        .mount(&server)
+        .await;
+    let inv = Invoker::new(aws(&server), config());
+    for _ in 0..2 {
+        let out = inv.handle(lambda_event(CREATE)).await.unwrap();
+        let Outcome::Queued { job, .. } = out else {
+            panic!("skipped")
+        };
+        assert_eq!(job.policies, [pinned()], "the version read and parsed");
+    }
+    let reqs: Vec<Request> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.url.path() == POLICY_PATH)
+        .collect();
+    assert_eq!(reqs.len(), 2, "{:?}", calls(&server).await);
+    assert_eq!(reqs[0].method.as_str(), "GET");
+    assert_eq!(hdr(&reqs[0], "if-none-match"), None);
+    assert_eq!(
+        hdr(&reqs[1], "if-none-match"),
+        Some("\"p1\""),
+        "a new mapping revalidates the cached file: 304, not its body again"
+    );
+    assert!(
+        reqs.iter()
+            .all(|r| r.url.query().is_none_or(|q| !q.contains("versionId"))),
+        "the current object: the invoker's role has s3:GetObject, not s3:GetObjectVersion"
+    );
+}
+
+#[tokio::test]
+async fn a_policy_whose_etag_changed_is_read_again_and_pinned_as_read() {
+    let server = MockServer::start().await;
+    mount_mapping(&server).await;
+    json_call(SQS_TARGET, "SendMessage")
+        .respond_with(sqs_json(
+            json!({"MessageId": "m-1", "MD5OfMessageBody": "x"}),
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(MAPPING_PATH))
+        .and(header("if-none-match", "\"m1\""))
+        .respond_with(ResponseTemplate::new(304))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    let inv = Invoker::new(aws(&server), config());
+    inv.handle(lambda_event(CREATE)).await.unwrap();
+    // Edited: HEAD sees p2; the GET that follows returns p3 (edited again in between). The
+    // job names what was parsed.
+    let edited = format!("{POLICY}# edited\n");
+    let _head = Mock::given(method("HEAD"))
+        .and(path(POLICY_PATH))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("etag", "\"p2\"")
+                .insert_header("x-amz-version-id", "v-8")
+                .insert_header("content-length", edited.len().to_string().as_str()),
+        )
+        .with_priority(1)
+        .mount_as_scoped(&server)
+        .await;
+    let _get = Mock::given(method("GET"))
+        .and(path(POLICY_PATH))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("etag", "\"p3\"")
+                .insert_header("x-amz-version-id", "v-9")
+                .set_body_string(&edited),
+        )
+        .with_priority(1)
+        .mount_as_scoped(&server)
+        .await;
+    let out = inv.handle(lambda_event(CREATE)).await.unwrap();
+    let Outcome::Queued { job, .. } = out else {
+        panic!("skipped")
+    };
+    assert_eq!(
+        job.policies,
+        [PolicyRef {
+            key: POLICY_KEY.into(),
+            etag: Some("\"p3\"".into()),
+            version_id: Some("v-9".into()),
+        }]
+    );
+    let all = calls(&server).await;
+    assert_eq!(
+        all[3..],
+        [
+            format!("GET {MAPPING_PATH}"),
+            head_policy(),
+            get_policy(),
+            "POST / AmazonSQS.SendMessage".into(),
+        ]
+    );
+    let reqs = server.received_requests().await.unwrap();
+    assert_eq!(
+        hdr(&reqs[5], "if-none-match"),
+        Some("\"p1\""),
+        "conditional on the cached ETag"
     );
 }
 
@@ -1031,7 +1235,7 @@ async fn fast_wake_describes_then_updates_a_service_at_zero() {
         calls(&server).await,
         [
             format!("GET {MAPPING_PATH}"),
-            head_policy(),
+            get_policy(),
             "POST / AmazonSQS.SendMessage".into(),
             format!("POST / {ECS_TARGET}.DescribeServices"),
             format!("POST / {ECS_TARGET}.UpdateService"),
@@ -1158,8 +1362,8 @@ async fn a_partly_failed_batch_is_an_error_naming_sent_failed_and_unsent_jobs() 
     assert!(bodies(&server, SQS_TARGET, "SendMessage").await.is_empty());
     assert_eq!(
         calls(&server).await[..2],
-        [format!("GET {MAPPING_PATH}"), head_policy()],
-        "twelve jobs naming one policy cost one HEAD"
+        [format!("GET {MAPPING_PATH}"), get_policy()],
+        "twelve jobs naming one policy cost one read"
     );
     for e in entries {
         let Envelope::Inline { job } =
@@ -1229,8 +1433,11 @@ async fn send_jobs_with_one_job_uses_send_message() {
     let Parsed::Event(e) = &events[0] else {
         panic!()
     };
-    let mapping = inv.mapping().await.unwrap();
-    let job = inv.job(e, &mapping.select(e, "policies/x.yml"), None);
+    let mut seen = Default::default();
+    let mapping = inv.mapping(&mut seen).await.unwrap();
+    let sel = mapping.select(e, POLICY_KEY);
+    let pins = inv.pin(&mapping, &sel, &mut seen).await.unwrap();
+    let job = inv.job(e, pins.into_iter().map(|s| s.pin).collect(), None);
     let q = queue::send_jobs(&inv.aws, &inv.config, &[job])
         .await
         .unwrap();

@@ -1,14 +1,16 @@
 //! The handler end to end over the in-memory fake: every fixture, selection and precedence,
-//! skips, the mapping cache, claim checks, fast wake and error classification.
+//! skips (the worker's own calls, events no selected policy acts on, ids no resource could
+//! have), the mapping and policy caches, the checks of the policy files a mapping names,
+//! size caps, claim checks, fast wake and error classification.
 
 #![allow(clippy::unwrap_used)] // helpers of tests: a failure here is a failed test
 
 mod common;
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
-use common::fake::Fake;
+use common::fake::{Fake, policy_text};
 use czero_invoker::aws::AwsError;
-use czero_invoker::config::{Config, Wake};
+use czero_invoker::config::{Config, RoleArn, Wake};
 use czero_invoker::event::{self, Kind, Parsed, Severity};
 use czero_invoker::handler::{Invoker, Outcome};
 use czero_invoker::wake::WakeOutcome;
@@ -27,6 +29,7 @@ const CONFIG: &str = include_str!("../fixtures/config-compliance.json");
 const EC2: &str = include_str!("../fixtures/ec2-state-change.json");
 const PRECEDENCE: &str = include_str!("../fixtures/mapping-precedence.json");
 const EXAMPLE_MAPPING: &str = include_str!("../../../config/policy-mappings.json");
+const SCAN_MAPPING: &str = include_str!("../fixtures/mapping-scan-policies.json");
 
 const BUCKET: &str = "czero-policies";
 const MAPPING_KEY: &str = "config/policy-mappings.json";
@@ -40,6 +43,7 @@ fn config() -> Config {
         default_policy_key: DEFAULT_POLICY.into(),
         claim_check_bucket: BUCKET.into(),
         wake: None,
+        exclude_principals: vec![],
     }
 }
 
@@ -59,6 +63,24 @@ fn lambda_event(json: &str) -> LambdaEvent<EventBridgeEvent<Value>> {
 
 async fn run(inv: &Invoker<Fake>, json: &str) -> Outcome {
     inv.handle(lambda_event(json)).await.unwrap()
+}
+
+fn skipped(o: &Outcome) -> &str {
+    match o {
+        Outcome::Skipped { reason, .. } => reason,
+        Outcome::Queued { job, .. } => panic!("queued {:?}", keys(job)),
+    }
+}
+
+fn count(n: &std::sync::atomic::AtomicUsize) -> usize {
+    n.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// `json` with `detail` edited by `f`.
+fn edited(json: &str, f: impl FnOnce(&mut Value)) -> String {
+    let mut v: Value = serde_json::from_str(json).unwrap();
+    f(&mut v);
+    v.to_string()
 }
 
 fn queued(o: &Outcome) -> (&czero_job::Job, &[String], bool) {
@@ -152,35 +174,207 @@ fn skips_are_reported_not_errors() {
 #[tokio::test]
 async fn example_mapping_routes_each_fixture() {
     let inv = invoker(EXAMPLE_MAPPING);
-    let cases: &[(&str, &[&str], bool)] = &[
-        (CREATE, &["policies/s3-createbucket.yml"], false),
-        (ACL_XACCT, &["policies/s3-global-grants.yml"], false),
+    let cases: &[(&str, &[&str])] = &[
+        (CREATE, &["policies/s3-createbucket.yml"]),
+        (ACL_XACCT, &["policies/s3-global-grants.yml"]),
         (
             HUB,
             &[
                 "policies/s3-hub-finding-public.yml",
-                "policies/s3-policy-statements.yml",
+                "policies/s3-hub-policy-statements.yml",
             ],
-            false,
         ),
-        (
-            GD_S3,
-            &[
-                "policies/s3-audit-tags.yml",
-                "policies/s3-policy-statements.yml",
-            ],
-            false,
-        ),
-        (GD_EC2, &["policies/s3-createbucket.yml"], true),
-        (CONFIG, &["policies/s3-unencrypted-mark.yml"], false),
+        (CONFIG, &["policies/s3-config-unencrypted-mark.yml"]),
     ];
-    for (json, want, defaulted) in cases {
+    for (json, want) in cases {
         let out = run(&inv, json).await;
-        let (job, _, d) = queued(&out);
+        let (job, _, defaulted) = queued(&out);
         assert_eq!(keys(job), *want);
-        assert_eq!(d, *defaulted);
+        assert!(!defaulted);
     }
     assert_eq!(inv.aws.sent().len(), cases.len());
+}
+
+/// Regression: GuardDuty findings fell through to the CreateBucket default policy and each
+/// queued a job (waking Fargate) that could do nothing: c7n's guard-duty mode has no
+/// aws.s3, and the default policy subscribes to CreateBucket only.
+#[tokio::test]
+async fn events_no_selected_policy_subscribes_to_are_skipped() {
+    let inv = invoker(EXAMPLE_MAPPING);
+    for json in [GD_S3, GD_EC2] {
+        let out = run(&inv, json).await;
+        assert_eq!(
+            skipped(&out),
+            "no selected policy would act on this event: policies/s3-createbucket.yml: \
+             `s3-createbucket-remediate` (cloudtrail CreateBucket) does not subscribe to it"
+        );
+    }
+    // A CloudTrail call no rule names falls to the default, which does not subscribe to it.
+    let logging = edited(CREATE, |v| {
+        v["detail"]["eventName"] = "PutBucketLogging".into()
+    });
+    assert!(skipped(&run(&inv, &logging).await).contains("does not subscribe to it"));
+    assert!(inv.aws.sent().is_empty());
+    assert_eq!(
+        inv.counters
+            .skipped
+            .load(std::sync::atomic::Ordering::Relaxed),
+        3
+    );
+}
+
+/// Regression: a Security Hub finding about EC2 sent to an S3 hub-finding policy queued a
+/// job for a policy that finds no bucket in it.
+#[tokio::test]
+async fn findings_naming_no_resource_of_the_policys_type_are_skipped() {
+    let mapping = r#"{"version": 1, "rules": [{"name": "all-hub",
+        "match": {"source": ["aws.securityhub"]},
+        "policies": ["policies/s3-hub-finding-public.yml"]}]}"#;
+    let inv = invoker(mapping);
+    let ec2_only = edited(HUB, |v| {
+        for f in v["detail"]["findings"].as_array_mut().unwrap() {
+            f["Resources"] = serde_json::json!([{"Type": "AwsEc2Instance",
+                "Id": "arn:aws:ec2:us-east-1:444455556666:instance/i-0abc", "Region": "us-east-1"}]);
+        }
+    });
+    let out = run(&inv, &ec2_only).await;
+    assert_eq!(
+        skipped(&out),
+        "no selected policy would act on this event: policies/s3-hub-finding-public.yml: \
+         `s3-hub-finding-public-bucket` (hub-finding) finds no aws.s3 resource in it"
+    );
+    // One bucket among the resources is enough.
+    let mixed = edited(HUB, |v| {
+        v["detail"]["findings"][0]["Resources"][0] = serde_json::json!({"Type": "AwsEc2Instance",
+            "Id": "arn:aws:ec2:us-east-1:444455556666:instance/i-0abc", "Region": "us-east-1"});
+    });
+    let out = run(&inv, &mixed).await;
+    assert_eq!(keys(queued(&out).0), ["policies/s3-hub-finding-public.yml"]);
+}
+
+/// A config-rule policy resolves `detail.resourceId` whatever the type; one about a bucket
+/// does not run for a Config finding about an instance.
+#[tokio::test]
+async fn config_findings_about_another_type_are_skipped() {
+    let mapping = r#"{"version": 1, "rules": [{"name": "any-config",
+        "match": {"source": ["aws.config"]},
+        "policies": ["policies/s3-config-unencrypted-mark.yml"]}]}"#;
+    let inv = invoker(mapping);
+    let instance = edited(CONFIG, |v| {
+        v["detail"]["resourceType"] = "AWS::EC2::Instance".into();
+        v["detail"]["resourceId"] = "i-0f1e2d3c4b5a69788".into();
+    });
+    let reason = skipped(&run(&inv, &instance).await).to_owned();
+    assert!(
+        reason.ends_with(
+            "`s3-config-unencrypted-mark-for-delete` (config-rule) is about aws.s3, not the \
+             event's AWS::EC2::Instance"
+        ),
+        "{reason}"
+    );
+    assert_eq!(
+        keys(queued(&run(&inv, CONFIG).await).0),
+        ["policies/s3-config-unencrypted-mark.yml"]
+    );
+}
+
+/// Only the files that would act on the event are named in the job; the rules that
+/// selected them are still reported.
+#[tokio::test]
+async fn files_that_would_not_act_are_dropped_from_the_job() {
+    let inv = invoker(PRECEDENCE);
+    let o = run(&inv, ACL_XACCT).await;
+    let (job, rules, _) = queued(&o);
+    assert_eq!(rules, ["any-s3-call", "acl-call"]);
+    assert_eq!(
+        keys(job),
+        ["policies/s3-global-grants.yml"],
+        "s3-createbucket.yml subscribes to CreateBucket only"
+    );
+    let Envelope::Inline { job: sent } = Envelope::decode(&inv.aws.sent()[0].body).unwrap() else {
+        panic!("inline expected")
+    };
+    assert_eq!(&sent, job);
+}
+
+/// Modes only c7n resolves (guard-duty here) cannot be screened natively: queued as before.
+#[tokio::test]
+async fn modes_only_c7n_resolves_are_queued() {
+    let inv = invoker(PRECEDENCE);
+    let o = run(&inv, GD_EC2).await;
+    assert_eq!(keys(queued(&o).0), ["policies/ec2/isolate.yml"]);
+}
+
+/// Regression: a CloudTrail event naming the bucket `../../etc/passwd` queued a job.
+#[tokio::test]
+async fn ids_no_resource_could_have_are_skipped() {
+    let inv = invoker(EXAMPLE_MAPPING);
+    let traversal = edited(CREATE, |v| {
+        v["detail"]["requestParameters"]["bucketName"] = "../../etc/passwd".into()
+    });
+    assert_eq!(
+        skipped(&run(&inv, &traversal).await),
+        "event names `../../etc/passwd`, which is not a valid aws.s3 id (a bucket name has only \
+         lowercase letters, digits, `.` and `-`, not '/'; policy `s3-createbucket-remediate` in \
+         policies/s3-createbucket.yml)"
+    );
+    let control = edited(CREATE, |v| {
+        v["detail"]["requestParameters"]["bucketName"] = "bucket\u{1b}[2J".into()
+    });
+    assert!(skipped(&run(&inv, &control).await).contains("`bucket\\u{1b}[2J`"));
+    let ip = edited(CONFIG, |v| v["detail"]["resourceId"] = "10.0.0.1".into());
+    assert!(skipped(&run(&inv, &ip).await).contains("not an IP address"));
+    let hub = edited(HUB, |v| {
+        v["detail"]["findings"][1]["Resources"][0]["Id"] = "arn:aws:s3:::Partner_Uploads".into()
+    });
+    assert!(skipped(&run(&inv, &hub).await).contains("`Partner_Uploads`"));
+    assert!(inv.aws.sent().is_empty());
+}
+
+/// Regression: the worker's own PutBucketEncryption came back as a CloudTrail event and
+/// queued a job. Such events are skipped before anything is read.
+#[tokio::test]
+async fn the_workers_own_calls_are_skipped_without_aws_calls() {
+    let fake = Fake::default()
+        .with_object(
+            BUCKET,
+            MAPPING_KEY,
+            EXAMPLE_MAPPING.as_bytes(),
+            "\"etag-1\"",
+        )
+        .with_policies_of(BUCKET, EXAMPLE_MAPPING, &[DEFAULT_POLICY]);
+    let mut cfg = config();
+    cfg.exclude_principals =
+        vec![RoleArn::parse("arn:aws:iam::123456789012:role/custodian/czero-worker").unwrap()];
+    let inv = Invoker::new(fake, cfg);
+    let by_worker = |name: &str| {
+        edited(CREATE, |v| {
+            v["detail"]["eventName"] = name.into();
+            v["detail"]["userIdentity"] = serde_json::json!({
+                "type": "AssumedRole",
+                "arn": "arn:aws:sts::123456789012:assumed-role/czero-worker/3f2a",
+                "sessionContext": {"sessionIssuer": {"type": "Role",
+                    "arn": "arn:aws:iam::123456789012:role/custodian/czero-worker"}}});
+        })
+    };
+    for name in [
+        "PutBucketEncryption",
+        "PutBucketPublicAccessBlock",
+        "CreateBucket",
+    ] {
+        assert_eq!(
+            skipped(&run(&inv, &by_worker(name)).await),
+            "caused by custodian-zero's own worker \
+             (arn:aws:iam::123456789012:role/custodian/czero-worker)"
+        );
+    }
+    assert_eq!(count(&inv.aws.gets) + count(&inv.aws.heads), 0);
+    // The same call by a person is routed as usual.
+    let by_user = edited(CREATE, |v| {
+        v["detail"]["eventName"] = "PutBucketEncryption".into()
+    });
+    let o = run(&inv, &by_user).await;
+    assert_eq!(keys(queued(&o).0), ["policies/s3-bucket-drift.yml"]);
 }
 
 #[test]
@@ -196,6 +390,170 @@ fn example_mapping_names_only_policies_that_exist() {
             assert!(root.join(p).exists(), "rule {} names missing {p}", r.name);
         }
     }
+}
+
+/// Regression: the mapping sent single-resource events to policies without a mode, so one
+/// Config finding on one bucket made the worker mark every unencrypted bucket for deletion.
+/// Loading such a mapping fails, naming the rule, the file and the policy; nothing is queued.
+#[tokio::test]
+async fn a_mapping_that_sends_events_to_a_scan_policy_is_rejected() {
+    let inv = invoker(SCAN_MAPPING);
+    let err = inv.handle(lambda_event(CREATE)).await.unwrap_err();
+    assert_eq!(err.error_type, "czero.Retryable.InvalidMapping");
+    assert_eq!(
+        err.error_message,
+        "s3://czero-policies/config/policy-mappings.json: rule `sandbox-accounts-audit-only`, \
+         rule `guardduty-s3-policy-findings` sends events to \
+         s3://czero-policies/policies/s3-audit-tags.yml, whose policy `s3-audit-missing-owner` \
+         (line 3) has mode `pull`: it would scan and act on every resource of its type, not \
+         the ones the event names; give it an event mode (cloudtrail, hub-finding, \
+         config-rule, ...) or route no events to it"
+    );
+    assert!(inv.aws.sent().is_empty());
+
+    // The default policy is checked too.
+    let fake = Fake::default()
+        .with_object(
+            BUCKET,
+            MAPPING_KEY,
+            br#"{"version": 1, "rules": []}"#,
+            "\"m\"",
+        )
+        .with_object(
+            BUCKET,
+            "policies/s3-audit-tags.yml",
+            policy_text("policies/s3-audit-tags.yml").as_bytes(),
+            "\"a\"",
+        );
+    let mut cfg = config();
+    cfg.default_policy_key = "policies/s3-audit-tags.yml".into();
+    let err = Invoker::new(fake, cfg)
+        .handle(lambda_event(CREATE))
+        .await
+        .unwrap_err();
+    assert!(
+        err.error_message.contains(
+            "the default policy (DEFAULT_POLICY_KEY) sends events to \
+             s3://czero-policies/policies/s3-audit-tags.yml, whose policy `s3-audit-missing-owner`"
+        ),
+        "{}",
+        err.error_message
+    );
+}
+
+#[test]
+fn every_file_the_example_mapping_names_holds_event_mode_policies_only() {
+    let m =
+        czero_invoker::mapping::Mapping::parse(MAPPING_KEY, EXAMPLE_MAPPING.as_bytes()).unwrap();
+    let mut files = 0;
+    for key in m.keys(DEFAULT_POLICY) {
+        let file = czero_invoker::policies::parse_policy(&key, policy_text(&key).as_bytes())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            m.scan_policies(MAPPING_KEY, DEFAULT_POLICY, &key, &file),
+            vec![],
+            "{key}"
+        );
+        files += 1;
+    }
+    assert_eq!(files, 7);
+}
+
+/// A policy edited after the mapping was loaded is checked again when its ETag changes.
+#[tokio::test]
+async fn a_policy_edited_into_a_scan_or_broken_file_fails_the_warm_invocation() {
+    let inv = invoker(EXAMPLE_MAPPING);
+    run(&inv, CREATE).await;
+    inv.aws.set_object(
+        BUCKET,
+        DEFAULT_POLICY,
+        policy_text("policies/s3-unencrypted-mark.yml").as_bytes(),
+        "\"pull\"",
+    );
+    let err = inv.handle(lambda_event(CREATE)).await.unwrap_err();
+    assert_eq!(err.error_type, "czero.Retryable.InvalidMapping");
+    assert!(
+        err.error_message.contains(
+            "rule `s3-bucket-created`, the default policy (DEFAULT_POLICY_KEY) sends events to \
+             s3://czero-policies/policies/s3-createbucket.yml, whose policy \
+             `s3-unencrypted-mark-for-delete` (line 3) has mode `pull`"
+        ),
+        "{}",
+        err.error_message
+    );
+    inv.aws.set_object(
+        BUCKET,
+        DEFAULT_POLICY,
+        b"policies:\n  - name: x\n    resource: aws.s3\n    actions: [bogus]\n",
+        "\"broken\"",
+    );
+    let err = inv.handle(lambda_event(CREATE)).await.unwrap_err();
+    assert_eq!(err.error_type, "czero.Retryable.InvalidMapping");
+    assert!(
+        err.error_message.starts_with(
+            "s3://czero-policies/config/policy-mappings.json: rule `s3-bucket-created`, the \
+             default policy (DEFAULT_POLICY_KEY) sends events to policies/s3-createbucket.yml, \
+             which cannot be used: s3://czero-policies/policies/s3-createbucket.yml:4:"
+        ),
+        "{}",
+        err.error_message
+    );
+    assert!(
+        inv.aws.sent().len() == 1,
+        "only the first, valid, invocation queued"
+    );
+}
+
+#[tokio::test]
+async fn size_caps_are_checked_before_parsing() {
+    // The mapping, 1 MiB.
+    let big = format!(
+        r#"{{"version": 1, "description": "{}", "rules": []}}"#,
+        "x".repeat(czero_invoker::mapping::MAX_MAPPING_BYTES)
+    );
+    let inv = invoker(&big);
+    let err = inv.handle(lambda_event(CREATE)).await.unwrap_err();
+    assert_eq!(err.error_type, "czero.Retryable.InvalidMapping");
+    assert_eq!(
+        err.error_message,
+        format!(
+            "s3://czero-policies/config/policy-mappings.json is {} bytes, over the \
+             1048576-byte cap for a policy mapping",
+            big.len()
+        )
+    );
+    // A policy file, 512 KiB: read when the mapping is loaded ...
+    let padded = format!(
+        "{}# {}\n",
+        policy_text(DEFAULT_POLICY),
+        "x".repeat(czero_invoker::policies::MAX_POLICY_BYTES)
+    );
+    let inv = invoker(EXAMPLE_MAPPING);
+    inv.aws
+        .set_object(BUCKET, DEFAULT_POLICY, padded.as_bytes(), "\"big\"");
+    let err = inv.handle(lambda_event(CREATE)).await.unwrap_err();
+    assert!(
+        err.error_message.ends_with(&format!(
+            "which cannot be used: s3://czero-policies/policies/s3-createbucket.yml is {} bytes, \
+             over the 524288-byte cap for a policy file",
+            padded.len()
+        )),
+        "{}",
+        err.error_message
+    );
+    // ... and, once loaded, refused on HeadObject's size without a GetObject.
+    let inv = invoker(EXAMPLE_MAPPING);
+    run(&inv, CREATE).await;
+    let gets = count(&inv.aws.gets);
+    inv.aws
+        .set_object(BUCKET, DEFAULT_POLICY, padded.as_bytes(), "\"big\"");
+    let err = inv.handle(lambda_event(CREATE)).await.unwrap_err();
+    assert!(
+        err.error_message.contains("524288-byte cap"),
+        "{}",
+        err.error_message
+    );
+    assert_eq!(count(&inv.aws.gets), gets + 1, "the mapping's GET only");
 }
 
 #[tokio::test]
@@ -218,12 +576,13 @@ async fn precedence_collects_in_order_and_stops() {
     let (job, rules, _) = queued(&o);
     assert_eq!(rules, ["any-s3-call"]);
     assert_eq!(keys(job), ["policies/s3-createbucket.yml"]);
-    // PutBucketAcl: glob and regex rules both match; duplicates keep the first position.
-    let o = run(&inv, ACL_XACCT).await;
-    let (job, rules, _) = queued(&o);
-    assert_eq!(rules, ["any-s3-call", "acl-call"]);
+    // PutBucketAcl: glob and regex rules both match; duplicates keep the first position
+    // (the handler then drops s3-createbucket.yml, see files_that_would_not_act_...).
+    let m = czero_invoker::mapping::Mapping::parse("m", PRECEDENCE.as_bytes()).unwrap();
+    let sel = m.select(&parsed(ACL_XACCT), DEFAULT_POLICY);
+    assert_eq!(sel.rules, ["any-s3-call", "acl-call"]);
     assert_eq!(
-        keys(job),
+        sel.policies,
         [
             "policies/s3-createbucket.yml",
             "policies/s3-global-grants.yml"
@@ -232,13 +591,17 @@ async fn precedence_collects_in_order_and_stops() {
     // GuardDuty cross-account HIGH in the member account 777788889999.
     let o = run(&inv, GD_EC2).await;
     assert_eq!(keys(queued(&o).0), ["policies/ec2/isolate.yml"]);
-    // GuardDuty LOW: nothing matches, the default runs.
-    let o = run(&inv, GD_S3).await;
-    let (job, rules, defaulted) = queued(&o);
-    assert!(rules.is_empty() && defaulted);
-    assert_eq!(keys(job), ["policies/s3-createbucket.yml"]);
+    // GuardDuty LOW: nothing matches, the default is selected (and skipped: it does not
+    // subscribe to GuardDuty findings).
+    let sel = m.select(&parsed(GD_S3), DEFAULT_POLICY);
+    assert!(sel.rules.is_empty() && sel.defaulted);
+    assert_eq!(sel.policies, ["policies/s3-createbucket.yml"]);
+    assert!(matches!(run(&inv, GD_S3).await, Outcome::Skipped { .. }));
     let o = run(&inv, CONFIG).await;
-    assert_eq!(keys(queued(&o).0), ["policies/s3-unencrypted-mark.yml"]);
+    assert_eq!(
+        keys(queued(&o).0),
+        ["policies/s3-config-unencrypted-mark.yml"]
+    );
 }
 
 #[tokio::test]
@@ -469,7 +832,7 @@ async fn many_events_go_out_in_batches_of_ten() {
 async fn jobs_pin_each_policy_to_the_etag_and_version_seen() {
     let inv = invoker(EXAMPLE_MAPPING);
     inv.aws.versions.lock().unwrap().insert(
-        format!("{BUCKET}/policies/s3-policy-statements.yml"),
+        format!("{BUCKET}/policies/s3-hub-policy-statements.yml"),
         "3HL4kqtJlcpXroDTDmJ".into(),
     );
     let o = run(&inv, HUB).await;
@@ -488,8 +851,8 @@ async fn jobs_pin_each_policy_to_the_etag_and_version_seen() {
                 None
             ),
             (
-                "policies/s3-policy-statements.yml",
-                Some("\"etag-policies/s3-policy-statements.yml\""),
+                "policies/s3-hub-policy-statements.yml",
+                Some("\"etag-policies/s3-hub-policy-statements.yml\""),
                 Some("3HL4kqtJlcpXroDTDmJ")
             ),
         ]
@@ -500,32 +863,62 @@ async fn jobs_pin_each_policy_to_the_etag_and_version_seen() {
     };
     assert_eq!(sent.policies, job.policies);
 
-    // An edited policy is pinned at its new ETag by the next invocation: nothing is cached.
+    // Warm and unchanged: HeadObject pins, the parsed files are reused (no GetObject).
+    let gets = count(&inv.aws.gets);
+    let o = run(&inv, HUB).await;
+    assert_eq!(queued(&o).0.policies, job.policies);
+    assert_eq!(count(&inv.aws.gets), gets + 1, "the mapping's GET only");
+
+    // An edited policy is pinned at its new ETag by the next invocation, and read again.
+    let text = format!(
+        "{}# edited\n",
+        policy_text("policies/s3-hub-finding-public.yml")
+    );
     inv.aws.set_object(
         BUCKET,
         "policies/s3-hub-finding-public.yml",
-        b"policies: []\n",
+        text.as_bytes(),
         "\"edited\"",
     );
     let o = run(&inv, HUB).await;
     assert_eq!(queued(&o).0.policies[0].etag.as_deref(), Some("\"edited\""));
+    assert_eq!(
+        count(&inv.aws.gets),
+        gets + 3,
+        "the mapping, then the edited file"
+    );
 }
 
 #[tokio::test]
 async fn a_missing_policy_fails_the_invocation_naming_key_and_rule() {
+    // Missing when the mapping is loaded: every file it names is read.
     let inv = invoker(EXAMPLE_MAPPING);
     inv.aws
-        .remove_object(BUCKET, "policies/s3-policy-statements.yml");
+        .remove_object(BUCKET, "policies/s3-hub-policy-statements.yml");
+    let err = inv.handle(lambda_event(CREATE)).await.unwrap_err();
+    assert_eq!(err.error_type, "czero.Retryable.PolicyMissing");
+    assert_eq!(
+        err.error_message,
+        "policy s3://czero-policies/policies/s3-hub-policy-statements.yml, named by mapping \
+         rule `hub-s3-data-exposure` in s3://czero-policies/config/policy-mappings.json, does \
+         not exist (s3:GetObject: NoSuchKey: The specified key does not exist.)"
+    );
+    // Missing when selected, after the mapping was loaded.
+    let inv = invoker(EXAMPLE_MAPPING);
+    run(&inv, CREATE).await;
+    inv.aws
+        .remove_object(BUCKET, "policies/s3-hub-policy-statements.yml");
     let err = inv.handle(lambda_event(HUB)).await.unwrap_err();
     assert_eq!(err.error_type, "czero.Retryable.PolicyMissing");
     assert_eq!(
         err.error_message,
-        "policy s3://czero-policies/policies/s3-policy-statements.yml, selected by mapping rule \
-         `hub-s3-data-exposure` in s3://czero-policies/config/policy-mappings.json, does not \
-         exist (s3:HeadObject: HTTP 404 NotFound)"
+        "policy s3://czero-policies/policies/s3-hub-policy-statements.yml, selected by mapping \
+         rule `hub-s3-data-exposure` in s3://czero-policies/config/policy-mappings.json, does \
+         not exist (s3:HeadObject: HTTP 404 NotFound)"
     );
-    assert!(
-        inv.aws.sent().is_empty(),
+    assert_eq!(
+        inv.aws.sent().len(),
+        1,
         "no job names a policy that is not there"
     );
 }
@@ -533,6 +926,9 @@ async fn a_missing_policy_fails_the_invocation_naming_key_and_rule() {
 #[tokio::test]
 async fn a_batch_heads_each_distinct_policy_once() {
     let inv = invoker(EXAMPLE_MAPPING);
+    // Cold: loading the mapping reads (and pins) every file it names; no HeadObject.
+    run(&inv, CONFIG).await;
+    assert_eq!(count(&inv.aws.heads), 0);
     let mut events = Vec::new();
     for i in 0..12 {
         let mut v: Value = serde_json::from_str(CREATE).unwrap();
@@ -543,7 +939,7 @@ async fn a_batch_heads_each_distinct_policy_once() {
     let outs = inv.process_many(events).await.unwrap();
     assert_eq!(outs.len(), 13);
     assert_eq!(
-        inv.aws.heads.load(std::sync::atomic::Ordering::Relaxed),
+        count(&inv.aws.heads),
         3,
         "s3-createbucket once, the two hub policies once each"
     );

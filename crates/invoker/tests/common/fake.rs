@@ -39,7 +39,8 @@ impl Fake {
     }
 
     /// Stores every policy the mapping JSON names (and `extra`), each with the ETag
-    /// `"etag-<key>"`, as a deployment uploads them next to the mapping.
+    /// `"etag-<key>"`, as a deployment uploads them next to the mapping: the project's file
+    /// of that name, or `fixtures/policies/catch-all.yml` for keys the project has not.
     pub fn with_policies_of(self, bucket: &str, mapping: &str, extra: &[&str]) -> Fake {
         self.add_policies_of(bucket, mapping, extra);
         self
@@ -54,7 +55,8 @@ impl Fake {
             }
         }
         for k in keys {
-            self.set_object(bucket, &k, b"policies: []\n", &format!("\"etag-{k}\""));
+            let body = policy_text(&k);
+            self.set_object(bucket, &k, body.as_bytes(), &format!("\"etag-{k}\""));
         }
     }
 
@@ -73,6 +75,14 @@ impl Fake {
         self.sent.lock().unwrap().clear();
     }
 }
+
+/// The project's policy file for `key`, or the catch-all test policy.
+pub fn policy_text(key: &str) -> String {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    std::fs::read_to_string(root.join(key)).unwrap_or_else(|_| CATCH_ALL.to_owned())
+}
+
+pub const CATCH_ALL: &str = include_str!("../../fixtures/policies/catch-all.yml");
 
 fn err(op: &'static str, message: &str, retryable: bool, not_found: bool) -> AwsError {
     AwsError {
@@ -104,9 +114,16 @@ impl Aws for Fake {
             self.not_modified.fetch_add(1, Ordering::Relaxed);
             return Ok(Fetched::NotModified);
         }
+        let version_id = self
+            .versions
+            .lock()
+            .unwrap()
+            .get(&format!("{bucket}/{key}"))
+            .cloned();
         Ok(Fetched::Object {
             body: body.clone(),
             etag: Some(etag.clone()),
+            version_id,
         })
     }
 
@@ -114,12 +131,13 @@ impl Aws for Fake {
         self.heads.fetch_add(1, Ordering::Relaxed);
         let path = format!("{bucket}/{key}");
         let objects = self.objects.lock().unwrap();
-        let Some((_, etag)) = objects.get(&path) else {
+        let Some((body, etag)) = objects.get(&path) else {
             return Err(err("s3:HeadObject", "HTTP 404 NotFound", false, true));
         };
         Ok(ObjectMeta {
             etag: Some(etag.clone()),
             version_id: self.versions.lock().unwrap().get(&path).cloned(),
+            size: Some(body.len() as u64),
         })
     }
 
