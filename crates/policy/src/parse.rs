@@ -554,12 +554,17 @@ fn mode(
         }
         "guard-duty" => {
             lambda_keys(cx, mm, &[], &t, &mpath);
-            // c7n's GuardDutyMode.validate: only these resources have an id in the finding.
-            if !matches!(resource, "aws.account" | "aws.ec2" | "aws.iam-user") {
+            // c7n's GuardDutyMode.validate compares the resource *as written* with
+            // ('account', 'ec2', 'iam-user'): `aws.ec2` is refused there too.
+            let written = m
+                .get("resource")
+                .and_then(Value::as_str)
+                .unwrap_or(resource);
+            if !matches!(written, "account" | "ec2" | "iam-user") {
                 cx.err(
                     &mpath,
                     format!(
-                        "guard-duty mode supports only account, ec2 and iam-user, not {resource}"
+                        "guard-duty mode supports only `resource: account`, `ec2` or `iam-user` (written so), not `{written}`"
                     ),
                 );
             }

@@ -253,19 +253,13 @@ fn every_mode_has_a_subscription_and_a_resolution() {
             None,
         ),
         (
-            "aws.ec2",
+            "ec2",
             json!({"type": "guard-duty"}),
             &guard_duty,
             true,
             None,
         ),
-        (
-            "aws.ec2",
-            json!({"type": "guard-duty"}),
-            &trail,
-            false,
-            None,
-        ),
+        ("ec2", json!({"type": "guard-duty"}), &trail, false, None),
         (
             "aws.ec2",
             json!({"type": "ec2-instance-state", "events": ["running"]}),
@@ -379,6 +373,12 @@ fn modes_are_validated_as_c7n_validates_them() {
         (
             json!({"type": "guard-duty"}),
             "aws.s3",
+            "guard-duty mode supports only",
+        ),
+        // c7n compares the name as written: the long form is refused too.
+        (
+            json!({"type": "guard-duty"}),
+            "aws.ec2",
             "guard-duty mode supports only",
         ),
         (json!({"type": "schedule"}), "aws.s3", "requires `schedule`"),

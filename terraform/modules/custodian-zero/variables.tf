@@ -287,6 +287,11 @@ variable "cloudtrail_s3_event_names" {
     "DeleteBucketPublicAccessBlock",
     "PutBucketEncryption",
     "DeleteBucketEncryption",
+    # The shipped mapping's s3-settings-changed rule (config/policy-mappings.json).
+    "PutBucketPublicAccessBlock",
+    "PutBucketVersioning",
+    "PutBucketTagging",
+    "DeleteBucketTagging",
   ]
 }
 
