@@ -365,7 +365,7 @@ variable "service_name" {
 }
 
 variable "worker_image" {
-  description = "Worker container image, for example \"<account>.dkr.ecr.<region>.amazonaws.com/custodian-worker:<tag>\""
+  description = "Worker container image, for example \"<account>.dkr.ecr.<region>.amazonaws.com/custodian-worker:<tag>\". Push the slim image when `czero validate --native` says every policy runs natively, the full one (custodian-worker:full, with Cloud Custodian) otherwise: the slim image sends a job that needs Cloud Custodian to the DLQ at once"
   type        = string
 }
 
