@@ -24,6 +24,10 @@ Gaps fixed here (moto 5.2.x):
     sqs:SendMessage, and so on): IAM has no `sqs:*Batch` actions.
   * ECS DescribeServices and UpdateService are authorized against the service's ARN.
   Everything else moto still authorizes its own way (KMS, for one, always against `*`).
+- EC2 ModifySnapshotAttribute reads only the legacy `UserIds`/`GroupNames` parameters, so a
+  `CreateVolumePermission={Add|Remove: [{Group|UserId}]}` request (what Cloud Custodian's
+  ebs-snapshot `set-permissions` sends) silently changes nothing; ResetSnapshotAttribute
+  answers 500. We apply both structures, and reset clears the snapshot's volume permissions.
 """
 
 import json
@@ -32,6 +36,8 @@ from collections import defaultdict
 from urllib.parse import parse_qs, urlparse
 
 from moto.applicationautoscaling.responses import ApplicationAutoScalingResponse
+from moto.core.responses import EmptyResult
+from moto.ec2.responses.elastic_block_store import ElasticBlockStore
 from moto.ecs.responses import EC2ContainerServiceResponse
 from moto.events.models import EventPattern
 from moto.events.responses import EventsHandler
@@ -149,6 +155,36 @@ def _ecs_resource(self):
 
 
 EC2ContainerServiceResponse._determine_resource = _ecs_resource
+
+_modify_snapshot_attribute = ElasticBlockStore.modify_snapshot_attribute
+
+
+def _modify_snapshot_attribute_structured(self):
+    result = _modify_snapshot_attribute(self)
+    snapshot_id = self._get_param("SnapshotId")
+    permission = self._get_param("CreateVolumePermission") or {}
+    for op, apply in [
+        ("Add", self.ec2_backend.add_create_volume_permission),
+        ("Remove", self.ec2_backend.remove_create_volume_permission),
+    ]:
+        items = permission.get(op) or []
+        user_ids = [i["UserId"] for i in items if i.get("UserId")]
+        groups = [i["Group"] for i in items if i.get("Group")]
+        if user_ids or groups:
+            apply(snapshot_id, user_ids=user_ids, groups=groups)
+    return result
+
+
+def _reset_snapshot_attribute(self):
+    self.error_on_dryrun()
+    snapshot = self.ec2_backend.get_snapshot(self._get_param("SnapshotId"))
+    snapshot.create_volume_permission_userids.clear()
+    snapshot.create_volume_permission_groups.clear()
+    return EmptyResult()
+
+
+ElasticBlockStore.modify_snapshot_attribute = _modify_snapshot_attribute_structured
+ElasticBlockStore.reset_snapshot_attribute = _reset_snapshot_attribute
 
 if __name__ == "__main__":
     main(sys.argv[1:])

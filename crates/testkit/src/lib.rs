@@ -107,12 +107,19 @@ impl Moto {
     /// Starts `integration/moto/server.py` (moto plus the gap fixes the project needs) and
     /// waits until it answers.
     pub fn start() -> Result<Self> {
+        Moto::start_with_env(&[])
+    }
+
+    /// [`Moto::start`] with extra environment for the server, e.g. moto's own settings
+    /// (`MOTO_AMIS_PATH`), which it reads when it starts.
+    pub fn start_with_env(env: &[(&str, &str)]) -> Result<Self> {
         let python = python()?;
         let port = free_port()?;
         let script = project_root().join("integration/moto/server.py");
         let child = Command::new(&python)
             .arg(&script)
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
