@@ -147,7 +147,7 @@ pub struct ActionReport {
 pub struct RunReport {
     pub policy: String,
     pub resource_type: String,
-    /// Ids (bucket names) of the resources that matched the filters.
+    /// Ids (c7n's `resource_type.id`: bucket names, group ids, ...) of the resources that matched.
     pub resources: Vec<String>,
     pub actions: Vec<ActionReport>,
     pub duration: Duration,
