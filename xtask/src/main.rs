@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 
 mod bench;
+mod chaos;
 mod demo;
 mod dist;
 mod e2e;
@@ -32,6 +33,8 @@ enum Command {
     BenchEngine,
     /// Worker benchmark: one release worker vs Cloud Custodian in-process on the same jobs.
     BenchWorker,
+    /// The chaos run: 200 jobs through killed workers, a frozen emulator and injected faults.
+    Chaos(chaos::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -42,6 +45,7 @@ fn main() -> anyhow::Result<()> {
         Command::Dist(args) => dist::run(args),
         Command::BenchEngine => bench::engine(),
         Command::BenchWorker => bench::worker(),
+        Command::Chaos(args) => chaos::run(args),
     }
 }
 
