@@ -35,6 +35,8 @@ pub struct Report {
     pub pauses: Vec<Duration>,
     pub poison_sent: Option<String>,
     pub early_duplicates_sent: usize,
+    /// `czero invoke` runs that failed and were retried (as EventBridge retries).
+    pub invocations_retried: usize,
     /// Sent after the harness read the job's marker as `done`.
     pub late_duplicates_sent: usize,
     /// `(kind, injected)` per fault rule, and the requests the proxy saw.
@@ -332,8 +334,8 @@ impl std::fmt::Display for Report {
         }
         writeln!(
             f,
-            "  duplicates injected   {} at once, {} after the job finished",
-            self.early_duplicates_sent, self.late_duplicates_sent
+            "  duplicates injected   {} at once, {} after the job finished ({} invocations retried)",
+            self.early_duplicates_sent, self.late_duplicates_sent, self.invocations_retried
         )?;
         writeln!(
             f,
