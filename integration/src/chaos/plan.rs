@@ -313,7 +313,7 @@ impl Plan {
         let mut s = String::from("plan:\n");
         for f in &self.faults {
             let when = match f.rule.when {
-                When::EveryNth(n) => format!("every {n}th request"),
+                When::EveryNth(n) => format!("every {} request", ordinal(n)),
                 When::First(k) => format!("the first {k} request(s)"),
                 When::Always => "every request".into(),
             };
@@ -329,6 +329,18 @@ impl Plan {
         );
         s
     }
+}
+
+/// `1st`, `2nd`, `3rd`, `11th`, `22nd`, …
+fn ordinal(n: u64) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
 }
 
 #[cfg(test)]
@@ -362,6 +374,20 @@ mod tests {
             .filter(|d| matches!(d, Disruption::Poison { .. }))
             .count();
         assert_eq!(poisons, 1);
+    }
+
+    #[test]
+    fn ordinals() {
+        let got: Vec<String> = [1, 2, 3, 4, 11, 12, 13, 21, 22, 23, 31, 111]
+            .map(ordinal)
+            .into();
+        assert_eq!(
+            got,
+            [
+                "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "23rd", "31st",
+                "111th"
+            ]
+        );
     }
 
     #[test]
