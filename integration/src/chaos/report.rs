@@ -176,10 +176,11 @@ impl Report {
         // `DuplicatesSuppressed`. Hence suppressed >= late duplicates sent.
         //
         // Stronger, and also exact once the queue is empty and the DLQ holds only the
-        // poison: a job's message leaves the queue only by "job done" (once per job, checked
-        // above) or as a suppressed duplicate (counted before its delete, so a copy whose
-        // delete fails is counted again, never less). So every extra copy of a job, early or
-        // late, is counted at least once: suppressed >= early + late duplicates sent.
+        // poison: of a job's 1 + n copies, one message is deleted by the worker that completes
+        // the job (a job completes once: the ledger lets a single claim end `done`), and every
+        // other copy can leave the queue only as a suppressed duplicate (counted before its
+        // delete, so a copy whose delete fails is counted again, never less). So every extra
+        // copy, early or late, is counted at least once: suppressed >= early + late sent.
         let suppressed = self.duplicates_suppressed();
         let late = self.late_duplicates_sent as u64;
         let all = late + self.early_duplicates_sent as u64;
