@@ -109,6 +109,21 @@ async fn play(args: &Args) -> Result<bool> {
         chaos::run(&stack.target, &args.opts, work.path(), &say).await?
     };
     println!("{report}");
+    let o = &args.opts;
+    println!(
+        "again: cargo xtask chaos --seed {:#x} --jobs {} --workers {} --kills {} --pause-seconds {} --duplicates {}{}",
+        o.seed,
+        o.jobs,
+        o.workers,
+        o.kills,
+        o.pause.as_secs(),
+        o.late_duplicates,
+        if args.terraform {
+            ""
+        } else {
+            " --no-terraform"
+        }
+    );
     let passed = report.problems().is_empty();
     if !passed || args.keep {
         let kept = work.keep();

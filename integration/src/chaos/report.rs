@@ -287,8 +287,13 @@ impl std::fmt::Display for Report {
         writeln!(f, "chaos run summary")?;
         writeln!(
             f,
-            "  seed                  {:#x} (again: cargo xtask chaos --seed {:#x})",
-            o.seed, o.seed
+            "  seed                  {:#x}, {} jobs, {} kills, {} s freeze, {} + {} duplicates",
+            o.seed,
+            o.jobs,
+            o.kills,
+            o.pause.as_secs(),
+            o.early_duplicates,
+            o.late_duplicates
         )?;
         writeln!(
             f,
@@ -392,9 +397,8 @@ impl std::fmt::Display for Report {
         writeln!(f, "  lost                  {}", self.lost().len())?;
         writeln!(
             f,
-            "  elapsed               {:.0} s; logs in {}",
-            self.elapsed.as_secs_f64(),
-            self.work_dir.display()
+            "  elapsed               {:.0} s",
+            self.elapsed.as_secs_f64()
         )?;
         writeln!(f, "  disruptions:")?;
         for h in &self.timeline {
