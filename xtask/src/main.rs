@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 
 mod bench;
+mod chaos;
 mod demo;
 mod dist;
 mod e2e;
@@ -42,6 +43,8 @@ enum Command {
     BenchFallback,
     /// Write terraform/modules/custodian-zero/permissions.json from the permission tables.
     Permissions,
+    /// The chaos run: 200 jobs through killed workers, a frozen emulator and injected faults.
+    Chaos(chaos::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -55,6 +58,7 @@ fn main() -> anyhow::Result<()> {
         Command::BenchWorker => bench::worker(),
         Command::BenchFallback => bench::fallback(),
         Command::Permissions => permissions::run(),
+        Command::Chaos(args) => chaos::run(args),
     }
 }
 

@@ -1,9 +1,12 @@
 //! An HTTP proxy on 127.0.0.1 that forwards to an emulator (moto) and injects faults by
-//! rule: 5xx answers on every Nth or the first K matching requests, or added latency.
-//! Point a process's `AWS_ENDPOINT_URL` at [`FaultProxy::endpoint`] to see how it copes.
+//! rule: AWS-shaped error answers (5xx, or a named code such as SQS's 400
+//! `RequestThrottled` or S3's 503 `SlowDown`) on every Nth or the first K matching
+//! requests, or added latency. Point a process's `AWS_ENDPOINT_URL` at
+//! [`FaultProxy::endpoint`] to see how it copes.
 //!
 //! It also counts the requests it sees per AWS operation (`X-Amz-Target`'s operation for
-//! JSON protocols such as SQS), so tests can check how often a call was made.
+//! JSON protocols such as SQS), and how often each rule fired, so tests can check how often
+//! a call was made and which faults were injected.
 
 use anyhow::{Context, Result};
 use bytes::Bytes;
@@ -30,8 +33,13 @@ pub enum When {
 /// What a rule does to a request it fires on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
-    /// Answer with this status (an AWS-shaped error body) without forwarding.
+    /// Answer with this status (an AWS-shaped error body) without forwarding: `InternalError`,
+    /// or for 503 `ServiceUnavailable` (JSON protocols) / `SlowDown` (S3).
     Status(u16),
+    /// Answer with this status and AWS error code without forwarding, in the shape of the
+    /// request's protocol: `Error(400, "RequestThrottled")` or `Error(400,
+    /// "ThrottlingException")` for SQS, `Error(503, "SlowDown")` for S3.
+    Error(u16, &'static str),
     /// Wait this long, then forward.
     Delay(Duration),
 }
@@ -87,7 +95,8 @@ impl Rule {
 
 #[derive(Debug, Default)]
 struct State {
-    rules: Vec<(Rule, u64)>,
+    /// Each rule with its matching requests and how often it fired.
+    rules: Vec<(Rule, u64, u64)>,
     /// Requests seen per operation (`X-Amz-Target` op, or `METHOD` for REST calls).
     seen: HashMap<String, u64>,
     first_seen: HashMap<String, std::time::Instant>,
@@ -111,7 +120,7 @@ impl FaultProxy {
         listener.set_nonblocking(true)?;
         let port = listener.local_addr()?.port();
         let state = Arc::new(Mutex::new(State {
-            rules: rules.into_iter().map(|r| (r, 0)).collect(),
+            rules: rules.into_iter().map(|r| (r, 0, 0)).collect(),
             ..State::default()
         }));
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
@@ -140,7 +149,12 @@ impl FaultProxy {
 
     /// Replaces the rules (their counters start again).
     pub fn set_rules(&self, rules: Vec<Rule>) {
-        lock(&self.state).rules = rules.into_iter().map(|r| (r, 0)).collect();
+        lock(&self.state).rules = rules.into_iter().map(|r| (r, 0, 0)).collect();
+    }
+
+    /// How often each rule fired, in the order the rules were given.
+    pub fn fired(&self) -> Vec<u64> {
+        lock(&self.state).rules.iter().map(|(_, _, f)| *f).collect()
     }
 
     /// Requests seen for an operation: the `X-Amz-Target` operation (`ReceiveMessage`), or
@@ -239,7 +253,7 @@ async fn handle(
             .or_insert_with(std::time::Instant::now);
         *st.seen.entry(op).or_default() += 1;
         let mut fired = None;
-        for (rule, hits) in st.rules.iter_mut() {
+        for (rule, hits, times) in st.rules.iter_mut() {
             if !rule.matches(target_op.as_deref(), &method, &path) {
                 continue;
             }
@@ -251,6 +265,7 @@ async fn handle(
             };
             if fire && fired.is_none() {
                 fired = Some(rule.action);
+                *times += 1;
             }
         }
         if fired.is_some() {
@@ -259,7 +274,10 @@ async fn handle(
         fired
     };
     match action {
-        Some(Action::Status(code)) => return injected_error(code, target_op.is_some()),
+        Some(Action::Status(status)) => return injected_error(status, None, target_op.is_some()),
+        Some(Action::Error(status, code)) => {
+            return injected_error(status, Some(code), target_op.is_some());
+        }
         Some(Action::Delay(d)) => tokio::time::sleep(d).await,
         None => {}
     }
@@ -308,36 +326,34 @@ async fn forward(
     Ok(builder.body(Full::new(bytes))?)
 }
 
-fn injected_error(code: u16, json: bool) -> Response<Full<Bytes>> {
-    let (kind, content_type, body) = if json {
-        let t = if code == 503 {
-            "ServiceUnavailable"
-        } else {
-            "InternalError"
-        };
+/// An AWS error answer: `code`, or by default `InternalError` (`ServiceUnavailable` /
+/// `SlowDown` for 503), as JSON with the query-compatible header (what SQS sends) when the
+/// request named an `X-Amz-Target`, as S3's XML otherwise.
+fn injected_error(status: u16, code: Option<&str>, json: bool) -> Response<Full<Bytes>> {
+    let code = code.unwrap_or(match (status, json) {
+        (503, true) => "ServiceUnavailable",
+        (503, false) => "SlowDown",
+        _ => "InternalError",
+    });
+    let (content_type, body) = if json {
         (
-            t,
             "application/x-amz-json-1.0",
-            format!(r#"{{"__type":"{t}","message":"injected by the fault proxy"}}"#),
+            format!(r#"{{"__type":"{code}","message":"injected by the fault proxy"}}"#),
         )
     } else {
-        let t = if code == 503 {
-            "SlowDown"
-        } else {
-            "InternalError"
-        };
         (
-            t,
             "application/xml",
             format!(
-                "<Error><Code>{t}</Code><Message>injected by the fault proxy</Message></Error>"
+                "<Error><Code>{code}</Code><Message>injected by the fault proxy</Message></Error>"
             ),
         )
     };
+    // AWS's query-compatible fault type: the caller's (Sender) for 4xx, the service's for 5xx.
+    let fault = if status < 500 { "Sender" } else { "Receiver" };
     Response::builder()
-        .status(code)
+        .status(status)
         .header("content-type", content_type)
-        .header("x-amzn-query-error", format!("{kind};Receiver"))
+        .header("x-amzn-query-error", format!("{code};{fault}"))
         .body(Full::new(Bytes::from(body)))
         .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
 }
@@ -364,5 +380,81 @@ mod tests {
         assert!(p.matches(None, "get", "/policies/policies/a.yml"));
         assert!(!p.matches(None, "PUT", "/policies/a.yml"));
         assert!(!p.matches(None, "GET", "/output/a"));
+    }
+
+    /// The injected answers parse, as the SDKs parse them, into the codes asked for, and a
+    /// rule that fires is counted.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn injected_errors_reach_the_sdk_with_their_codes() {
+        use aws_sdk_sqs::error::ProvideErrorMetadata;
+        // Nothing listens upstream: every answer here is injected.
+        let proxy = FaultProxy::start(
+            "http://127.0.0.1:9",
+            vec![
+                Rule::target(
+                    "ReceiveMessage",
+                    When::Always,
+                    Action::Error(400, "RequestThrottled"),
+                ),
+                Rule::target("DeleteMessage", When::Always, Action::Status(503)),
+                Rule::path("GET", "/b/", When::Always, Action::Error(503, "SlowDown")),
+                Rule::path("PUT", "/b/", When::Always, Action::Status(500)),
+            ],
+        )
+        .unwrap();
+        let sdk = crate::stub_config(&proxy.endpoint());
+        let no_retry = aws_config::retry::RetryConfig::disabled();
+        let sqs = aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::config::Builder::from(&sdk)
+                .retry_config(no_retry.clone())
+                .build(),
+        );
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&sdk)
+                .force_path_style(true)
+                .retry_config(no_retry)
+                .build(),
+        );
+        let queue = format!("{}/123456789012/q", proxy.endpoint());
+
+        let e = sqs
+            .receive_message()
+            .queue_url(&queue)
+            .send()
+            .await
+            .unwrap_err()
+            .into_service_error();
+        assert_eq!(e.code(), Some("RequestThrottled"));
+        assert!(e.is_request_throttled(), "{e:?}");
+        let e = sqs
+            .delete_message()
+            .queue_url(&queue)
+            .receipt_handle("h")
+            .send()
+            .await
+            .unwrap_err()
+            .into_service_error();
+        assert_eq!(e.code(), Some("ServiceUnavailable"));
+        let e = s3
+            .get_object()
+            .bucket("b")
+            .key("k")
+            .send()
+            .await
+            .unwrap_err()
+            .into_service_error();
+        assert_eq!(e.code(), Some("SlowDown"));
+        let e = s3
+            .put_object()
+            .bucket("b")
+            .key("k")
+            .send()
+            .await
+            .unwrap_err()
+            .into_service_error();
+        assert_eq!(e.code(), Some("InternalError"));
+
+        assert_eq!(proxy.fired(), vec![1, 1, 1, 1]);
+        assert_eq!(proxy.injected(), 4);
     }
 }
