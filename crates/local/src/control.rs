@@ -310,13 +310,21 @@ pub async fn run<L: TaskLauncher>(
         let mut datapoint = false;
         if now >= next_sample {
             next_sample = now + sample_every;
-            counts = emulator.queue_counts(&opts.queue_url).await?;
+            // A failed read is a missing sample, as CloudWatch would have it: the control
+            // plane keeps going on its last values instead of stopping every task.
+            match emulator.queue_counts(&opts.queue_url).await {
+                Ok(c) => counts = c,
+                Err(e) => tracing::warn!(error = %e, "queue attributes not read; sample skipped"),
+            }
             period_max = period_max.max(backlog_of(counts));
             // ECS runs what the service says, whoever set it (the invoker's fast wake).
-            let set = emulator
-                .service(&opts.cluster, &opts.service)
-                .await?
-                .desired;
+            let set = match emulator.service(&opts.cluster, &opts.service).await {
+                Ok(s) => s.desired,
+                Err(e) => {
+                    tracing::warn!(error = %e, "service not read; keeping its desired count");
+                    desired
+                }
+            };
             if set != desired {
                 action.push(format!(
                     "desiredCount set to {set} by UpdateService (not by scaling)"
@@ -331,7 +339,12 @@ pub async fn run<L: TaskLauncher>(
             let end = next_datapoint * opts.setup.period_s.max(1);
             next_datapoint += 1;
             datapoint = true;
-            counts = emulator.queue_counts(&opts.queue_url).await?;
+            match emulator.queue_counts(&opts.queue_url).await {
+                Ok(c) => counts = c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "queue attributes not read; datapoint from the last sample")
+                }
+            }
             let value = period_max.max(backlog_of(counts));
             period_max = backlog_of(counts);
             let ran = period_task_ran || scheduler.running() > 0;
@@ -346,11 +359,16 @@ pub async fn run<L: TaskLauncher>(
             datapoint = true;
             let decision = autoscaler.evaluate_period(due, value as f64, ran, desired);
             if let Decision::Scaled { to, .. } = decision {
-                emulator
-                    .set_desired(&opts.cluster, &opts.service, to)
-                    .await?;
-                desired = to;
-                desired_sequence.push(to);
+                match emulator.set_desired(&opts.cluster, &opts.service, to).await {
+                    Ok(()) => {
+                        desired = to;
+                        desired_sequence.push(to);
+                    }
+                    // The alarm stays in ALARM and re-invokes the policy next period.
+                    Err(e) => {
+                        tracing::warn!(error = %e, to, "UpdateService failed; scaling retried next period")
+                    }
+                }
             }
             action.extend(describe(&decision));
         }
@@ -360,7 +378,9 @@ pub async fn run<L: TaskLauncher>(
         if !events.is_empty() {
             action.push(describe_events(&events));
             if !datapoint {
-                counts = emulator.queue_counts(&opts.queue_url).await?;
+                if let Ok(c) = emulator.queue_counts(&opts.queue_url).await {
+                    counts = c;
+                }
                 period_max = period_max.max(backlog_of(counts));
             }
         }

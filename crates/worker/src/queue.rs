@@ -114,8 +114,9 @@ impl Queue {
         self
     }
 
-    /// Short calls: a tight per-attempt limit and two attempts, since the worker has its
-    /// own retries where they matter (the heartbeat retries every second).
+    /// Short calls: a tight per-attempt limit and three attempts (the heartbeat also retries
+    /// every second; a delete that still fails only costs a redelivery, which the ledger
+    /// drops as a duplicate).
     fn short_calls(&self) -> aws_sdk_sqs::config::Builder {
         aws_sdk_sqs::config::Builder::default()
             .timeout_config(
@@ -126,7 +127,7 @@ impl Queue {
             )
             .retry_config(
                 aws_sdk_sqs::config::retry::RetryConfig::standard()
-                    .with_max_attempts(2)
+                    .with_max_attempts(3)
                     .with_initial_backoff(Duration::from_millis(100)),
             )
     }

@@ -1179,8 +1179,8 @@ async fn a_failed_visibility_renewal_is_retried_within_seconds() {
     sqs_call("ChangeMessageVisibility")
         .respond_with(move |_: &wiremock::Request| {
             let mut l = log.lock().unwrap();
-            // The first renewal fails on every SDK attempt.
-            let ok = l.len() >= 2;
+            // The first renewal fails on every SDK attempt (three).
+            let ok = l.len() >= 3;
             l.push((t0.elapsed(), ok));
             if ok {
                 sqs_json(json!({}))
@@ -1214,4 +1214,18 @@ async fn a_failed_visibility_renewal_is_retried_within_seconds() {
     let first_ok = first_ok.unwrap_or_else(|| panic!("no renewal succeeded: {seen:?}"));
     assert!(first_ok < Duration::from_millis(3800), "{seen:?}");
     assert_eq!(requests_for(&st.sqs, "DeleteMessage").await.len(), 1);
+}
+
+/// The queue's short calls make three attempts, then give up (the worker retries where it
+/// matters): a hung or failing call cannot hold a batch.
+#[tokio::test]
+async fn short_calls_make_three_attempts() {
+    let sqs = MockServer::start().await;
+    sqs_call("ChangeMessageVisibility")
+        .respond_with(sqs_error(500, "InternalError"))
+        .mount(&sqs)
+        .await;
+    let q = Queue::new(sqs_client(&sdk(&sqs)), QUEUE);
+    assert!(q.change_visibility("rh", 30).await.is_err());
+    assert_eq!(requests_for(&sqs, "ChangeMessageVisibility").await.len(), 3);
 }

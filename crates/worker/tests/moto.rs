@@ -653,10 +653,10 @@ async fn a_failed_renewal_does_not_hand_the_job_to_a_second_worker() {
                 When::Always,
                 Action::Delay(Duration::from_secs(9)),
             ),
-            // ...and its first renewal fails on both SDK attempts.
+            // ...and its first renewal fails on all three SDK attempts.
             Rule::target(
                 "ChangeMessageVisibility",
-                When::First(2),
+                When::First(3),
                 Action::Status(500),
             ),
         ],
@@ -691,7 +691,10 @@ async fn a_failed_renewal_does_not_hand_the_job_to_a_second_worker() {
         "{}",
         second.log()
     );
-    assert!(faulty.injected() >= 2, "the renewal failure was injected");
+    assert!(
+        faulty.requests("ChangeMessageVisibility") >= 4,
+        "the renewal failed (3 attempts) and was retried"
+    );
     assert!(
         first
             .log()
