@@ -2,44 +2,51 @@
 # (crane's quick-start-workspace pattern). The Lambda and the worker image need binaries that
 # run without a /nix/store loader, so they are built static against musl with
 # `crane.mkLib pkgs.pkgsStatic`; the `czero` CLI is an ordinary build for this machine.
+#
+# Both use the Rust toolchain of nix/toolchain.nix from rust-overlay, not nixpkgs' rustc:
+# crane's overrideToolchain (lib/default.nix) takes a function of the package set and
+# splices it, so under pkgsStatic the toolchain is the build machine's rustc, and
+# rust-overlay's profiles (lib/rust-bin.nix, mkProfile) always add the std of
+# `stdenv.targetPlatform`, here x86_64-unknown-linux-musl. crane's mkCrossToolchainEnv
+# sets CARGO_BUILD_TARGET and the musl C compiler for that target.
 { pkgs, crane }:
 let
   inherit (pkgs) lib;
   root = ../.;
 
-  # Cargo sources plus the data files the crates load with include_str! (fixtures), the moto
-  # launcher the tests start, and the Nix and Terraform files xtask's tidy tests read.
+  # The files nix/source.nix lists, each required to exist (lib.fileset.unions rejects a path
+  # that does not; no maybeMissing): what a test reads cannot silently drop out.
   src = lib.fileset.toSource {
     inherit root;
-    fileset = lib.fileset.unions [
-      ../Cargo.toml
-      ../Cargo.lock
-      ../.cargo/config.toml
-      ../clippy.toml
-      ../rustfmt.toml
-      ../crates
-      ../xtask
-      (lib.fileset.maybeMissing ../integration)
-      (lib.fileset.maybeMissing ../terraform)
-      ../flake.nix
-      ../flake.lock
-      ../nix
-    ];
+    fileset = lib.fileset.unions (map (rel: root + "/${rel}") (import ./source.nix));
   };
 
+  rustVersion = (import ./toolchain.nix).rust;
+  toolchain =
+    p:
+    p.rust-bin.stable.${rustVersion}.default
+      or (throw "rust-overlay has no stable ${rustVersion}: update the rust-overlay input");
+
   mkBuild =
-    craneLib:
+    {
+      craneLib,
+      # Which packages' dependencies the shared dependency build compiles.
+      depsArgs,
+      # Whether it also compiles the dev-dependencies (for clippy --all-targets and tests).
+      depsCheck,
+    }:
     let
       common = {
         inherit src;
         pname = "custodian-zero";
         inherit (craneLib.crateNameFromCargoToml { cargoToml = ../Cargo.toml; }) version;
         strictDeps = true;
+        cargoExtraArgs = depsArgs;
         # Identical inputs must give identical bytes: no timestamps, no build paths.
         SOURCE_DATE_EPOCH = "315532800";
         CARGO_INCREMENTAL = "0";
       };
-      cargoArtifacts = craneLib.buildDepsOnly common;
+      cargoArtifacts = craneLib.buildDepsOnly (common // { doCheck = depsCheck; });
       binary =
         pname: cargoPackage:
         craneLib.buildPackage (
@@ -56,8 +63,20 @@ let
       inherit craneLib common cargoArtifacts binary;
     };
 
-  native = mkBuild (crane.mkLib pkgs);
-  static = mkBuild (crane.mkLib pkgs.pkgsStatic);
+  # Every workspace member's dependencies, dev-dependencies included, built once for clippy,
+  # nextest and the czero binary (crane's buildDepsOnly runs check, build and test --no-run
+  # with these arguments).
+  native = mkBuild {
+    craneLib = (crane.mkLib pkgs).overrideToolchain toolchain;
+    depsArgs = "--locked --workspace";
+    depsCheck = true;
+  };
+  # Only what the two shipped static binaries link.
+  static = mkBuild {
+    craneLib = (crane.mkLib pkgs.pkgsStatic).overrideToolchain toolchain;
+    depsArgs = "--locked -p czero-invoker -p czero-worker";
+    depsCheck = false;
+  };
 
   invoker = static.binary "bootstrap" "czero-invoker";
   worker = static.binary "custodian-worker" "czero-worker";
