@@ -8,11 +8,12 @@
 #   TF_DIR=terraform/examples/complete \
 #   nix run .#deploy -- -var-file=prod.tfvars
 #
-# The policies and the mapping come from the working directory, like TF_DIR: POLICY_DIR
-# (default policies/; every *.yml and *.yaml directly in it goes to s3://<bucket>/policies/)
-# and POLICY_MAPPING (default config/policy-mappings.json, uploaded to POLICY_MAPPING_KEY,
-# the module's default config/policy-mappings.json), as czero_testkit::upload_project_policies
-# uploads them for the tests. The bucket is the root's `policy_bucket` output.
+# The policies and the mapping come from POLICY_ROOT (default: the working directory, like
+# TF_DIR), laid out as the bucket is: every *.yml and *.yaml directly in policies/ goes to
+# s3://<bucket>/policies/, config/policy-mappings.json to POLICY_MAPPING_KEY (the module's
+# default, config/policy-mappings.json), as czero_testkit::upload_project_policies uploads
+# them for the tests; so the mapping's keys name the files checked. The bucket is the Terraform
+# root's `policy_bucket` output.
 #
 # The image is tagged with its manifest digest (the repository's tags are immutable) and the
 # task definition references `repository@sha256:...`, so a deploy is exactly the built image.
@@ -42,8 +43,9 @@ let
     text = ''
       : "''${ECR_REPOSITORY:?set ECR_REPOSITORY to the worker repository URI (<account>.dkr.ecr.<region>.amazonaws.com/<name>)}"
       tf_dir="''${TF_DIR:-terraform/examples/complete}"
-      policy_dir="''${POLICY_DIR:-policies}"
-      mapping="''${POLICY_MAPPING:-config/policy-mappings.json}"
+      policy_root="''${POLICY_ROOT:-.}"
+      policy_dir="$policy_root/policies"
+      mapping="$policy_root/config/policy-mappings.json"
       mapping_key="''${POLICY_MAPPING_KEY:-config/policy-mappings.json}"
       case "''${WORKER_IMAGE:-slim}" in
         slim) layout=${image.worker-image-oci} ref=latest ;;
@@ -55,13 +57,13 @@ let
       shopt -s nullglob
       policies=("$policy_dir"/*.yml "$policy_dir"/*.yaml)
       if [ "''${#policies[@]}" -eq 0 ]; then
-        echo "no *.yml or *.yaml policy in $policy_dir (set POLICY_DIR)" >&2
+        echo "no *.yml or *.yaml policy in $policy_dir (set POLICY_ROOT)" >&2
         exit 2
       fi
       # Before anything changes in the account: every policy file, and the mapping with every
-      # file it routes events to, as the invoker will load them.
+      # file it routes events to (its keys read under POLICY_ROOT), as the invoker loads them.
       czero validate "''${policies[@]}"
-      czero validate --mapping "$mapping"
+      czero validate --mapping "$mapping" --root "$policy_root"
 
       digest="sha256:$(jq -r '.manifests[0].digest' "$layout/index.json" | cut -d: -f2)"
       tag="sha256-''${digest#sha256:}"

@@ -24,6 +24,7 @@ let
       inherit (platform) hash;
       stripRoot = false;
     };
+    dontUnpack = true;
     dontConfigure = true;
     dontBuild = true;
     # HashiCorp's binary as released (static, CGO off): no strip, no patchelf.
