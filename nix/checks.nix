@@ -22,8 +22,8 @@ in
 
   fmt = craneLib.cargoFmt { inherit (common) src pname version; };
 
-  # crane's cargoClippy runs `cargoWithProfile clippy ${cargoExtraArgs}
-  # ${cargoClippyExtraArgs}`, cargoExtraArgs being common's `--locked --workspace`.
+  # `cargoWithProfile clippy ${cargoExtraArgs} ${cargoClippyExtraArgs}` (crane
+  # lib/cargoClippy.nix:24), cargoExtraArgs being common's `--locked --workspace`.
   clippy = craneLib.cargoClippy (
     common
     // {
@@ -32,7 +32,8 @@ in
     }
   );
 
-  # crane's cargoNextest runs `cargo nextest run ${cargoExtraArgs} ${cargoNextestExtraArgs}`.
+  # `cargo nextest run --cargo-profile release ${cargoExtraArgs} ${cargoNextestExtraArgs}`
+  # in the check phase (crane lib/cargoNextest.nix:65-70, doCheck defaulting to true at 44).
   nextest = craneLib.cargoNextest (
     common
     // {

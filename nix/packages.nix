@@ -4,18 +4,21 @@
 # `crane.mkLib pkgs.pkgsStatic`; the `czero` CLI is an ordinary build for this machine.
 #
 # Both use the Rust toolchain of nix/toolchain.nix from rust-overlay, not nixpkgs' rustc:
-# crane's overrideToolchain (lib/default.nix) takes a function of the package set and
-# splices it, so under pkgsStatic the toolchain is the build machine's rustc, and
-# rust-overlay's profiles (lib/rust-bin.nix, mkProfile) always add the std of
-# `stdenv.targetPlatform`, here x86_64-unknown-linux-musl. crane's mkCrossToolchainEnv
-# sets CARGO_BUILD_TARGET and the musl C compiler for that target.
+# crane's overrideToolchain takes a function of the package set and splices it
+# (lib/default.nix:28-46 and 134-150 at the locked crane), so under pkgsStatic the toolchain
+# is the build machine's rustc; rust-overlay's profiles add the std of
+# `stdenv.targetPlatform` (lib/rust-bin.nix:420-425, mkProfile), here
+# x86_64-unknown-linux-musl; crane's mkCrossToolchainEnv (lib/mkCrossToolchainEnv.nix:52-64)
+# sets CARGO_BUILD_TARGET and the musl C compiler for it. Every crane build uses cargo's
+# release profile (CARGO_PROFILE defaults to release, setupHooks/configureCargoCommonVarsHook.sh:19).
 { pkgs, crane }:
 let
   inherit (pkgs) lib;
   root = ../.;
 
-  # The files nix/source.nix lists, each required to exist (lib.fileset.unions rejects a path
-  # that does not; no maybeMissing): what a test reads cannot silently drop out.
+  # The files nix/source.nix lists, each required to exist (a path that does not is an
+  # error, lib/fileset/internal.nix `_coerce`; no maybeMissing): what a test reads cannot
+  # silently drop out.
   src = lib.fileset.toSource {
     inherit root;
     fileset = lib.fileset.unions (map (rel: root + "/${rel}") (import ./source.nix));
@@ -64,8 +67,10 @@ let
     };
 
   # Every workspace member's dependencies, dev-dependencies included, built once for clippy,
-  # nextest and the czero binary (crane's buildDepsOnly runs check, build and test --no-run
-  # with these arguments).
+  # nextest and the native binaries: buildDepsOnly runs `cargo check --all-targets`, `cargo
+  # build` and `cargo test --no-run` with cargoExtraArgs (lib/buildDepsOnly.nix:35, 77-86);
+  # its default, `--locked` alone, would leave xtask's and the integration crate's
+  # dependencies (not default members) to every later build.
   native = mkBuild {
     craneLib = (crane.mkLib pkgs).overrideToolchain toolchain;
     depsArgs = "--locked --workspace";

@@ -1,8 +1,9 @@
 # OpenTofu with exactly the AWS provider the cargo path uses (nix/aws-provider.nix).
 # OpenTofu stands in for Terraform: Terraform >= 1.6 is unfree in nixpkgs and not cached.
 #
-# nixpkgs' opentofu.withPlugins (pkgs/by-name/op/opentofu/package.nix) takes derivations
-# laid out as nixpkgs' terraform-providers builds them,
+# nixpkgs' opentofu.withPlugins (pkgs/by-name/op/opentofu/package.nix, `pluggable`) takes
+# derivations laid out as nixpkgs' terraform-providers builds them (mkProvider's postInstall,
+# pkgs/applications/networking/cluster/terraform-providers/default.nix),
 #   $out/libexec/terraform-providers/registry.terraform.io/<namespace>/<type>/<version>/<os_arch>/<binary>
 # wraps every file found there under registry.opentofu.org (where OpenTofu looks for
 # `hashicorp/aws`), and sets NIX_TERRAFORM_PLUGIN_DIR, which its provider-path patch appends
@@ -19,6 +20,8 @@ let
   aws = pkgs.stdenvNoCC.mkDerivation {
     pname = "terraform-provider-aws";
     inherit version;
+    # stripRoot = false: fetchzip moves the unpacked directory itself to $out
+    # (pkgs/build-support/fetchzip/default.nix, postFetch), so $out holds the zip's two files.
     src = pkgs.fetchzip {
       url = "https://releases.hashicorp.com/terraform-provider-aws/${version}/terraform-provider-aws_${version}_${platform.os_arch}.zip";
       inherit (platform) hash;
