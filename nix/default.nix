@@ -2,18 +2,25 @@
 {
   nixpkgs,
   crane,
+  rust-overlay,
   system,
 }:
 let
-  pkgs = nixpkgs.legacyPackages.${system};
+  # rust-overlay's default.nix is an overlay (final: prev: { rust-bin = ...; }); it adds
+  # rust-bin and changes nothing nixpkgs builds.
+  pkgs = import nixpkgs {
+    inherit system;
+    overlays = [ (import rust-overlay) ];
+  };
+  python = import ./python.nix { inherit pkgs; };
   rust = import ./packages.nix { inherit pkgs crane; };
   image = import ./image.nix {
-    inherit pkgs;
+    inherit pkgs python;
     inherit (rust) worker;
   };
-  tools = import ./tools.nix { inherit pkgs; };
+  tools = import ./tools.nix { inherit pkgs python; };
   checks = import ./checks.nix {
-    inherit pkgs rust tools;
+    inherit pkgs rust tools python;
   };
   apps = import ./deploy.nix {
     inherit pkgs rust image tools;

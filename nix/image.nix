@@ -6,9 +6,16 @@
 #   natively.
 # - worker-image-full (`custodian-worker:full`): plus nixpkgs' CPython 3.11 and c7n with its
 #   dependencies at exactly the versions and sha256 of crates/driver/requirements.lock (the
-#   wheels `cargo xtask dist` unpacks into its full image), with the same environment
-#   variables as that image, for the Python driver (`$CUSTODIAN_PYTHON`).
-{ pkgs, worker }:
+#   wheels `cargo xtask dist` unpacks into its full image; nix/python.nix), with the same
+#   environment variables as that image, for the Python driver (`$CUSTODIAN_PYTHON`).
+#
+# The OCI layouts (worker-image-oci, worker-image-full-oci) are what `nix run .#deploy` pushes
+# and what CI compares across two runners.
+{
+  pkgs,
+  worker,
+  python,
+}:
 let
   inherit (pkgs) lib;
   uid = "65532";
@@ -50,70 +57,13 @@ let
       };
     };
 
-  # The locked wheels include CPython 3.11 extension modules (cp311), so no other version will
-  # do.
-  python =
-    pkgs.python311
-      or (throw "this nixpkgs has no python311: the wheels of crates/driver/requirements.lock need CPython 3.11");
-
-  locked = import ./wheels.nix ../crates/driver/requirements.lock;
-  wheels = map (w: pkgs.fetchurl { inherit (w) url sha256; }) locked;
-
-  # The wheels unpacked into one site-packages as pip would install them (purelib and platlib
-  # at the top; scripts left out, `custodian` written as pip's launcher), the manylinux shared
-  # objects pointed at nixpkgs' libgcc_s and glibc, and bytecode compiled once as in the
-  # cargo-built image (unchecked-hash: nothing to revalidate in a read-only store).
-  c7n = pkgs.stdenv.mkDerivation {
-    pname = "c7n-site-packages";
-    version = (lib.findFirst (w: w.name == "c7n") { version = "unknown"; } locked).version;
-    dontUnpack = true;
-    dontConfigure = true;
-    dontBuild = true;
-    # Keep the wheels' bytes: no stripping, no shebang rewriting.
-    dontStrip = true;
-    dontPatchShebangs = true;
-    nativeBuildInputs = [
-      pkgs.unzip
-      pkgs.autoPatchelfHook
-      python
-    ];
-    # libgcc_s.so.1 for the Rust extensions of cryptography and rpds-py.
-    buildInputs = [ pkgs.stdenv.cc.cc.lib ];
-    installPhase = ''
-      runHook preInstall
-      dest=$out/${python.sitePackages}
-      mkdir -p "$dest" $out/bin
-      for wheel in ${lib.concatMapStringsSep " " toString wheels}; do
-        unzip -q -o "$wheel" -d "$dest"
-      done
-      for data in "$dest"/*.data; do
-        [ -e "$data" ] || continue
-        for scheme in purelib platlib; do
-          if [ -d "$data/$scheme" ]; then cp -r "$data/$scheme/." "$dest/"; fi
-        done
-        rm -rf "$data"
-      done
-      cat > $out/bin/custodian <<'EOF'
-      #!${python.interpreter}
-      # -*- coding: utf-8 -*-
-      import re
-      import sys
-      from c7n.cli import main
-      if __name__ == "__main__":
-          sys.argv[0] = re.sub(r"(-script\.pyw|\.exe)?$", "", sys.argv[0])
-          sys.exit(main())
-      EOF
-      chmod 0755 $out/bin/custodian
-      PYTHONHASHSEED=0 PYTHONDONTWRITEBYTECODE=1 ${python.interpreter} -m compileall -q \
-        --invalidation-mode unchecked-hash "$dest"
-      runHook postInstall
-    '';
-  };
+  inherit (python) c7n;
+  cpython = python.python;
 
   fullEnv = slimEnv ++ [
     "PATH=${c7n}/bin"
-    "CUSTODIAN_PYTHON=${python.interpreter}"
-    "PYTHONPATH=${c7n}/${python.sitePackages}"
+    "CUSTODIAN_PYTHON=${cpython.interpreter}"
+    "PYTHONPATH=${c7n}/${cpython.sitePackages}"
     "PYTHONDONTWRITEBYTECODE=1"
     "PYTHONNOUSERSITE=1"
     "HOME=/tmp"

@@ -1,17 +1,20 @@
-# The pinned tools shared by the checks, the deploy app, the VM test and the dev shell.
-# OpenTofu stands in for Terraform (Terraform >= 1.6 is unfree in nixpkgs and uncached).
-{ pkgs }:
+# The pinned tools shared by the checks, the apps, the VM test and the dev shell.
+{ pkgs, python }:
+let
+  terraform = import ./terraform.nix { inherit pkgs; };
+in
 {
-  tofu = pkgs.opentofu.withPlugins (p: [ p.hashicorp_aws ]);
-  # moto's server plus the project's launcher (integration/moto/server.py) for its gaps.
-  python = pkgs.python3.withPackages (
-    ps: [ ps.moto ] ++ (ps.moto.optional-dependencies.server or [ ]) ++ [ ps.boto3 ]
-  );
+  # OpenTofu with HashiCorp's AWS provider at the version the cargo path uses.
+  inherit (terraform) tofu;
+  # Where that provider sits for `-plugin-dir` (CZERO_TF_PLUGIN_DIR of the integration
+  # harness, which the demo runs).
+  tofuPluginDir = "${terraform.tofu}/libexec/terraform-providers";
+  # c7n and moto from the project's locks (nix/python.nix); `bin/python` runs moto's server
+  # through integration/moto/server.py.
+  python = python.testVenv;
   inherit (pkgs)
     awscli2
     skopeo
-    checkov
-    localstack
     cargo-nextest
     jq
     ;

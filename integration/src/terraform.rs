@@ -5,6 +5,7 @@
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::Value;
 use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -16,21 +17,31 @@ pub const QUICK_TIMEOUT: Duration = Duration::from_secs(120);
 
 pub use czero_testkit::project_root;
 
-/// The `terraform` executable: `CZERO_TERRAFORM`, else `terraform` from `PATH`.
+/// The Terraform executable: `CZERO_TERRAFORM`, else `terraform` from `PATH`, else OpenTofu's
+/// `tofu` from `PATH` (the Nix path ships OpenTofu; both read the same configuration).
 pub fn terraform_bin() -> PathBuf {
-    std::env::var_os("CZERO_TERRAFORM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("terraform"))
+    if let Some(bin) = std::env::var_os("CZERO_TERRAFORM") {
+        return PathBuf::from(bin);
+    }
+    let on_path = |name: &str| {
+        std::env::var_os("PATH")
+            .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(name).is_file()))
+    };
+    if !on_path("terraform") && on_path("tofu") {
+        return PathBuf::from("tofu");
+    }
+    PathBuf::from("terraform")
 }
 
 /// The filesystem mirror holding the AWS provider: `CZERO_TF_PLUGIN_DIR`, else the first of
-/// the usual mirror locations that contains `registry.terraform.io/hashicorp/aws`.
+/// the usual mirror locations that contains `registry.terraform.io/hashicorp/aws` (or
+/// OpenTofu's `registry.opentofu.org/hashicorp/aws`).
 pub fn plugin_dir() -> Result<PathBuf> {
     if let Some(dir) = std::env::var_os("CZERO_TF_PLUGIN_DIR") {
         let dir = PathBuf::from(dir);
         if !has_aws_provider(&dir) {
             bail!(
-                "CZERO_TF_PLUGIN_DIR={} holds no registry.terraform.io/hashicorp/aws provider",
+                "CZERO_TF_PLUGIN_DIR={} holds no hashicorp/aws provider (registry.terraform.io or registry.opentofu.org)",
                 dir.display()
             );
         }
@@ -57,7 +68,9 @@ pub fn plugin_dir() -> Result<PathBuf> {
 }
 
 fn has_aws_provider(dir: &Path) -> bool {
-    dir.join("registry.terraform.io/hashicorp/aws").is_dir()
+    ["registry.terraform.io", "registry.opentofu.org"]
+        .iter()
+        .any(|registry| dir.join(registry).join("hashicorp/aws").is_dir())
 }
 
 /// A private copy of the repository's `terraform/` tree with its own CLI configuration.
@@ -380,6 +393,14 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
         } else if kind.is_file() {
             std::fs::copy(&src, &dst)
                 .with_context(|| format!("copying {} to {}", src.display(), dst.display()))?;
+            // The source may be a read-only store path (`nix run .#demo`); the copy is ours
+            // to edit.
+            let mut mode = std::fs::metadata(&dst)
+                .with_context(|| format!("reading {}", dst.display()))?
+                .permissions();
+            mode.set_mode(mode.mode() | 0o200);
+            std::fs::set_permissions(&dst, mode)
+                .with_context(|| format!("making {} writable", dst.display()))?;
         }
     }
     Ok(())

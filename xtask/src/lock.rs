@@ -5,6 +5,10 @@
 //!   `--require-hashes` format, each wheel's URL in a comment line below its hash (the Nix
 //!   build fetches it from there). Regenerated from the test virtualenv: whatever c7n
 //!   version `.venv` has is what the image gets, and the tests run the same one.
+//! - `integration/moto/requirements.lock`: moto with its `server` extra (the AWS emulator of
+//!   the tests) and the rest of its closure, in the same format, pinning nothing the c7n
+//!   lock pins. The test virtualenv and the Nix checks' Python install both locks, so the
+//!   two paths run one moto.
 //! - `xtask/src/dist/debian.lock`: the Debian 12 packages the image's CPython is unpacked
 //!   from, with exact versions and the sha256 of each `.deb`. Regenerated from apt's
 //!   candidate versions (run `apt-get update` first).
@@ -17,6 +21,10 @@ use std::process::Command;
 
 /// Where the Python lock lives, relative to the project root.
 pub const REQUIREMENTS_LOCK: &str = "crates/driver/requirements.lock";
+/// Where the emulator's lock lives, relative to the project root.
+pub const MOTO_LOCK: &str = "integration/moto/requirements.lock";
+/// The root of the emulator's closure: moto with the extra its server needs.
+pub const MOTO_ROOT: (&str, &[&str]) = ("moto", &["server"]);
 /// Where the Debian lock lives, relative to the project root.
 pub const DEBIAN_LOCK: &str = "xtask/src/dist/debian.lock";
 
@@ -58,7 +66,8 @@ pub struct Args {
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 pub enum Which {
-    /// crates/driver/requirements.lock, from c7n's closure in `.venv`.
+    /// crates/driver/requirements.lock and integration/moto/requirements.lock, from the
+    /// closures of c7n and of moto[server] in `.venv`.
     Python,
     /// xtask/src/dist/debian.lock, from apt's candidate versions.
     Debian,
@@ -67,8 +76,17 @@ pub enum Which {
 pub fn run(args: Args) -> Result<()> {
     let root = project_root();
     if matches!(args.which, None | Some(Which::Python)) {
-        let text = generate_requirements(&python::venv_python())?;
-        write(&root.join(REQUIREMENTS_LOCK), &text)?;
+        let python = python::venv_python();
+        let c7n = resolve_closure(&python, ("c7n", &[]), &[])?;
+        write(
+            &root.join(REQUIREMENTS_LOCK),
+            &format_requirements(C7N_HEADER, &c7n),
+        )?;
+        let moto = resolve_closure(&python, MOTO_ROOT, &c7n)?;
+        write(
+            &root.join(MOTO_LOCK),
+            &format_requirements(MOTO_HEADER, &moto),
+        )?;
     }
     if matches!(args.which, None | Some(Which::Debian)) {
         let text = generate_debian()?;
@@ -233,20 +251,55 @@ pub fn parse_requirements(text: &str) -> Result<Vec<Wheel>> {
 
 /// Reads and parses the project's `requirements.lock`.
 pub fn read_requirements(root: &Path) -> Result<Vec<Wheel>> {
-    let path = root.join(REQUIREMENTS_LOCK);
+    read_lock(root, REQUIREMENTS_LOCK)
+}
+
+/// Reads and parses the emulator's lock, and checks that it pins nothing the c7n lock pins
+/// (both are installed into one environment with `--no-deps`).
+pub fn read_moto(root: &Path) -> Result<Vec<Wheel>> {
+    let moto = read_lock(root, MOTO_LOCK)?;
+    let c7n = read_requirements(root)?;
+    let twice: Vec<&str> = moto
+        .iter()
+        .filter(|m| c7n.iter().any(|c| c.name == m.name))
+        .map(|m| m.name.as_str())
+        .collect();
+    if !twice.is_empty() {
+        bail!("{MOTO_LOCK} pins {twice:?}, which {REQUIREMENTS_LOCK} already pins");
+    }
+    if !moto.iter().any(|w| w.name == MOTO_ROOT.0) {
+        bail!("{MOTO_LOCK} does not pin {}", MOTO_ROOT.0);
+    }
+    Ok(moto)
+}
+
+fn read_lock(root: &Path, rel: &str) -> Result<Vec<Wheel>> {
+    let path = root.join(rel);
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("could not read {}", path.display()))?;
     parse_requirements(&text).with_context(|| format!("{}", path.display()))
 }
 
-pub fn format_requirements(wheels: &[Wheel]) -> String {
-    let mut out = String::from(
-        "# c7n and its dependency closure for CPython 3.11 on manylinux x86_64: exact versions\n\
-         # and the sha256 of one wheel each; below each hash, that wheel's URL (nix/image.nix\n\
-         # fetches it from there). The full worker image and the test virtualenv install it with\n\
-         #   pip install --require-hashes --no-deps --only-binary=:all: -r crates/driver/requirements.lock\n\
-         # Generated from .venv by `cargo xtask lock python`; do not edit by hand.\n",
-    );
+const C7N_HEADER: &str = "\
+# c7n and its dependency closure for CPython 3.11 on manylinux x86_64: exact versions
+# and the sha256 of one wheel each; below each hash, that wheel's URL (nix/python.nix
+# fetches it from there). The full worker image and the test virtualenv install it with
+#   pip install --require-hashes --no-deps --only-binary=:all: -r crates/driver/requirements.lock
+# Generated from .venv by `cargo xtask lock python`; do not edit by hand.
+";
+
+const MOTO_HEADER: &str = "\
+# moto[server] (the AWS emulator the tests start) and the part of its dependency closure that
+# crates/driver/requirements.lock does not pin, for CPython 3.11 on manylinux x86_64: exact
+# versions and the sha256 of one wheel each; below each hash, that wheel's URL (nix/python.nix
+# fetches it from there). The test virtualenv and the Nix checks' Python install both locks:
+#   pip install --require-hashes --no-deps --only-binary=:all: \\
+#     -r crates/driver/requirements.lock -r integration/moto/requirements.lock
+# Generated from .venv by `cargo xtask lock python`; do not edit by hand.
+";
+
+pub fn format_requirements(header: &str, wheels: &[Wheel]) -> String {
+    let mut out = String::from(header);
     for w in wheels {
         out.push_str(&format!(
             "{}=={} \\\n    --hash=sha256:{}\n    # {}\n",
@@ -256,8 +309,9 @@ pub fn format_requirements(wheels: &[Wheel]) -> String {
     out
 }
 
-/// c7n's dependency closure as installed in `python`'s environment, markers evaluated for
-/// that interpreter (CPython 3.11 on Linux, as in the image), extras not followed.
+/// The dependency closure of the requirement named on the command line (`name extra,...`)
+/// as installed in `python`'s environment, markers evaluated for that interpreter (CPython
+/// 3.11 on Linux, as in the image), extras followed as pip follows them.
 const CLOSURE_SCRIPT: &str = r#"
 import importlib.metadata as md, sys
 from pip._vendor.packaging.requirements import Requirement
@@ -265,35 +319,54 @@ from pip._vendor.packaging.utils import canonicalize_name
 if sys.version_info[:2] != (3, 11):
     sys.exit(f"the lock is for CPython 3.11; this is {sys.version.split()[0]}")
 seen = {}
-todo = ["c7n"]
+done = set()
+todo = [(sys.argv[1], tuple(e for e in sys.argv[2].split(",") if e))]
 while todo:
-    name = canonicalize_name(todo.pop())
-    if name in seen:
+    name, extras = todo.pop()
+    name = canonicalize_name(name)
+    if (name, extras) in done:
         continue
+    done.add((name, extras))
     dist = md.distribution(name)
     seen[name] = dist.version
     for line in dist.requires or []:
         req = Requirement(line)
-        if req.marker is None or req.marker.evaluate({"extra": ""}):
-            todo.append(req.name)
+        if req.marker is None or any(
+            req.marker.evaluate({"extra": e}) for e in ("",) + extras
+        ):
+            todo.append((req.name, tuple(sorted(req.extras))))
 for name in sorted(seen):
     print(f"{name}=={seen[name]}")
 "#;
 
-fn generate_requirements(python: &Path) -> Result<String> {
+/// The wheels of `root`'s closure in `python`'s environment (one each, chosen for the image's
+/// target), leaving out the projects `exclude` pins.
+fn resolve_closure(
+    python: &Path,
+    (name, extras): (&str, &[&str]),
+    exclude: &[Wheel],
+) -> Result<Vec<Wheel>> {
     let out = Command::new(python)
-        .args(["-c", CLOSURE_SCRIPT])
+        .args(["-c", CLOSURE_SCRIPT, name, &extras.join(",")])
         .output()
         .with_context(|| format!("could not run {}", python.display()))?;
     if !out.status.success() {
         bail!(
-            "{}: could not list c7n's dependencies (run `cargo xtask test` once to create .venv): {}",
+            "{}: could not list {name}'s dependencies (run `cargo xtask test` once to create .venv): {}",
             python.display(),
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
-    let pins = String::from_utf8(out.stdout).context("the closure listing is not UTF-8")?;
-    let work = project_root().join("target").join("lock");
+    let listed = String::from_utf8(out.stdout).context("the closure listing is not UTF-8")?;
+    let pins: String = listed
+        .lines()
+        .filter(|l| {
+            let pinned = l.split("==").next().map(normalise);
+            !exclude.iter().any(|w| Some(&w.name) == pinned.as_ref())
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let work = project_root().join("target").join("lock").join(name);
     std::fs::create_dir_all(&work)
         .with_context(|| format!("could not create {}", work.display()))?;
     let pins_path = work.join("pins.txt");
@@ -354,12 +427,11 @@ fn generate_requirements(python: &Path) -> Result<String> {
     if wheels.len() != expected {
         bail!("pip reported {} wheels for {expected} pins", wheels.len());
     }
-    let text = format_requirements(&wheels);
     // What we write must read back the same (and so must satisfy the Nix reader's format).
-    if parse_requirements(&text)? != wheels {
+    if parse_requirements(&format_requirements("", &wheels))? != wheels {
         bail!("the generated lock does not read back");
     }
-    Ok(text)
+    Ok(wheels)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -564,15 +636,17 @@ mod tests {
                 "pyyaml-6.0.3-cp311-cp311-manylinux2014_x86_64.manylinux_2_17_x86_64.whl",
             ),
         ];
-        let text = format_requirements(&wheels);
+        let text = format_requirements(C7N_HEADER, &wheels);
         assert_eq!(parse_requirements(&text).unwrap(), wheels);
         assert!(text.contains("argcomplete==3.7.2 \\\n    --hash=sha256:6029"));
     }
 
     #[test]
     fn requirements_errors_name_the_line() {
-        let good =
-            format_requirements(&[wheel("six", "1.17.0", "six-1.17.0-py2.py3-none-any.whl")]);
+        let good = format_requirements(
+            MOTO_HEADER,
+            &[wheel("six", "1.17.0", "six-1.17.0-py2.py3-none-any.whl")],
+        );
         let check = |text: &str, expected: &str| {
             let err = format!("{:#}", parse_requirements(text).unwrap_err());
             assert!(err.contains(expected), "{err:?} lacks {expected:?}\n{text}");
@@ -647,6 +721,8 @@ mod tests {
         assert_eq!(names, sorted, "requirements are not sorted");
         names.dedup();
         assert_eq!(names.len(), wheels.len(), "a project is pinned twice");
+        let moto = read_moto(&root).unwrap();
+        assert!(moto.windows(2).all(|w| w[0].name < w[1].name));
         read_debian(&root).unwrap();
     }
 }

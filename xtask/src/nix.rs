@@ -1,7 +1,20 @@
-//! The Nix checks that run without a working Nix: every `.nix` file parses
-//! (`nix-instantiate --parse`, Debian's `nix-bin`), and `flake.lock` pins every input of
-//! `flake.nix` with a revision, `lastModified` and `narHash`. Evaluation and builds
-//! (`nix flake check`) happen in hosted CI, where a current Nix runs.
+//! The Nix checks that run without a working Nix (Debian's `nix-bin` parses `.nix` files and
+//! evaluates builtins-only expressions, not nixpkgs): evaluation and builds (`nix flake
+//! check`) happen in hosted CI. What code can see is checked here, by `cargo xtask test`:
+//!
+//! - every `.nix` file parses (`nix-instantiate --parse`);
+//! - `flake.lock` pins every input of `flake.nix` (revision, `lastModified`, `narHash`) as
+//!   flake.nix declares it (same repository and branch, `flake = false` kept);
+//! - every project file or directory the Rust code names lies in the Nix build's source
+//!   fileset (`fileset`);
+//! - every test binary runs in exactly one place, the Nix build sandbox or the cargo path
+//!   (`placement`);
+//! - the pins both paths share agree: the Rust toolchain with the workspace's rust-version
+//!   and CI's cargo job, the AWS provider with every versions.tf (`pins`).
+
+mod fileset;
+mod pins;
+mod placement;
 
 use crate::project_root;
 use anyhow::{Context, Result, bail};
@@ -13,10 +26,30 @@ use std::process::{Command, Stdio};
 /// working where none exists or none is writable (inside a Nix build sandbox).
 const STORE: [&str; 2] = ["--store", "dummy://"];
 
-/// Runs both checks on the project; called by `cargo xtask test`.
+/// Runs every check on the project; called by `cargo xtask test`.
 pub fn check() -> Result<()> {
     let root = project_root();
-    let files = nix_files(&root)?;
+    parse_all(&root)?;
+
+    let lock_path = root.join("flake.lock");
+    let lock = std::fs::read_to_string(&lock_path)
+        .with_context(|| format!("could not read {}", lock_path.display()))?;
+    let inputs = flake_inputs(&root.join("flake.nix"))?;
+    let problems = lock_problems(&lock, &inputs);
+    if !problems.is_empty() {
+        bail!("{}:\n{}", lock_path.display(), problems.join("\n"));
+    }
+    let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
+    eprintln!("nix: flake.lock pins {}", names.join(", "));
+
+    fileset::check(&root)?;
+    placement::check(&root)?;
+    pins::check(&root)?;
+    Ok(())
+}
+
+fn parse_all(root: &Path) -> Result<()> {
+    let files = nix_files(root)?;
     if files.is_empty() {
         bail!("no .nix files found under {}", root.display());
     }
@@ -41,16 +74,6 @@ pub fn check() -> Result<()> {
         bail!("Nix files that do not parse:\n{}", failures.join("\n"));
     }
     eprintln!("nix: {} files parse", files.len());
-
-    let lock_path = root.join("flake.lock");
-    let lock = std::fs::read_to_string(&lock_path)
-        .with_context(|| format!("could not read {}", lock_path.display()))?;
-    let inputs = flake_inputs(&root.join("flake.nix"))?;
-    let problems = lock_problems(&lock, &inputs);
-    if !problems.is_empty() {
-        bail!("{}:\n{}", lock_path.display(), problems.join("\n"));
-    }
-    eprintln!("nix: flake.lock pins {}", inputs.join(", "));
     Ok(())
 }
 
@@ -70,10 +93,7 @@ pub fn nix_files(root: &Path) -> Result<Vec<PathBuf>> {
                 .file_type()
                 .with_context(|| format!("could not stat {}", path.display()))?;
             if file_type.is_dir() {
-                if !matches!(
-                    name.as_ref(),
-                    "target" | ".git" | ".venv" | "node_modules" | ".terraform"
-                ) {
+                if !fileset::SKIP_DIRS.contains(&name.as_ref()) {
                     stack.push(path);
                 }
             } else if name.ends_with(".nix") {
@@ -85,33 +105,71 @@ pub fn nix_files(root: &Path) -> Result<Vec<PathBuf>> {
     Ok(found)
 }
 
-/// The input names declared in `flake.nix`, read with `nix-instantiate --eval` (a flake is a
-/// plain attribute set, so this needs no nixpkgs).
-pub fn flake_inputs(flake: &Path) -> Result<Vec<String>> {
+/// Evaluates a builtins-only Nix expression to JSON, with no store.
+pub fn eval_json(expr: &str) -> Result<Value> {
     let output = Command::new("nix-instantiate")
         .args(STORE)
-        .args(["--eval", "--json", "--expr"])
-        .arg(format!(
-            "builtins.attrNames (import {}).inputs",
-            flake.display()
-        ))
+        .args(["--eval", "--strict", "--json", "--expr", expr])
         .output()
         .context("could not start nix-instantiate (apt-get install nix-bin)")?;
     if !output.status.success() {
         bail!(
-            "{}: could not read the inputs: {}",
-            flake.display(),
+            "nix-instantiate --eval `{expr}`: {}",
             String::from_utf8_lossy(&output.stderr).trim()
         );
     }
     serde_json::from_slice(&output.stdout)
-        .with_context(|| format!("{}: inputs are not a list of names", flake.display()))
+        .with_context(|| format!("nix-instantiate --eval `{expr}` printed no JSON"))
+}
+
+/// Evaluates a builtins-only `.nix` file to JSON.
+pub fn eval_file(file: &Path) -> Result<Value> {
+    eval_json(&format!("import {}", file.display()))
+        .with_context(|| format!("evaluating {}", file.display()))
+}
+
+/// One input of `flake.nix` as declared there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputSpec {
+    pub name: String,
+    /// `github:owner/repo` or `github:owner/repo/ref`.
+    pub url: String,
+    /// False for `flake = false` (a source tree, no flake.nix evaluated).
+    pub flake: bool,
+}
+
+/// The inputs declared in `flake.nix`, read with `nix-instantiate --eval` (a flake is a
+/// plain attribute set, so this needs no nixpkgs).
+pub fn flake_inputs(flake: &Path) -> Result<Vec<InputSpec>> {
+    let json = eval_json(&format!(
+        "builtins.mapAttrs (name: i: {{ url = i.url or null; flake = i.flake or true; }}) (import {}).inputs",
+        flake.display()
+    ))
+    .with_context(|| format!("{}: could not read the inputs", flake.display()))?;
+    let inputs = json
+        .as_object()
+        .with_context(|| format!("{}: inputs are not an attribute set", flake.display()))?;
+    inputs
+        .iter()
+        .map(|(name, spec)| {
+            let url = spec["url"]
+                .as_str()
+                .with_context(|| format!("{}: input `{name}` has no url", flake.display()))?;
+            Ok(InputSpec {
+                name: name.clone(),
+                url: url.to_owned(),
+                flake: spec["flake"].as_bool().unwrap_or(true),
+            })
+        })
+        .collect()
 }
 
 /// What is wrong with a lock file for a flake with `inputs`; empty when every input is
-/// pinned. A locked node needs its fetch type, `narHash` (SRI sha256), `lastModified` and,
-/// for GitHub inputs, the full revision.
-pub fn lock_problems(lock: &str, inputs: &[String]) -> Vec<String> {
+/// pinned as declared. A locked node needs its fetch type, `narHash` (SRI sha256),
+/// `lastModified` and, for GitHub inputs, the full revision; its `original` must be the
+/// declared URL (else Nix would re-lock, which CI forbids with --no-update-lock-file) and
+/// `flake = false` must be recorded as such.
+pub fn lock_problems(lock: &str, inputs: &[InputSpec]) -> Vec<String> {
     let json: Value = match serde_json::from_str(lock) {
         Ok(v) => v,
         Err(e) => return vec![format!("not JSON: {e}")],
@@ -124,21 +182,31 @@ pub fn lock_problems(lock: &str, inputs: &[String]) -> Vec<String> {
     let nodes = &json["nodes"];
     let root_inputs = &nodes[root_name]["inputs"];
     for input in inputs {
-        match &root_inputs[input] {
+        let name = &input.name;
+        match &root_inputs[name] {
             Value::String(node) => problems.extend(
-                node_problems(&nodes[node])
+                node_problems(&nodes[node], input)
                     .into_iter()
-                    .map(|p| format!("input `{input}` (node `{node}`): {p}")),
+                    .map(|p| format!("input `{name}` (node `{node}`): {p}")),
             ),
             // `follows` another input: pinned through that one.
             Value::Array(_) => {}
-            _ => problems.push(format!("input `{input}` is not in the lock's root node")),
+            _ => problems.push(format!("input `{name}` is not in the lock's root node")),
+        }
+    }
+    if let Some(locked) = root_inputs.as_object() {
+        for name in locked.keys() {
+            if !inputs.iter().any(|i| &i.name == name) {
+                problems.push(format!(
+                    "the lock pins `{name}`, which flake.nix does not declare"
+                ));
+            }
         }
     }
     problems
 }
 
-fn node_problems(node: &Value) -> Vec<String> {
+fn node_problems(node: &Value, spec: &InputSpec) -> Vec<String> {
     let locked = &node["locked"];
     if !locked.is_object() {
         return vec!["no `locked` entry".to_owned()];
@@ -167,7 +235,44 @@ fn node_problems(node: &Value) -> Vec<String> {
         Some(_) => {}
         None => problems.push("no type".to_owned()),
     }
+    match original_of(&spec.url) {
+        Some(expected) if node["original"] == expected => {}
+        Some(expected) => problems.push(format!(
+            "original is {}, but flake.nix says `{}` ({expected})",
+            node["original"], spec.url
+        )),
+        None => problems.push(format!(
+            "url `{}` is not of the form github:owner/repo[/ref]",
+            spec.url
+        )),
+    }
+    let locked_as_flake = node["flake"].as_bool().unwrap_or(true);
+    if locked_as_flake != spec.flake {
+        problems.push(format!(
+            "flake.nix says flake = {}, the lock records flake = {locked_as_flake}",
+            spec.flake
+        ));
+    }
     problems
+}
+
+/// The lock's `original` entry Nix writes for a `github:` URL.
+fn original_of(url: &str) -> Option<Value> {
+    let path = url.strip_prefix("github:")?;
+    let parts: Vec<&str> = path.split('/').collect();
+    let (owner, repo, git_ref) = match parts.as_slice() {
+        [owner, repo] => (*owner, *repo, None),
+        [owner, repo, git_ref] => (*owner, *repo, Some(*git_ref)),
+        _ => return None,
+    };
+    if owner.is_empty() || repo.is_empty() || git_ref.is_some_and(str::is_empty) {
+        return None;
+    }
+    let mut original = serde_json::json!({"owner": owner, "repo": repo, "type": "github"});
+    if let Some(r) = git_ref {
+        original["ref"] = r.into();
+    }
+    Some(original)
 }
 
 fn is_sri_sha256(hash: &str) -> bool {
@@ -190,6 +295,14 @@ mod tests {
         "rev": "b8d87f76ea4e4b6f30f2e6eaf3fbb60ff7d87167", "type": "github"},
         "original": {"owner": "ipetkov", "repo": "crane", "type": "github"}}"#;
 
+    fn crane(url: &str, flake: bool) -> InputSpec {
+        InputSpec {
+            name: "crane".into(),
+            url: url.into(),
+            flake,
+        }
+    }
+
     fn lock_with(node: &str) -> String {
         format!(
             r#"{{"nodes": {{"crane": {node}, "root": {{"inputs": {{"crane": "crane"}}}}}},
@@ -198,7 +311,7 @@ mod tests {
     }
 
     fn check(node: &str, expected: &[&str]) {
-        let problems = lock_problems(&lock_with(node), &["crane".to_owned()]);
+        let problems = lock_problems(&lock_with(node), &[crane("github:ipetkov/crane", true)]);
         assert_eq!(problems, expected, "node: {node}");
     }
 
@@ -232,47 +345,98 @@ mod tests {
 
     #[test]
     fn an_input_missing_from_the_lock_is_reported() {
+        let nixpkgs = InputSpec {
+            name: "nixpkgs".into(),
+            url: "github:NixOS/nixpkgs/nixos-26.05".into(),
+            flake: true,
+        };
         let problems = lock_problems(
             &lock_with(GOOD_NODE),
-            &["crane".to_owned(), "nixpkgs".to_owned()],
+            &[crane("github:ipetkov/crane", true), nixpkgs],
         );
         assert_eq!(problems, ["input `nixpkgs` is not in the lock's root node"]);
+        let problems = lock_problems(&lock_with(GOOD_NODE), &[]);
+        assert_eq!(
+            problems,
+            ["the lock pins `crane`, which flake.nix does not declare"]
+        );
+    }
+
+    /// A lock written for another URL or without `flake = false` is one Nix would rewrite.
+    #[test]
+    fn the_lock_must_match_what_flake_nix_declares() {
+        let problems = lock_problems(
+            &lock_with(GOOD_NODE),
+            &[crane("github:ipetkov/crane/v0.20", true)],
+        );
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("flake.nix says `github:ipetkov/crane/v0.20`"));
+        let problems = lock_problems(
+            &lock_with(GOOD_NODE),
+            &[crane("github:ipetkov/crane", false)],
+        );
+        assert_eq!(
+            problems,
+            [
+                "input `crane` (node `crane`): flake.nix says flake = false, the lock records flake = true"
+            ]
+        );
+        let non_flake = GOOD_NODE.replacen('{', r#"{"flake": false, "#, 1);
+        assert_eq!(
+            lock_problems(
+                &lock_with(&non_flake),
+                &[crane("github:ipetkov/crane", false)]
+            ),
+            Vec::<String>::new()
+        );
+        let problems = lock_problems(&lock_with(GOOD_NODE), &[crane("path:./crane", true)]);
+        assert!(
+            problems[0].contains("is not of the form github:"),
+            "{problems:?}"
+        );
     }
 
     /// Needs `nix-instantiate` (Debian's `nix-bin`), as `cargo xtask test` does.
     #[test]
     fn project_nix_files_parse_and_lock_pins_every_input() {
-        super::check().unwrap();
+        parse_all(&project_root()).unwrap();
+        let root = project_root();
+        let inputs = flake_inputs(&root.join("flake.nix")).unwrap();
+        let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(names, ["crane", "nixpkgs", "rust-overlay"]);
+        let lock = std::fs::read_to_string(root.join("flake.lock")).unwrap();
+        assert_eq!(lock_problems(&lock, &inputs), Vec::<String>::new());
     }
 
-    /// The Nix build of the full image reads the same wheels from the lock as `cargo xtask
-    /// dist` does (nix/wheels.nix uses builtins only, so it evaluates without nixpkgs).
+    /// The Nix builds read the same wheels from both locks as `cargo xtask dist` and the test
+    /// virtualenv do (nix/wheels.nix uses builtins only, so it evaluates without nixpkgs).
     #[test]
     fn nix_reads_the_same_wheels_as_xtask() {
         let root = project_root();
-        let output = Command::new("nix-instantiate")
-            .args(STORE)
-            .args(["--eval", "--strict", "--json", "--expr"])
-            .arg(format!(
+        for (lock, from_xtask) in [
+            (
+                crate::lock::REQUIREMENTS_LOCK,
+                crate::lock::read_requirements(&root).unwrap(),
+            ),
+            (
+                crate::lock::MOTO_LOCK,
+                crate::lock::read_moto(&root).unwrap(),
+            ),
+        ] {
+            let from_nix = eval_json(&format!(
                 "import {} {}",
                 root.join("nix/wheels.nix").display(),
-                root.join(crate::lock::REQUIREMENTS_LOCK).display()
+                root.join(lock).display()
             ))
-            .output()
             .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let from_nix: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
-        let from_xtask = crate::lock::read_requirements(&root).unwrap();
-        assert_eq!(from_nix.len(), from_xtask.len());
-        for (n, x) in from_nix.iter().zip(&from_xtask) {
-            assert_eq!(crate::lock::normalise(n["name"].as_str().unwrap()), x.name);
-            assert_eq!(n["version"], x.version.as_str());
-            assert_eq!(n["sha256"], x.sha256.as_str());
-            assert_eq!(n["url"], x.url.as_str());
+            let from_nix = from_nix.as_array().unwrap();
+            assert_eq!(from_nix.len(), from_xtask.len(), "{lock}");
+            for (n, x) in from_nix.iter().zip(&from_xtask) {
+                assert_eq!(crate::lock::normalise(n["name"].as_str().unwrap()), x.name);
+                assert_eq!(n["version"], x.version.as_str());
+                assert_eq!(n["sha256"], x.sha256.as_str());
+                assert_eq!(n["url"], x.url.as_str());
+            }
         }
     }
 }

@@ -1,15 +1,12 @@
 //! The project's Python environment in `.venv/`: c7n exactly as the full worker image has it
 //! (installed from `crates/driver/requirements.lock`, hashes checked) and moto (the AWS
-//! emulator) pinned, so the differential tests, the benchmarks and the image run one c7n.
+//! emulator) from `integration/moto/requirements.lock`, so the differential tests, the
+//! benchmarks, the image and the Nix checks run one c7n and one moto.
 
 use crate::{lock, project_root, run_cmd};
 use anyhow::{Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-/// Pinned so that emulator behaviour does not drift under us; it is installed after the lock,
-/// and pip leaves the locked versions alone as long as they satisfy moto.
-pub const MOTO_REQUIREMENT: &str = "moto[server]==5.2.5";
 
 pub fn venv_python() -> PathBuf {
     project_root().join(".venv/bin/python")
@@ -57,10 +54,11 @@ fn drift(python: &Path, wheels: &[lock::Wheel]) -> Result<Vec<String>> {
         .collect())
 }
 
-/// Creates `.venv` if needed and makes it match the lock (plus moto), unless it already does.
+/// Creates `.venv` if needed and makes it match both locks, unless it already does.
 pub fn ensure() -> Result<PathBuf> {
     let root = project_root();
-    let wheels = lock::read_requirements(&root)?;
+    let mut wheels = lock::read_requirements(&root)?;
+    wheels.extend(lock::read_moto(&root)?);
     let python = venv_python();
     let moto_ok = || {
         Command::new(&python)
@@ -72,8 +70,9 @@ pub fn ensure() -> Result<PathBuf> {
         return Ok(python);
     }
     eprintln!(
-        "installing the Python test environment into .venv (c7n from {}, moto)",
-        lock::REQUIREMENTS_LOCK
+        "installing the Python test environment into .venv (c7n from {}, moto from {})",
+        lock::REQUIREMENTS_LOCK,
+        lock::MOTO_LOCK
     );
     if !python.exists() {
         let host = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
@@ -90,13 +89,15 @@ pub fn ensure() -> Result<PathBuf> {
     };
     pip(Command::new(&python)
         .args(["--require-hashes", "--no-deps", "--only-binary=:all:", "-r"])
-        .arg(root.join(lock::REQUIREMENTS_LOCK)))?;
-    pip(Command::new(&python).arg(MOTO_REQUIREMENT))?;
+        .arg(root.join(lock::REQUIREMENTS_LOCK))
+        .arg("-r")
+        .arg(root.join(lock::MOTO_LOCK)))?;
     let left = drift(&python, &wheels)?;
     if !left.is_empty() {
         bail!(
-            "after installing moto, .venv no longer matches {}: {}",
+            "after installing {} and {}, .venv still differs: {}",
             lock::REQUIREMENTS_LOCK,
+            lock::MOTO_LOCK,
             left.join(", ")
         );
     }

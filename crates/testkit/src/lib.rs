@@ -15,8 +15,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The workspace root, found from this crate's manifest directory.
+/// The workspace root: `CZERO_PROJECT_ROOT` when set (a binary built elsewhere, such as the
+/// demo `nix run .#demo` ships with the files it reads), else found from this crate's
+/// manifest directory at build time.
 pub fn project_root() -> PathBuf {
+    if let Some(root) = std::env::var_os("CZERO_PROJECT_ROOT") {
+        return PathBuf::from(root);
+    }
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .ancestors()
         .nth(2)
