@@ -78,20 +78,21 @@ pub fn ensure() -> Result<PathBuf> {
         let host = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
         run_cmd(Command::new(host).args(["-m", "venv", ".venv"]))?;
     }
-    let pip = |cmd: &mut Command| -> Result<()> {
-        run_cmd(cmd.args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-        ]))
-    };
-    pip(Command::new(&python)
-        .args(["--require-hashes", "--no-deps", "--only-binary=:all:", "-r"])
-        .arg(root.join(lock::REQUIREMENTS_LOCK))
-        .arg("-r")
-        .arg(root.join(lock::MOTO_LOCK)))?;
+    // `python -m pip install` first: options after `-m pip install` belong to pip.
+    run_cmd(
+        Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .args(["--require-hashes", "--no-deps", "--only-binary=:all:", "-r"])
+            .arg(root.join(lock::REQUIREMENTS_LOCK))
+            .arg("-r")
+            .arg(root.join(lock::MOTO_LOCK)),
+    )?;
     let left = drift(&python, &wheels)?;
     if !left.is_empty() {
         bail!(

@@ -27,6 +27,11 @@ pub enum Scope {
     BucketKey,
     /// The customer-managed KMS key of the queues, when one is configured.
     QueueKey,
+    /// The member-account roles jobs act through (`MEMBER_ROLE_NAME` in every account, and
+    /// the roles policies name in `mode.member-role`); nothing when no member role is set.
+    MemberRoles,
+    /// Security Hub's hub in the central account (finding workflow updates).
+    SecurityHub,
 }
 
 impl Scope {
@@ -42,6 +47,8 @@ impl Scope {
             Scope::Tasks => "tasks",
             Scope::BucketKey => "bucket-key",
             Scope::QueueKey => "queue-key",
+            Scope::MemberRoles => "member-roles",
+            Scope::SecurityHub => "security-hub",
         }
     }
 }
@@ -163,6 +170,18 @@ pub const CALLS: &[Call] = &[
         &["kms:GenerateDataKey"],
         QueueKey,
         "send to a DLQ encrypted with a customer key",
+    ),
+    call(
+        "sts.AssumeRole (member role)",
+        &["sts:AssumeRole"],
+        MemberRoles,
+        "act in the account and region an event came from, through that account's member role",
+    ),
+    call(
+        "securityhub.BatchUpdateFindings",
+        &["securityhub:BatchUpdateFindings"],
+        SecurityHub,
+        "after a job for a Security Hub finding, set its workflow status (mapping rule `update_finding`)",
     ),
 ];
 
