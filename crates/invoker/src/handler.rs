@@ -348,6 +348,7 @@ impl<A: Aws> Invoker<A> {
             received_at: chrono::Utc::now(),
             trace_id: trace_id.filter(|t| !t.is_empty()),
             event: e.raw.clone(),
+            update_finding: Default::default(),
         }
     }
 

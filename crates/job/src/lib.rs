@@ -43,7 +43,11 @@ pub struct Job {
     pub source: String,
     /// The EventBridge `detail-type`.
     pub detail_type: String,
-    /// Account and region the event came from (may differ from the worker's own).
+    /// The account and region the job acts in: where the event's resources are. The
+    /// envelope's `account`/`region` for most events; GuardDuty's `detail.accountId` and
+    /// `detail.region`; for Security Hub, the findings' `AwsAccountId` and `Region` (the
+    /// invoker queues one job per pair). When the account is not the worker's own, the
+    /// worker acts through that account's member role.
     pub account: String,
     pub region: String,
     /// Resource ids the event names (bucket names, ARNs), as the invoker understood them.
@@ -57,8 +61,57 @@ pub struct Job {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace_id: Option<String>,
     /// The whole EventBridge event: event-mode policies compute their resource ids from it
-    /// exactly as c7n does, so the worker needs the original, not our summary of it.
+    /// exactly as c7n does, so the worker needs the original, not our summary of it. A
+    /// Security Hub event split per (account, region) keeps only that pair's findings.
     pub event: serde_json::Value,
+    /// What the worker does with the event's Security Hub findings once the job is over
+    /// (the mapping rule's `update_finding`).
+    #[serde(default, skip_serializing_if = "FindingUpdate::is_off")]
+    pub update_finding: FindingUpdate,
+}
+
+/// A mapping rule's `update_finding`: after a job for Security Hub findings, set their
+/// workflow status with `BatchUpdateFindings` (in the finding's home region, with the
+/// worker's own credentials), with a note naming the job, the policy and the output.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FindingUpdate {
+    /// Leave the findings alone.
+    #[default]
+    Off,
+    /// `RESOLVED` when the policy acted on the finding's resources, `NOTIFIED` when the
+    /// job failed.
+    Resolve,
+    /// `NOTIFIED` when the job ran (acted or failed); never resolves.
+    Notify,
+}
+
+impl FindingUpdate {
+    pub fn is_off(&self) -> bool {
+        *self == FindingUpdate::Off
+    }
+}
+
+/// `true` for a 12-digit AWS account id.
+pub fn is_account_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// `true` for a region name such as `us-east-1`, `eu-central-2` or `us-gov-west-1`
+/// (lowercase letters and digits in dash-separated parts ending with a number).
+pub fn is_region(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() >= 3
+        && s.len() <= 32
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
+        && parts
+            .last()
+            .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
+        && parts[0].bytes().all(|b| b.is_ascii_lowercase())
 }
 
 /// A policy file in the policy bucket.
@@ -213,6 +266,57 @@ mod tests {
                 .with_timezone(&Utc),
             trace_id: None,
             event: serde_json::json!({"id": "e-1", "detail": {}}),
+            update_finding: FindingUpdate::Off,
+        }
+    }
+
+    #[test]
+    fn finding_update_is_left_out_when_off_and_kebab_case_otherwise() {
+        let body = Envelope::Inline { job: job() }.encode().unwrap();
+        assert!(!body.contains("updateFinding"), "{body}");
+        let mut j = job();
+        j.update_finding = FindingUpdate::Resolve;
+        let body = Envelope::Inline { job: j.clone() }.encode().unwrap();
+        assert!(body.contains("\"updateFinding\":\"resolve\""), "{body}");
+        assert_eq!(
+            Envelope::decode(&body).unwrap(),
+            Envelope::Inline { job: j }
+        );
+    }
+
+    #[test]
+    fn account_ids_and_regions() {
+        for ok in ["123456789012", "000000000000"] {
+            assert!(is_account_id(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "12345678901",
+            "1234567890123",
+            "12345678901a",
+            "../etc/pass",
+        ] {
+            assert!(!is_account_id(bad), "{bad}");
+        }
+        for ok in [
+            "us-east-1",
+            "eu-central-2",
+            "us-gov-west-1",
+            "ap-southeast-4",
+            "cn-north-1",
+        ] {
+            assert!(is_region(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "us-east",
+            "US-EAST-1",
+            "us-east-1a",
+            "us--1",
+            "../x-y-1",
+            "us_east_1",
+        ] {
+            assert!(!is_region(bad), "{bad}");
         }
     }
 
@@ -259,6 +363,7 @@ mod tests {
         };
         assert!(job.resource_ids.is_empty());
         assert_eq!(job.trace_id, None);
+        assert_eq!(job.update_finding, FindingUpdate::Off);
     }
 
     #[test]

@@ -327,6 +327,7 @@ fn job(id: &str, bucket: &str) -> Result<Job> {
         }],
         received_at: chrono::Utc::now(),
         trace_id: None,
+        update_finding: Default::default(),
         event: event(bucket)?,
     })
 }

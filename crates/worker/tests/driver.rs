@@ -148,6 +148,7 @@ impl Stack {
             }],
             received_at: chrono::Utc::now(),
             trace_id: None,
+            update_finding: Default::default(),
             event,
         };
         self.sqs

@@ -31,6 +31,7 @@ pub fn job(job_id: &str, bucket: &str) -> Job {
         }],
         received_at: chrono::Utc::now(),
         trace_id: None,
+        update_finding: Default::default(),
         event,
     }
 }
