@@ -174,6 +174,7 @@ async fn main() -> anyhow::Result<()> {
         output_dir: tmp.path().join("driver"),
         dryrun: false,
         timeout: Duration::from_secs(60),
+        credentials: None,
     };
     let warm_group = groups.pop().unwrap_or_default();
     let first = Instant::now();

@@ -4,7 +4,9 @@ Started by the `czero-driver` crate as `python -B -c <this source>` (no file, no
 path needed). It imports c7n once, then serves JSON lines on stdin/stdout:
 
   request  {"id": N, "op": "run", "job": {job_id, policy, event, region, account_id,
-                                         output_dir, dryrun, timeout, max_captured_bytes}}
+                                         output_dir, dryrun, timeout, max_captured_bytes,
+                                         credentials?: {access_key_id, secret_access_key,
+                                                        session_token}}}
            {"id": N, "op": "probe"}
            {"id": N, "op": "cancel"}         (kills the job started by request N, if any)
   answer   {"type": "ready", ...}                        once, after c7n is imported
@@ -279,6 +281,32 @@ def configure_child_logging():
     root.setLevel(logging.INFO)
     for name in ("botocore", "boto3", "urllib3", "s3transfer"):
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+# Where botocore would otherwise find credentials; a job handed its own must use only those.
+OTHER_CREDENTIAL_SOURCES = (
+    "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN", "AWS_ROLE_SESSION_NAME",
+)
+
+
+def use_credentials(creds):
+    """In a job's child: act with the credentials the job carries (a member role's session
+    the worker opened), not the driver's. Environment credentials come first in botocore's
+    chain; the sessions cached before the fork hold the driver's, so they are dropped."""
+    if not creds:
+        return
+    from c7n import utils
+    for k in OTHER_CREDENTIAL_SOURCES:
+        os.environ.pop(k, None)
+    os.environ["AWS_ACCESS_KEY_ID"] = creds["access_key_id"]
+    os.environ["AWS_SECRET_ACCESS_KEY"] = creds["secret_access_key"]
+    if creds.get("session_token"):
+        os.environ["AWS_SESSION_TOKEN"] = creds["session_token"]
+    else:
+        os.environ.pop("AWS_SESSION_TOKEN", None)
+    utils.reset_session_cache()
 
 
 def load_policy(loader, policy_data, job):
@@ -839,6 +867,7 @@ class Driver:
         if job is None:
             job = self.wait_for_job(job_r, rehearsal)
         try:
+            use_credentials(job.get("credentials"))
             result = {"ok": True, "result": run_job(self.loader, job, prepared)}
         except JobError as e:
             result = {"ok": False, "error": e.to_json()}

@@ -152,6 +152,31 @@ pub struct Request {
     pub output_dir: PathBuf,
     pub dryrun: bool,
     pub timeout: Duration,
+    /// Temporary credentials the job acts with (a member role's session); `None`: the
+    /// driver's own (the worker's). With them, c7n must not assume a role itself: the
+    /// caller leaves `mode.member-role` out of the policy.
+    pub credentials: Option<Credentials>,
+}
+
+/// AWS credentials handed to one job; `Debug` shows the key id only.
+#[derive(Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Credentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: Option<String>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"<redacted>")
+            .field(
+                "session_token",
+                &self.session_token.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
 }
 
 /// What c7n did.

@@ -35,6 +35,8 @@ struct Job<'a> {
     dryrun: bool,
     timeout: f64,
     max_captured_bytes: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    credentials: Option<&'a crate::Credentials>,
 }
 
 #[derive(Serialize)]
@@ -68,6 +70,7 @@ pub(crate) fn run_line(
             dryrun: request.dryrun,
             timeout: request.timeout.as_secs_f64(),
             max_captured_bytes,
+            credentials: request.credentials.as_ref(),
         },
     };
     encode(&line)
@@ -323,6 +326,7 @@ mod tests {
             output_dir: PathBuf::from("/tmp/out"),
             dryrun: true,
             timeout: Duration::from_millis(2500),
+            credentials: None,
         }
     }
 

@@ -42,15 +42,23 @@ pub(crate) async fn run(
         Scope::Ids(_) => (start.event.cloned(), true),
     };
     tracing::info!(policy = %name, feature, job_id, "running through Cloud Custodian (c7n driver)");
+    let (policy_data, credentials) = match &engine.options.member_role {
+        None => (policy.raw.clone(), None),
+        Some(role) => (
+            without_member_role(&policy.raw),
+            Some(member_credentials(engine, &name, role).await?),
+        ),
+    };
     let request = Request {
         job_id: job_id.to_string(),
-        policy: policy.raw.clone(),
+        policy: policy_data,
         event,
         region: engine.region.clone(),
         account_id: engine.account_id(),
         output_dir: tmp.path().to_path_buf(),
         dryrun: engine.options.dryrun,
         timeout: engine.options.driver_timeout,
+        credentials,
     };
     let response = driver
         .run(request)
@@ -110,6 +118,46 @@ pub(crate) async fn run(
         output_location,
         execution_id: start.execution_id,
         skipped: None,
+    })
+}
+
+/// The policy without `mode.member-role`: the engine already acts through that role.
+fn without_member_role(raw: &serde_json::Value) -> serde_json::Value {
+    let mut data = raw.clone();
+    if let Some(mode) = data
+        .get_mut("mode")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        mode.remove("member-role");
+    }
+    data
+}
+
+/// The member session's credentials, for Cloud Custodian to act with.
+async fn member_credentials(
+    engine: &Engine,
+    policy: &str,
+    role: &str,
+) -> Result<czero_driver::Credentials, EngineError> {
+    use aws_credential_types::provider::ProvideCredentials;
+    let fail = |message: String| EngineError::C7n {
+        policy: policy.to_string(),
+        kind: "MemberRole",
+        message: format!("member role {role}: {message}"),
+        retryable: true,
+    };
+    let provider = engine
+        .credentials
+        .as_ref()
+        .ok_or_else(|| fail("the engine has no credentials to hand to Cloud Custodian".into()))?;
+    let c = provider
+        .provide_credentials()
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    Ok(czero_driver::Credentials {
+        access_key_id: c.access_key_id().to_string(),
+        secret_access_key: c.secret_access_key().to_string(),
+        session_token: c.session_token().map(str::to_string),
     })
 }
 

@@ -48,6 +48,10 @@ pub struct EngineOptions {
     /// The account the engine acts in (`{account_id}` in statements); else
     /// `AWS_ACCOUNT_ID` from the environment.
     pub account_id: Option<String>,
+    /// The member role whose session the SDK configuration carries, when the engine acts
+    /// in another account: Cloud Custodian then gets that session's credentials and does
+    /// not assume `mode.member-role` again.
+    pub member_role: Option<String>,
 }
 
 impl Default for EngineOptions {
@@ -58,6 +62,7 @@ impl Default for EngineOptions {
             driver: None,
             driver_timeout: Duration::from_secs(300),
             account_id: None,
+            member_role: None,
         }
     }
 }
@@ -71,6 +76,8 @@ pub struct Engine {
     s3: s3::S3,
     options: EngineOptions,
     region: String,
+    /// The SDK configuration's credentials (handed to Cloud Custodian for member roles).
+    credentials: Option<aws_credential_types::provider::SharedCredentialsProvider>,
 }
 
 impl Engine {
@@ -90,7 +97,15 @@ impl Engine {
             s3,
             options,
             region,
+            credentials: sdk.credentials_provider(),
         }
+    }
+
+    /// This engine, writing its output with `other`'s client: a member-account engine
+    /// acts with the member's credentials but writes output to the worker's own bucket.
+    pub fn with_output_from(mut self, other: &Engine) -> Engine {
+        self.s3 = other.s3.clone();
+        self
     }
 
     pub fn options(&self) -> &EngineOptions {

@@ -60,8 +60,16 @@ pub struct RoleArn {
 }
 
 impl RoleArn {
+    /// Also takes `*` for the account (`arn:aws:iam::*:role/NAME`): that role in every
+    /// account, for the member roles jobs act through in other accounts.
     pub fn parse(s: &str) -> Result<RoleArn, String> {
-        let a = crate::ids::arn(s)?;
+        let any_account = s.split(':').nth(4) == Some("*");
+        let concrete = if any_account {
+            s.replacen(":*:", ":000000000000:", 1)
+        } else {
+            s.to_owned()
+        };
+        let a = crate::ids::arn(&concrete)?;
         let path = a
             .resource
             .strip_prefix("role/")
@@ -77,9 +85,35 @@ impl RoleArn {
         Ok(RoleArn {
             arn: s.to_owned(),
             partition: a.partition.to_owned(),
-            account: a.account.to_owned(),
+            account: if any_account {
+                "*".to_owned()
+            } else {
+                a.account.to_owned()
+            },
             name: name.to_owned(),
         })
+    }
+
+    /// Whether `arn` is this role (in any account, for `*`).
+    pub fn is(&self, arn: &str) -> bool {
+        if self.account != "*" {
+            return self.arn == arn;
+        }
+        let role_part = |s: &str| s.split_once(":role/").map(|(_, r)| r.to_owned());
+        let Ok(other) = RoleArn::parse(arn) else {
+            return false;
+        };
+        other.account != "*"
+            && other.partition == self.partition
+            && role_part(arn).is_some()
+            && role_part(arn) == role_part(&self.arn)
+    }
+
+    /// Whether a session of `account` (whose ARN drops the role's path) is of this role.
+    pub fn has_session(&self, partition: &str, account: &str, name: &str) -> bool {
+        self.name == name
+            && self.partition == partition
+            && (self.account == "*" || self.account == account)
     }
 }
 

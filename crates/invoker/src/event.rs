@@ -89,8 +89,67 @@ pub struct SecurityEvent {
     pub accounts: Vec<String>,
     pub regions: Vec<String>,
     pub resource_ids: Vec<String>,
+    /// Where the job acts: the account and region of the event's resources. GuardDuty's
+    /// `detail.accountId`/`detail.region`, the (first) Security Hub finding's `AwsAccountId`/
+    /// `Region` (see [`SecurityEvent::parts`]), else the envelope's.
+    pub target_account: String,
+    pub target_region: String,
     /// The whole event, passed on to the worker untouched.
     pub raw: Value,
+}
+
+impl SecurityEvent {
+    /// One event per (account, region) its resources are in. Only a Security Hub event
+    /// whose findings span several pairs has more than one part: each keeps that pair's
+    /// findings (as c7n's hub-finding mode runs once per pair, each in its own account);
+    /// every other event is its own single part.
+    pub fn parts(&self) -> Result<Vec<SecurityEvent>, EventError> {
+        if self.kind != Kind::SecurityHub {
+            return Ok(vec![self.clone()]);
+        }
+        let findings = self
+            .raw
+            .pointer("/detail/findings")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let mut groups: Vec<((String, String), Vec<Value>)> = Vec::new();
+        for f in findings {
+            let key = finding_target(&f, &self.account, &self.region);
+            match groups.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, list)) => list.push(f),
+                None => groups.push((key, vec![f])),
+            }
+        }
+        if groups.len() <= 1 {
+            return Ok(vec![self.clone()]);
+        }
+        let mut parts = Vec::with_capacity(groups.len());
+        for (_, list) in groups {
+            let mut raw = self.raw.clone();
+            if let Some(detail) = raw.get_mut("detail").and_then(Value::as_object_mut) {
+                detail.insert("findings".into(), Value::Array(list));
+            }
+            match parse_value(raw)? {
+                Parsed::Event(e) => parts.push(*e),
+                // Only the findings changed: the kind cannot.
+                Parsed::Skip(_) => return Ok(vec![self.clone()]),
+            }
+        }
+        Ok(parts)
+    }
+}
+
+/// A finding's `AwsAccountId` and `Region`, each defaulting to the envelope's.
+fn finding_target(f: &Value, account: &str, region: &str) -> (String, String) {
+    let get = |k: &str, default: &str| {
+        f.get(k)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .unwrap_or(default)
+            .to_owned()
+    };
+    (get("AwsAccountId", account), get("Region", region))
 }
 
 /// Why an event is skipped (logged and counted, never retried).
@@ -253,6 +312,8 @@ pub fn parse_event(ev: EventBridgeEvent<Value>, raw: Value) -> Result<Parsed, Ev
         accounts: vec![],
         regions: vec![],
         resource_ids: vec![],
+        target_account: account.clone(),
+        target_region: region.clone(),
         raw,
     };
     match kind {
@@ -290,6 +351,7 @@ pub fn parse_event(ev: EventBridgeEvent<Value>, raw: Value) -> Result<Parsed, Ev
             if findings.is_empty() {
                 return Err(field("detail.findings", "at least one finding"));
             }
+            (e.target_account, e.target_region) = finding_target(&findings[0], &account, &region);
             for (i, f) in findings.iter().enumerate() {
                 let at = |k: &str| format!("detail.findings[{i}].{k}");
                 if !f.is_object() {
@@ -347,6 +409,13 @@ pub fn parse_event(ev: EventBridgeEvent<Value>, raw: Value) -> Result<Parsed, Ev
             }
             push_opt(&mut e.accounts, opt_str(detail, "accountId")?);
             push_opt(&mut e.regions, opt_str(detail, "region")?);
+            // c7n's GuardDutyMode.get_member_account_id: the finding's account.
+            if let Some(a) = opt_str(detail, "accountId")? {
+                e.target_account = a;
+            }
+            if let Some(r) = opt_str(detail, "region")? {
+                e.target_region = r;
+            }
             let res = detail
                 .get("resource")
                 .filter(|v| v.is_object())

@@ -114,6 +114,12 @@ pub enum Outcome {
         event_id: String,
         reason: String,
     },
+    /// A Security Hub event whose findings span several (account, region) pairs: one
+    /// outcome per pair, each job acting in its own account and region.
+    Split {
+        event_id: String,
+        parts: Vec<Outcome>,
+    },
 }
 
 /// Counts kept for the life of the execution environment (logged with each outcome).
@@ -341,8 +347,8 @@ impl<A: Aws> Invoker<A> {
             event_id: e.id.clone(),
             source: e.source.clone(),
             detail_type: e.detail_type.clone(),
-            account: e.account.clone(),
-            region: e.region.clone(),
+            account: e.target_account.clone(),
+            region: e.target_region.clone(),
             resource_ids: e.resource_ids.clone(),
             policies,
             received_at: chrono::Utc::now(),
@@ -493,6 +499,10 @@ impl<A: Aws> Invoker<A> {
         if let Some(reason) = self.own_call(&e) {
             return Ok(self.skipped(e.id.clone(), reason));
         }
+        let parts = e.parts()?;
+        if parts.len() > 1 {
+            return self.process_parts(&e, parts, trace_id).await;
+        }
         let mut seen = Seen::new();
         let mapping = self.mapping(&mut seen).await?;
         let (sel, pins) = match self.route(&e, &mapping, &mut seen).await? {
@@ -536,6 +546,69 @@ impl<A: Aws> Invoker<A> {
         })
     }
 
+    /// The parts of a split Security Hub event: each routed on its own (rules may match
+    /// accounts and regions), queued together, one wake.
+    async fn process_parts(
+        &self,
+        e: &SecurityEvent,
+        parts: Vec<SecurityEvent>,
+        trace_id: Option<String>,
+    ) -> Result<Outcome, InvokeError> {
+        let mut seen = Seen::new();
+        let mapping = self.mapping(&mut seen).await?;
+        let mut outcomes = Vec::with_capacity(parts.len());
+        let mut jobs = Vec::new();
+        let mut sels = Vec::new();
+        for part in &parts {
+            match self.route(part, &mapping, &mut seen).await? {
+                Ok((sel, pins)) => {
+                    let mut job = self.job(part, pins, trace_id.clone());
+                    job.job_id = part_job_id(part);
+                    jobs.push(job);
+                    sels.push(sel);
+                }
+                Err(reason) => outcomes.push(self.skipped(
+                    e.id.clone(),
+                    format!(
+                        "findings in account {} region {}: {reason}",
+                        part.target_account, part.target_region
+                    ),
+                )),
+            }
+        }
+        if !jobs.is_empty() {
+            let queued = queue::send_jobs(&self.aws, &self.config, &jobs).await?;
+            let wake = wake::wake(&self.aws, self.config.wake.as_ref()).await;
+            for ((job, sel), q) in jobs.into_iter().zip(sels).zip(queued) {
+                let n = self.counters.queued.fetch_add(1, Ordering::Relaxed) + 1;
+                let policies: Vec<&str> = job.policies.iter().map(|p| p.key.as_str()).collect();
+                tracing::info!(
+                    job_id = %q.job_id,
+                    message_id = %q.message_id,
+                    event_id = %e.id,
+                    kind = e.kind.as_str(),
+                    account = %job.account,
+                    region = %job.region,
+                    policies = ?policies,
+                    rules = ?sel.rules,
+                    queued_total = n,
+                    "ECS Service will auto-scale to process this message"
+                );
+                outcomes.push(Outcome::Queued {
+                    job: Box::new(job),
+                    queued: q,
+                    rules: sel.rules,
+                    defaulted: sel.defaulted,
+                    wake: wake.clone(),
+                });
+            }
+        }
+        Ok(Outcome::Split {
+            event_id: e.id.clone(),
+            parts: outcomes,
+        })
+    }
+
     /// Several events at once (`czero invoke` with an array): one SendMessageBatch per ten.
     pub async fn process_many(&self, events: Vec<Parsed>) -> Result<Vec<Outcome>, InvokeError> {
         let mut outcomes = Vec::new();
@@ -558,13 +631,21 @@ impl<A: Aws> Invoker<A> {
         let mapping = self.mapping(&mut seen).await?;
         let mut jobs = Vec::new();
         let mut sels = Vec::new();
-        for e in &pending {
-            match self.route(e, &mapping, &mut seen).await? {
-                Ok((sel, pins)) => {
-                    jobs.push(self.job(e, pins, None));
-                    sels.push(sel);
+        for whole in &pending {
+            let parts = whole.parts()?;
+            let split = parts.len() > 1;
+            for e in &parts {
+                match self.route(e, &mapping, &mut seen).await? {
+                    Ok((sel, pins)) => {
+                        let mut job = self.job(e, pins, None);
+                        if split {
+                            job.job_id = part_job_id(e);
+                        }
+                        jobs.push(job);
+                        sels.push(sel);
+                    }
+                    Err(reason) => outcomes.push(self.skipped(e.id.clone(), reason)),
                 }
-                Err(reason) => outcomes.push(self.skipped(e.id.clone(), reason)),
             }
         }
         if jobs.is_empty() {
@@ -599,6 +680,19 @@ impl<A: Aws> Invoker<A> {
         tracing::info!(%event_id, %reason, skipped_total = n, "event skipped");
         Outcome::Skipped { event_id, reason }
     }
+}
+
+/// A split event's part: deterministic per (event, account, region), so a retried
+/// invocation queues the same parts with the same ids.
+pub fn part_job_id(e: &SecurityEvent) -> String {
+    let mut h = Sha256::new();
+    h.update(b"czero-job-part/1\0");
+    h.update(job_id(e).as_bytes());
+    h.update(b"\0");
+    h.update(e.target_account.as_bytes());
+    h.update(b"\0");
+    h.update(e.target_region.as_bytes());
+    hex::encode(&h.finalize()[..16])
 }
 
 /// Deterministic per event: a retried invocation queues a job with the same id, so the

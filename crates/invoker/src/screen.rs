@@ -20,7 +20,7 @@ pub fn caused_by<'a>(event: &Value, excluded: &'a [RoleArn]) -> Option<&'a RoleA
     let issuer = who
         .pointer("/sessionContext/sessionIssuer/arn")
         .and_then(Value::as_str);
-    if let Some(r) = issuer.and_then(|i| excluded.iter().find(|r| r.arn == i)) {
+    if let Some(r) = issuer.and_then(|i| excluded.iter().find(|r| r.is(i))) {
         return Some(r);
     }
     let caller = ids::arn(who.get("arn")?.as_str()?).ok()?;
@@ -31,9 +31,9 @@ pub fn caused_by<'a>(event: &Value, excluded: &'a [RoleArn]) -> Option<&'a RoleA
         .next()?;
     (caller.service == "sts")
         .then(|| {
-            excluded.iter().find(|r| {
-                r.name == role && r.account == caller.account && r.partition == caller.partition
-            })
+            excluded
+                .iter()
+                .find(|r| r.has_session(caller.partition, caller.account, role))
         })
         .flatten()
 }
@@ -243,6 +243,36 @@ mod tests {
             assert_eq!(caused_by(&trail(who), &r), None, "{case}");
         }
         assert_eq!(caused_by(&issuer, &[]), None);
+    }
+
+    #[test]
+    fn member_role_in_any_account() {
+        let r = vec![RoleArn::parse("arn:aws:iam::*:role/czero-member").unwrap()];
+        for who in [
+            json!({"arn": "arn:aws:sts::210987654321:assumed-role/czero-member/czero-job-1",
+                   "sessionContext": {"sessionIssuer": {"arn": "arn:aws:iam::210987654321:role/czero-member"}}}),
+            json!({"arn": "arn:aws:sts::111122223333:assumed-role/czero-member/czero-job-2"}),
+        ] {
+            assert_eq!(caused_by(&trail(who.clone()), &r), Some(&r[0]), "{who}");
+        }
+        for (case, who) in [
+            (
+                "another role",
+                json!({"arn": "arn:aws:sts::210987654321:assumed-role/Admin/x",
+                       "sessionContext": {"sessionIssuer": {"arn": "arn:aws:iam::210987654321:role/Admin"}}}),
+            ),
+            (
+                "a longer name",
+                json!({"sessionContext": {"sessionIssuer": {"arn": "arn:aws:iam::210987654321:role/czero-member-2"}}}),
+            ),
+            (
+                "another partition",
+                json!({"arn": "arn:aws-cn:sts::210987654321:assumed-role/czero-member/x"}),
+            ),
+        ] {
+            assert_eq!(caused_by(&trail(who), &r), None, "{case}");
+        }
+        assert!(RoleArn::parse("arn:aws:iam::*:user/x").is_err());
     }
 
     #[test]

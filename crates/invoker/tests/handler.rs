@@ -69,6 +69,7 @@ fn skipped(o: &Outcome) -> &str {
     match o {
         Outcome::Skipped { reason, .. } => reason,
         Outcome::Queued { job, .. } => panic!("queued {:?}", keys(job)),
+        Outcome::Split { parts, .. } => panic!("split into {} parts", parts.len()),
     }
 }
 
@@ -92,6 +93,7 @@ fn queued(o: &Outcome) -> (&czero_job::Job, &[String], bool) {
             ..
         } => (job, rules, *defaulted),
         Outcome::Skipped { reason, .. } => panic!("skipped: {reason}"),
+        Outcome::Split { parts, .. } => panic!("split into {} parts", parts.len()),
     }
 }
 
@@ -784,7 +786,7 @@ async fn fast_wake_raises_a_service_at_zero_only() {
     let inv = Invoker::new(fake, cfg);
     let wake_of = |o: Outcome| match o {
         Outcome::Queued { wake, .. } => wake,
-        Outcome::Skipped { .. } => panic!("skipped"),
+        Outcome::Skipped { .. } | Outcome::Split { .. } => panic!("not one job"),
     };
     assert_eq!(wake_of(run(&inv, CREATE).await), WakeOutcome::Woken);
     assert_eq!(

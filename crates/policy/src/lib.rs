@@ -21,6 +21,7 @@ mod actions;
 mod dates;
 mod event;
 mod filters;
+pub mod member_role;
 mod parse;
 mod pyre;
 mod pyval;
@@ -55,6 +56,8 @@ pub struct Policy {
     /// Normalised resource type: `s3` becomes `aws.s3`.
     pub resource: String,
     pub mode: Mode,
+    /// `mode.member-role`, as written (see [`member_role`]).
+    pub member_role: Option<String>,
     pub filters: Vec<Filter>,
     pub actions: Vec<Action>,
     pub conditions: Vec<Filter>,

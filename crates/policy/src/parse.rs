@@ -363,6 +363,7 @@ fn policy(cx: &mut Ctx, p: &Value, path: &str) -> Option<Policy> {
         }
     }
     let mode = mode(cx, m, path, &name, &resource, description.as_deref());
+    let member_role = member_role(cx, m, path);
     let tags = cx.strings(m, "tags", path, None);
     let metadata = match m.get("metadata") {
         None => Value::Object(Map::new()),
@@ -395,6 +396,7 @@ fn policy(cx: &mut Ctx, p: &Value, path: &str) -> Option<Policy> {
         name,
         resource,
         mode,
+        member_role,
         filters,
         actions,
         conditions,
@@ -650,6 +652,23 @@ const ASG_EVENTS: [(&str, &str); 4] = [
     ("terminate-success", "EC2 Instance Terminate Successful"),
     ("terminate-failure", "EC2 Instance Terminate Unsuccessful"),
 ];
+
+/// `mode.member-role` (c7n's `LambdaMode` key): the role to act through in the account the
+/// event came from, `{account_id}` (and, here, `{region}`) filled in from the event. Checked
+/// as written with sample values substituted: an IAM role ARN, no other placeholders.
+fn member_role(cx: &mut Ctx, m: &Map<String, Value>, path: &str) -> Option<String> {
+    let mpath = child_key(path, "mode");
+    let mm = m.get("mode")?.as_object()?;
+    let role = cx.string(mm, "member-role", &mpath)?;
+    let rpath = child_key(&mpath, "member-role");
+    match crate::member_role::check_template(&role) {
+        Ok(()) => Some(role),
+        Err(why) => {
+            cx.err(&rpath, format!("`member-role` {why}"));
+            None
+        }
+    }
+}
 
 /// A Lambda mode's keys (`LambdaMode.schema`) plus the mode's own.
 fn lambda_keys(cx: &mut Ctx, mm: &Map<String, Value>, extra: &[&str], t: &str, mpath: &str) {

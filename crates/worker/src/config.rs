@@ -75,6 +75,13 @@ pub struct Config {
     /// `AWS_ACCOUNT_ID` (optional; resolved with STS at start when unset): the account
     /// `{account_id}` in policies stands for.
     pub account_id: Option<String>,
+    /// `MEMBER_ROLE_NAME` (optional): the role (name, or `path/name`) the worker assumes in
+    /// another account to act on that account's events (`arn:<partition>:iam::<account>:
+    /// role/<name>`). Unset, an event from another account runs only if its policy names
+    /// `mode.member-role`; otherwise the job fails, naming the account.
+    pub member_role_name: Option<String>,
+    /// `MEMBER_ROLE_EXTERNAL_ID` (optional): the external id the member roles require.
+    pub member_role_external_id: Option<String>,
     /// `DRYRUN` (default off): run filters only, no actions.
     pub dryrun: bool,
     /// `CUSTODIAN_PYTHON` (default `python3` on PATH): the interpreter with Cloud Custodian
@@ -181,7 +188,34 @@ impl Config {
                 "expected a 12-digit account id",
             ));
         }
+        let member_role_name = get("MEMBER_ROLE_NAME").map(|n| n.trim_matches('/').to_owned());
+        if let Some(n) = &member_role_name {
+            let arn = czero_policy::member_role::role_arn("us-east-1", "000000000000", n);
+            if !czero_policy::member_role::is_role_arn(&arn) {
+                return Err(invalid(
+                    "MEMBER_ROLE_NAME",
+                    n,
+                    "expected an IAM role name (letters, digits, _+=,.@- and `/` between path parts)",
+                ));
+            }
+        }
+        let member_role_external_id = get("MEMBER_ROLE_EXTERNAL_ID");
+        if let Some(x) = &member_role_external_id
+            && (x.len() < 2
+                || x.len() > 1224
+                || !x
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_+=,.@:/-".contains(c)))
+        {
+            return Err(invalid(
+                "MEMBER_ROLE_EXTERNAL_ID",
+                "(hidden)",
+                "expected 2-1224 characters of [A-Za-z0-9_+=,.@:/-] (STS's rule for external ids)",
+            ));
+        }
         Ok(Config {
+            member_role_name,
+            member_role_external_id,
             claim_check_bucket,
             ledger_prefix,
             account_id,

@@ -10,6 +10,7 @@ pub mod config;
 pub mod engine_runner;
 pub mod ledger;
 pub mod logging;
+pub mod members;
 pub mod metrics;
 pub mod permissions;
 pub mod protection;

@@ -8,6 +8,7 @@ use czero_driver::{Driver, DriverConfig};
 use czero_engine::{Engine, EngineOptions, Output};
 use czero_worker::engine_runner::EngineRunner;
 use czero_worker::ledger::Ledger;
+use czero_worker::members::Sessions;
 use czero_worker::metrics::Metrics;
 use czero_worker::protection::Protection;
 use czero_worker::queue::Queue;
@@ -22,6 +23,7 @@ use std::process::ExitCode;
 /// WORKER_CONCURRENCY (10), JOB_TIMEOUT_SECONDS (300), VISIBILITY_TIMEOUT_SECONDS
 /// (job timeout + 60), SHUTDOWN_GRACE_SECONDS (90), DLQ_URL, PROTECTION_EXPIRES_MINUTES (120),
 /// DRYRUN, CUSTODIAN_PYTHON, CLAIM_CHECK_BUCKET, LEDGER_PREFIX, AWS_ACCOUNT_ID,
+/// MEMBER_ROLE_NAME, MEMBER_ROLE_EXTERNAL_ID,
 /// LOG_FORMAT (json|text), RUST_LOG.
 #[derive(Parser)]
 #[command(name = "custodian-worker", version, about, long_about)]
@@ -91,8 +93,15 @@ async fn run(config: Config) -> anyhow::Result<()> {
                 .job_timeout
                 .saturating_sub(std::time::Duration::from_secs(5))
                 .max(std::time::Duration::from_secs(1)),
-            account_id,
+            account_id: account_id.clone(),
+            member_role: None,
         },
+    );
+    let members = czero_worker::engine_runner::Members::new(
+        sdk.clone(),
+        Sessions::new(&sdk, config.member_role_external_id.clone()),
+        account_id,
+        config.member_role_name.clone(),
     );
     let ledger = match &config.output_bucket {
         Some(bucket) => Ledger::s3(czero_worker::s3_client(&sdk), bucket, &config.ledger_prefix),
@@ -108,7 +117,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         config,
         queue,
         store,
-        EngineRunner::new(engine, output),
+        EngineRunner::new(engine, output).with_members(members),
         protection,
         Metrics::stdout(),
     )

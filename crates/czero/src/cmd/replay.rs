@@ -177,6 +177,14 @@ fn outcome_words(o: &Outcome) -> String {
     match o {
         Outcome::Queued { job, .. } => format!("queued job {}", job.job_id),
         Outcome::Skipped { reason, .. } => format!("skipped: {reason}"),
+        Outcome::Split { parts, .. } => format!(
+            "split per account and region: {}",
+            parts
+                .iter()
+                .map(outcome_words)
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
     }
 }
 

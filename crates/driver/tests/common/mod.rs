@@ -135,6 +135,7 @@ pub fn request(policy: Value, event: Option<Value>, out: &Path) -> Request {
         output_dir: out.to_path_buf(),
         dryrun: false,
         timeout: Duration::from_secs(120),
+        credentials: None,
     }
 }
 
