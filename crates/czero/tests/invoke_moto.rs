@@ -342,7 +342,8 @@ async fn security_hub_multi_resource() {
         event_id: "3c5e9b2a-6d7f-4e81-a2b3-c4d5e6f70819",
         source: "aws.securityhub",
         detail_type: "Security Hub Findings - Imported",
-        account: "111122223333",
+        // The findings' account (where the job acts), not the aggregator's envelope.
+        account: "444455556666",
         region: "us-east-1",
         resource_ids: &[
             "arn:aws:s3:::partner-uploads-prod",

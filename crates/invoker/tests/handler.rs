@@ -620,7 +620,7 @@ async fn the_message_is_the_job_with_its_attributes() {
     };
     assert_eq!(&on_queue, job);
     assert_eq!(on_queue.event_id, "3c5e9b2a-6d7f-4e81-a2b3-c4d5e6f70819");
-    assert_eq!(on_queue.account, "111122223333");
+    assert_eq!(on_queue.account, "444455556666", "the findings' account");
     assert_eq!(
         on_queue.trace_id.as_deref(),
         Some("Root=1-5759e988-bd862e3fe1be46a994272793")
@@ -948,4 +948,59 @@ async fn a_batch_heads_each_distinct_policy_once() {
     for o in &outs {
         assert!(queued(o).0.policies.iter().all(|p| p.etag.is_some()));
     }
+}
+
+/// Findings about two (account, region) pairs: one job per pair, each acting in its own
+/// account and region with only its findings; ids stable across a retried invocation.
+#[tokio::test]
+async fn security_hub_findings_are_split_per_account_and_region() {
+    let inv = invoker(PRECEDENCE);
+    let two = edited(HUB, |v| {
+        let f = &mut v["detail"]["findings"][1];
+        f["AwsAccountId"] = "777788889999".into();
+        f["Region"] = "eu-west-1".into();
+    });
+    let parts = |o: Outcome| match o {
+        Outcome::Split { parts, .. } => parts,
+        other => panic!("not split: {other:?}"),
+    };
+    let first = parts(run(&inv, &two).await);
+    assert_eq!(first.len(), 2);
+    let mut seen = Vec::new();
+    for (o, (account, region)) in first
+        .iter()
+        .zip([("444455556666", "us-east-1"), ("777788889999", "eu-west-1")])
+    {
+        let (job, _, _) = queued(o);
+        assert_eq!(
+            (job.account.as_str(), job.region.as_str()),
+            (account, region)
+        );
+        let findings = job.event["detail"]["findings"].as_array().unwrap();
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert_eq!(findings[0]["AwsAccountId"], account);
+        seen.push(job.job_id.clone());
+    }
+    assert_ne!(seen[0], seen[1]);
+    let again: Vec<String> = parts(run(&inv, &two).await)
+        .iter()
+        .map(|o| queued(o).0.job_id.clone())
+        .collect();
+    assert_eq!(again, seen, "a retried invocation queues the same job ids");
+    // One pair: not split, and the job acts in the findings' account, not the envelope's.
+    let o = run(&inv, HUB).await;
+    let (job, _, _) = queued(&o);
+    assert_eq!(job.account, "444455556666");
+    assert_eq!(job.event, serde_json::from_str::<Value>(HUB).unwrap());
+}
+
+#[test]
+fn guardduty_jobs_act_in_the_finding_account() {
+    let gd = parsed(GD_EC2);
+    assert_eq!(gd.target_account, "777788889999");
+    let ct = parsed(CREATE);
+    assert_eq!(
+        (ct.target_account.as_str(), ct.target_region.as_str()),
+        (ct.account.as_str(), ct.region.as_str())
+    );
 }
