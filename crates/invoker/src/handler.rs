@@ -12,7 +12,7 @@ use crate::queue::{self, QueueError, Queued};
 use crate::screen::{self, Candidate};
 use crate::wake::{self, WakeOutcome};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
-use czero_job::{JOB_VERSION, Job, PolicyRef};
+use czero_job::{FindingUpdate, JOB_VERSION, Job, PolicyRef};
 use czero_policy::PolicyFile;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::Value;
@@ -328,12 +328,14 @@ impl<A: Aws> Invoker<A> {
         })
     }
 
-    /// Builds the job for a parsed event, naming `policies`.
+    /// Builds the job for a parsed event, naming `policies`; `update_finding` (the
+    /// selection's) is kept for Security Hub events only.
     pub fn job(
         &self,
         e: &SecurityEvent,
         policies: Vec<PolicyRef>,
         trace_id: Option<String>,
+        update_finding: FindingUpdate,
     ) -> Job {
         Job {
             version: JOB_VERSION,
@@ -348,7 +350,11 @@ impl<A: Aws> Invoker<A> {
             received_at: chrono::Utc::now(),
             trace_id: trace_id.filter(|t| !t.is_empty()),
             event: e.raw.clone(),
-            update_finding: Default::default(),
+            update_finding: if e.kind == Kind::SecurityHub {
+                update_finding
+            } else {
+                FindingUpdate::Off
+            },
         }
     }
 
@@ -499,7 +505,7 @@ impl<A: Aws> Invoker<A> {
             Ok(r) => r,
             Err(reason) => return Ok(self.skipped(e.id.clone(), reason)),
         };
-        let job = self.job(&e, pins, trace_id);
+        let job = self.job(&e, pins, trace_id, sel.update_finding);
         let queued = queue::send_jobs(&self.aws, &self.config, std::slice::from_ref(&job))
             .await?
             .pop()
@@ -561,7 +567,7 @@ impl<A: Aws> Invoker<A> {
         for e in &pending {
             match self.route(e, &mapping, &mut seen).await? {
                 Ok((sel, pins)) => {
-                    jobs.push(self.job(e, pins, None));
+                    jobs.push(self.job(e, pins, None, sel.update_finding));
                     sels.push(sel);
                 }
                 Err(reason) => outcomes.push(self.skipped(e.id.clone(), reason)),
