@@ -12,7 +12,7 @@ use crate::queue::{self, QueueError, Queued};
 use crate::screen::{self, Candidate};
 use crate::wake::{self, WakeOutcome};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
-use czero_job::{JOB_VERSION, Job, PolicyRef};
+use czero_job::{FindingUpdate, JOB_VERSION, Job, PolicyRef};
 use czero_policy::PolicyFile;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::Value;
@@ -334,12 +334,14 @@ impl<A: Aws> Invoker<A> {
         })
     }
 
-    /// Builds the job for a parsed event, naming `policies`.
+    /// Builds the job for a parsed event, naming `policies`; `update_finding` (the
+    /// selection's) is kept for Security Hub events only.
     pub fn job(
         &self,
         e: &SecurityEvent,
         policies: Vec<PolicyRef>,
         trace_id: Option<String>,
+        update_finding: FindingUpdate,
     ) -> Job {
         Job {
             version: JOB_VERSION,
@@ -354,7 +356,11 @@ impl<A: Aws> Invoker<A> {
             received_at: chrono::Utc::now(),
             trace_id: trace_id.filter(|t| !t.is_empty()),
             event: e.raw.clone(),
-            update_finding: Default::default(),
+            update_finding: if e.kind == Kind::SecurityHub {
+                update_finding
+            } else {
+                FindingUpdate::Off
+            },
         }
     }
 
@@ -509,7 +515,7 @@ impl<A: Aws> Invoker<A> {
             Ok(r) => r,
             Err(reason) => return Ok(self.skipped(e.id.clone(), reason)),
         };
-        let job = self.job(&e, pins, trace_id);
+        let job = self.job(&e, pins, trace_id, sel.update_finding);
         let queued = queue::send_jobs(&self.aws, &self.config, std::slice::from_ref(&job))
             .await?
             .pop()
@@ -562,7 +568,7 @@ impl<A: Aws> Invoker<A> {
         for part in &parts {
             match self.route(part, &mapping, &mut seen).await? {
                 Ok((sel, pins)) => {
-                    let mut job = self.job(part, pins, trace_id.clone());
+                    let mut job = self.job(part, pins, trace_id.clone(), sel.update_finding);
                     job.job_id = part_job_id(part);
                     jobs.push(job);
                     sels.push(sel);
@@ -637,7 +643,7 @@ impl<A: Aws> Invoker<A> {
             for e in &parts {
                 match self.route(e, &mapping, &mut seen).await? {
                     Ok((sel, pins)) => {
-                        let mut job = self.job(e, pins, None);
+                        let mut job = self.job(e, pins, None, sel.update_finding);
                         if split {
                             job.job_id = part_job_id(e);
                         }

@@ -4,7 +4,7 @@
 
 use crate::event::{SecurityEvent, Severity};
 use crate::policies::PolicyFileError;
-use czero_job::is_safe_policy_key;
+use czero_job::{FindingUpdate, is_safe_policy_key};
 use czero_policy::PolicyFile;
 use regex::Regex;
 use serde::Deserialize;
@@ -90,6 +90,9 @@ struct RawRule {
     policies: Vec<String>,
     #[serde(default)]
     stop: bool,
+    /// `resolve`, `notify` or `off`; read as text so an unknown value gets our own message.
+    #[serde(default)]
+    update_finding: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -159,6 +162,8 @@ pub struct Rule {
     pub name: String,
     pub policies: Vec<String>,
     pub stop: bool,
+    /// What the worker does with the event's Security Hub findings after the job.
+    pub update_finding: FindingUpdate,
     matcher: Matcher,
 }
 
@@ -200,6 +205,22 @@ pub struct Selection {
     /// Names of the rules that matched (empty when the default was used).
     pub rules: Vec<String>,
     pub defaulted: bool,
+    /// The strongest `update_finding` of the matched rules (resolve, then notify, then off);
+    /// off when the default was used.
+    pub update_finding: FindingUpdate,
+}
+
+/// The values `update_finding` takes, strongest first.
+const FINDING_UPDATES: [(&str, FindingUpdate); 3] = [
+    ("resolve", FindingUpdate::Resolve),
+    ("notify", FindingUpdate::Notify),
+    ("off", FindingUpdate::Off),
+];
+
+/// The stronger of two rules' `update_finding`: resolve > notify > off.
+fn strongest(a: FindingUpdate, b: FindingUpdate) -> FindingUpdate {
+    let rank = |u: FindingUpdate| FINDING_UPDATES.iter().position(|(_, v)| *v == u);
+    if rank(b) < rank(a) { b } else { a }
 }
 
 impl Mapping {
@@ -271,6 +292,18 @@ impl Mapping {
                             .map(|ps| Some(Cond(ps))),
                     }
                 };
+            let update_finding = match r.update_finding.as_deref() {
+                None => FindingUpdate::Off,
+                Some(v) => FINDING_UPDATES
+                    .iter()
+                    .find(|(name, _)| *name == v)
+                    .map(|(_, u)| *u)
+                    .ok_or_else(|| {
+                        err(format!(
+                            "update_finding: `{v}` is not one of `resolve`, `notify`, `off`"
+                        ))
+                    })?,
+            };
             let m = r.matcher;
             let matcher = Matcher {
                 source: cond("source", m.source)?,
@@ -286,6 +319,7 @@ impl Mapping {
                 name: r.name,
                 policies: r.policies,
                 stop: r.stop,
+                update_finding,
                 matcher,
             });
         }
@@ -294,18 +328,21 @@ impl Mapping {
 
     /// Rules are evaluated in file order; every matching rule adds its policies (first
     /// occurrence wins the position); a matching rule with `stop: true` ends evaluation.
-    /// No match selects `default_key`.
+    /// No match selects `default_key`. The selection's `update_finding` is the strongest of
+    /// the matched rules'.
     pub fn select(&self, e: &SecurityEvent, default_key: &str) -> Selection {
         let mut sel = Selection {
             policies: vec![],
             rules: vec![],
             defaulted: false,
+            update_finding: FindingUpdate::Off,
         };
         for r in &self.rules {
             if !r.matches(e) {
                 continue;
             }
             sel.rules.push(r.name.clone());
+            sel.update_finding = strongest(sel.update_finding, r.update_finding);
             for p in &r.policies {
                 if !sel.policies.contains(p) {
                     sel.policies.push(p.clone());
@@ -408,5 +445,139 @@ impl MappingCache {
             *g = Some((etag, m.clone()));
         }
         m
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Parsed, parse_value};
+    use serde_json::json;
+
+    fn mapping(rules: Value) -> Result<Mapping, MappingError> {
+        let file = json!({"version": 1, "rules": rules});
+        Mapping::parse("s3://b/m.json", file.to_string().as_bytes())
+    }
+
+    fn rule(name: &str, update: Option<&str>) -> Value {
+        let mut r = json!({"name": name, "policies": [format!("policies/{name}.yml")]});
+        if let Some(u) = update {
+            r["update_finding"] = json!(u);
+        }
+        r
+    }
+
+    fn hub_event() -> SecurityEvent {
+        let ev = json!({
+            "version": "0", "id": "e-1", "detail-type": "Security Hub Findings - Imported",
+            "source": "aws.securityhub", "account": "111122223333", "region": "us-east-1",
+            "time": "2026-01-01T00:00:00Z", "resources": [],
+            "detail": {"findings": [{
+                "Id": "f-1", "ProductArn": "arn:aws:securityhub:us-east-1::product/aws/securityhub",
+                "AwsAccountId": "111122223333", "Region": "us-east-1",
+                "Resources": [{"Type": "AwsS3Bucket", "Id": "arn:aws:s3:::b"}]
+            }]}
+        });
+        match parse_value(ev).unwrap() {
+            Parsed::Event(e) => *e,
+            Parsed::Skip(s) => panic!("skipped: {s}"),
+        }
+    }
+
+    #[test]
+    fn update_finding_is_read_per_rule_and_off_by_default() {
+        let m = mapping(json!([
+            rule("a", None),
+            rule("b", Some("resolve")),
+            rule("c", Some("notify")),
+            rule("d", Some("off")),
+        ]))
+        .unwrap();
+        let got: Vec<FindingUpdate> = m.rules.iter().map(|r| r.update_finding).collect();
+        assert_eq!(
+            got,
+            [
+                FindingUpdate::Off,
+                FindingUpdate::Resolve,
+                FindingUpdate::Notify,
+                FindingUpdate::Off
+            ]
+        );
+    }
+
+    #[test]
+    fn an_unknown_update_finding_names_the_rule_and_the_value() {
+        for bad in [json!("RESOLVE"), json!("resolved"), json!(""), json!(true)] {
+            let mut r = rule("hub-s3", None);
+            r["update_finding"] = bad.clone();
+            let err = mapping(json!([rule("first", None), r]))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with("s3://b/m.json: rule 1 (`hub-s3`): "),
+                "{bad}: {err}"
+            );
+            if bad.is_string() {
+                assert!(
+                    err.contains(&format!(
+                        "update_finding: `{}` is not one of `resolve`, `notify`, `off`",
+                        bad.as_str().unwrap()
+                    )),
+                    "{err}"
+                );
+            } else {
+                assert!(err.contains("invalid type"), "{err}");
+            }
+        }
+    }
+
+    /// Every pair of matched rules, in both orders: the stronger wins, whatever the order.
+    #[test]
+    fn the_selection_takes_the_strongest_of_the_matched_rules() {
+        let values = [None, Some("off"), Some("notify"), Some("resolve")];
+        let rank = |v: Option<&str>| match v {
+            Some("resolve") => (2, FindingUpdate::Resolve),
+            Some("notify") => (1, FindingUpdate::Notify),
+            _ => (0, FindingUpdate::Off),
+        };
+        let e = hub_event();
+        for a in values {
+            for b in values {
+                let m = mapping(json!([rule("a", a), rule("b", b)])).unwrap();
+                let sel = m.select(&e, "policies/default.yml");
+                assert_eq!(sel.rules, ["a", "b"]);
+                let want = if rank(b).0 > rank(a).0 {
+                    rank(b).1
+                } else {
+                    rank(a).1
+                };
+                assert_eq!(sel.update_finding, want, "{a:?} then {b:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn rules_that_do_not_match_or_come_after_stop_do_not_count() {
+        let e = hub_event();
+        let mut other = rule("other-source", Some("resolve"));
+        other["match"] = json!({"source": ["aws.config"]});
+        let mut stop = rule("stop-here", Some("notify"));
+        stop["stop"] = json!(true);
+        let m = mapping(json!([other, stop, rule("after-stop", Some("resolve"))])).unwrap();
+        let sel = m.select(&e, "policies/default.yml");
+        assert_eq!(sel.rules, ["stop-here"]);
+        assert_eq!(sel.update_finding, FindingUpdate::Notify);
+
+        let mut only = rule("config-only", Some("resolve"));
+        only["match"] = json!({"source": ["aws.config"]});
+        let sel = mapping(json!([only]))
+            .unwrap()
+            .select(&e, "policies/default.yml");
+        assert!(sel.defaulted);
+        assert_eq!(
+            sel.update_finding,
+            FindingUpdate::Off,
+            "the default never updates"
+        );
     }
 }

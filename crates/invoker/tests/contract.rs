@@ -1437,7 +1437,12 @@ async fn send_jobs_with_one_job_uses_send_message() {
     let mapping = inv.mapping(&mut seen).await.unwrap();
     let sel = mapping.select(e, POLICY_KEY);
     let pins = inv.pin(&mapping, &sel, &mut seen).await.unwrap();
-    let job = inv.job(e, pins.into_iter().map(|s| s.pin).collect(), None);
+    let job = inv.job(
+        e,
+        pins.into_iter().map(|s| s.pin).collect(),
+        None,
+        sel.update_finding,
+    );
     let q = queue::send_jobs(&inv.aws, &inv.config, &[job])
         .await
         .unwrap();

@@ -14,7 +14,7 @@ use czero_invoker::config::{Config, RoleArn, Wake};
 use czero_invoker::event::{self, Kind, Parsed, Severity};
 use czero_invoker::handler::{Invoker, Outcome};
 use czero_invoker::wake::WakeOutcome;
-use czero_job::{Envelope, attributes};
+use czero_job::{Envelope, FindingUpdate, attributes};
 use lambda_runtime::{Context, LambdaEvent};
 use pretty_assertions::assert_eq;
 use serde_json::Value;
@@ -195,6 +195,46 @@ async fn example_mapping_routes_each_fixture() {
         assert!(!defaulted);
     }
     assert_eq!(inv.aws.sent().len(), cases.len());
+}
+
+/// The example mapping with `update_finding` set on every rule.
+fn mapping_updating_findings(value: &str) -> String {
+    let mut m: Value = serde_json::from_str(EXAMPLE_MAPPING).unwrap();
+    for r in m["rules"].as_array_mut().unwrap() {
+        r["update_finding"] = value.into();
+    }
+    m.to_string()
+}
+
+/// `update_finding` reaches the job of a Security Hub event only: a rule that also matches
+/// CloudTrail or Config events leaves their jobs off. Both the Lambda path and
+/// `process_many` carry it, and the message body has it.
+#[tokio::test]
+async fn update_finding_reaches_security_hub_jobs_only() {
+    for (value, want) in [
+        ("resolve", FindingUpdate::Resolve),
+        ("notify", FindingUpdate::Notify),
+        ("off", FindingUpdate::Off),
+    ] {
+        let inv = invoker(&mapping_updating_findings(value));
+        let out = run(&inv, HUB).await;
+        assert_eq!(queued(&out).0.update_finding, want, "{value}");
+        let Envelope::Inline { job } = Envelope::decode(&inv.aws.sent()[0].body).unwrap() else {
+            panic!("expected inline")
+        };
+        assert_eq!(job.update_finding, want, "{value}: on the queue");
+        for json in [CREATE, ACL_XACCT, CONFIG] {
+            let out = run(&inv, json).await;
+            assert_eq!(queued(&out).0.update_finding, FindingUpdate::Off, "{value}");
+        }
+        let events = [HUB, CREATE]
+            .iter()
+            .map(|j| event::parse_bytes(j.as_bytes()).unwrap())
+            .collect();
+        let outs = inv.process_many(events).await.unwrap();
+        let got: Vec<FindingUpdate> = outs.iter().map(|o| queued(o).0.update_finding).collect();
+        assert_eq!(got, [want, FindingUpdate::Off], "{value}: process_many");
+    }
 }
 
 /// Regression: GuardDuty findings fell through to the CreateBucket default policy and each

@@ -71,8 +71,9 @@ pub struct Job {
 }
 
 /// A mapping rule's `update_finding`: after a job for Security Hub findings, set their
-/// workflow status with `BatchUpdateFindings` (in the finding's home region, with the
-/// worker's own credentials), with a note naming the job, the policy and the output.
+/// workflow status with `BatchUpdateFindings` (in the region the event came from, the
+/// aggregation region when findings are aggregated, with the worker's own credentials),
+/// with a note naming the job, the policy and the output.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FindingUpdate {

@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod engine_runner;
+pub mod findings;
 pub mod ledger;
 pub mod logging;
 pub mod members;

@@ -7,6 +7,7 @@ use clap::Parser;
 use czero_driver::{Driver, DriverConfig};
 use czero_engine::{Engine, EngineOptions, Output};
 use czero_worker::engine_runner::EngineRunner;
+use czero_worker::findings::Findings;
 use czero_worker::ledger::Ledger;
 use czero_worker::members::Sessions;
 use czero_worker::metrics::Metrics;
@@ -121,7 +122,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
         protection,
         Metrics::stdout(),
     )
-    .with_ledger(ledger);
+    .with_ledger(ledger)
+    // Used only by jobs whose mapping rule sets `update_finding` (Security Hub events).
+    .with_findings(Findings::new(&sdk));
     let exit = worker.run(stop).await.context("polling the job queue");
     driver.shutdown().await;
     let exit = exit?;

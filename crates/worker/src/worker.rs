@@ -13,6 +13,9 @@
 //!   cannot run, a panic) goes to the DLQ at once with its reason (`DLQ_URL`), and is left
 //!   for redrive only when no DLQ is configured;
 //! - each job runs isolated: a panic is that job's failure, the rest of the batch goes on;
+//! - once a job it started is over, a Security Hub job's findings get the workflow status
+//!   its mapping rule's `update_finding` asks for (`crate::findings`); that update never
+//!   changes how the job ends, and a duplicate copy updates nothing;
 //! - while a job runs its message's visibility is renewed every third of the visibility
 //!   timeout, and a failed renewal is retried within seconds, so a slow job is not handed to
 //!   a second worker;
@@ -20,6 +23,7 @@
 //!   finish, and the messages of those that do not are released (visibility 0) at once.
 
 use crate::config::Config;
+use crate::findings::{AfterFailure, Findings, JobOutcome};
 use crate::ledger::{self, Claim, Ledger, Token};
 use crate::metrics::{Metrics, PolicyMetrics};
 use crate::protection::Protection;
@@ -95,6 +99,7 @@ struct Inner<R> {
     queue: Queue,
     store: Store,
     ledger: Option<Ledger>,
+    findings: Option<Findings>,
     runner: R,
     protection: Option<Protection>,
     metrics: Metrics,
@@ -127,6 +132,7 @@ impl<R: PolicyRunner> Worker<R> {
                 queue,
                 store,
                 ledger: None,
+                findings: None,
                 runner,
                 protection,
                 metrics,
@@ -144,6 +150,22 @@ impl<R: PolicyRunner> Worker<R> {
         Worker {
             inner: Arc::new(Inner {
                 ledger: Some(ledger),
+                ..inner
+            }),
+        }
+    }
+
+    /// Sets the workflow of a Security Hub job's findings once the job is over, as its
+    /// mapping rule's `update_finding` asks (see [`crate::findings`]).
+    pub fn with_findings(self, findings: Findings) -> Self {
+        let inner = match Arc::try_unwrap(self.inner) {
+            Ok(i) => i,
+            // Only called while building, before the worker is shared.
+            Err(shared) => return Worker { inner: shared },
+        };
+        Worker {
+            inner: Arc::new(Inner {
+                findings: Some(findings),
                 ..inner
             }),
         }
@@ -318,7 +340,10 @@ impl<R: PolicyRunner> Inner<R> {
         let timeout = self.config.job_timeout;
         // The claim is kept outside the job's future so a timed-out job still records its
         // failure and the next attempt need not wait for the lease to run out.
-        let work = AssertUnwindSafe(self.work(&m, claimed)).catch_unwind();
+        // The job once it started (claimed), for the finding update after a failure: a
+        // failed job's future is gone by then.
+        let running: Mutex<Option<Job>> = Mutex::new(None);
+        let work = AssertUnwindSafe(self.work(&m, claimed, &running)).catch_unwind();
         let outcome = tokio::select! {
             r = tokio::time::timeout(timeout, work) => match r {
                 Ok(Ok(r)) => r,
@@ -380,6 +405,7 @@ impl<R: PolicyRunner> Inner<R> {
                     duration_ms = elapsed_ms,
                     "job done"
                 );
+                self.update_findings(&job, JobOutcome::done(&runs)).await;
             }
             Ok(Handled::Duplicate(job, marker)) => {
                 self.metrics.duplicate();
@@ -419,14 +445,36 @@ impl<R: PolicyRunner> Inner<R> {
                     reason = %reason,
                     "job failed; message left for SQS redrive"
                 );
+                if let Some(job) = take(&running) {
+                    let outcome = JobOutcome::failed("Retryable", &reason, AfterFailure::Retried);
+                    self.update_findings(&job, outcome).await;
+                }
             }
             Err(Failure::DeadLetter { kind, reason }) => {
                 if let Some(t) = &token {
                     self.finish(t, ledger::State::Failed).await;
                 }
                 self.metrics.processed(false);
-                self.dead_letter(&m, kind, &reason).await;
+                let after = if self.dead_letter(&m, kind, &reason).await {
+                    AfterFailure::DeadLettered
+                } else {
+                    AfterFailure::Retried
+                };
+                if let Some(job) = take(&running) {
+                    self.update_findings(&job, JobOutcome::failed(kind, &reason, after))
+                        .await;
+                }
             }
+        }
+    }
+
+    /// The finding update after a job, when the job asks for one and the worker makes them.
+    /// Never fails: the job's own result stands.
+    async fn update_findings(&self, job: &Job, outcome: JobOutcome) {
+        if let Some(f) = &self.findings
+            && !job.update_finding.is_off()
+        {
+            f.after_job(job, self.config.dryrun, &outcome).await;
         }
     }
 
@@ -438,7 +486,9 @@ impl<R: PolicyRunner> Inner<R> {
         }
     }
 
-    async fn dead_letter(&self, m: &Message, kind: &str, reason: &str) {
+    /// `true` when the message was moved to the DLQ (copied there; deleting it may still
+    /// have failed), `false` when it was left for SQS redrive.
+    async fn dead_letter(&self, m: &Message, kind: &str, reason: &str) -> bool {
         let Some(dlq) = &self.config.dlq_url else {
             tracing::error!(
                 message_id = %m.message_id,
@@ -447,7 +497,7 @@ impl<R: PolicyRunner> Inner<R> {
                 reason,
                 "job cannot succeed; no DLQ_URL, so it is left for SQS redrive to the dead-letter queue"
             );
-            return;
+            return false;
         };
         let attributes = [
             (crate::queue::DEAD_LETTER_KIND_ATTRIBUTE, kind.to_owned()),
@@ -471,16 +521,25 @@ impl<R: PolicyRunner> Inner<R> {
                 if let Err(e) = self.queue.delete(&m.receipt_handle).await {
                     tracing::warn!(message_id = %m.message_id, error = %e, "copied to the dead-letter queue but not deleted; it may be copied again");
                 }
+                true
             }
-            Err(e) => tracing::error!(
-                message_id = %m.message_id, kind, reason, error = %e,
-                "job cannot succeed and could not be sent to the dead-letter queue; left for SQS redrive"
-            ),
+            Err(e) => {
+                tracing::error!(
+                    message_id = %m.message_id, kind, reason, error = %e,
+                    "job cannot succeed and could not be sent to the dead-letter queue; left for SQS redrive"
+                );
+                false
+            }
         }
     }
 
     /// Decode, claim, run: everything a message needs before it can be deleted.
-    async fn work(&self, m: &Message, claimed: &Mutex<Option<Token>>) -> Result<Handled, Failure> {
+    async fn work(
+        &self,
+        m: &Message,
+        claimed: &Mutex<Option<Token>>,
+        running: &Mutex<Option<Job>>,
+    ) -> Result<Handled, Failure> {
         let job = self.decode(m).await?;
         if let Some(ledger) = &self.ledger {
             // The lease runs with the message's visibility (the heartbeat renews both): a
@@ -501,6 +560,12 @@ impl<R: PolicyRunner> Inner<R> {
                     )));
                 }
             }
+        }
+        if self.findings.is_some()
+            && !job.update_finding.is_off()
+            && let Ok(mut g) = running.lock()
+        {
+            *g = Some(job.clone());
         }
         let runs = self.run_job(m, &job).await?;
         if !runs.is_empty() && runs.iter().all(|r| r.skipped.is_some()) {
@@ -664,6 +729,14 @@ impl<R: PolicyRunner> Inner<R> {
             Ok(false) => tracing::warn!("the job's claim was taken over by another worker"),
             Err(e) => tracing::warn!(error = %e, "could not renew the job's claim"),
         }
+    }
+}
+
+/// The value in `slot`, taken (a poisoned lock still holds it).
+fn take<T>(slot: &Mutex<Option<T>>) -> Option<T> {
+    match slot.lock() {
+        Ok(mut g) => g.take(),
+        Err(p) => p.into_inner().take(),
     }
 }
 
