@@ -46,7 +46,8 @@ locals {
     # DescribeKey on the account's own keys (an alias is authorized against its key).
     "kms-keys"     = ["arn:${local.partition}:kms:*:${local.account_id}:key/*"]
     "member-roles" = local.member_role_arns
-    # BatchUpdateFindings is called in the aggregation region, on this account's hub.
+    # BatchUpdateFindings on this account's hub, from any region (aggregated findings are
+    # updated from the aggregation region).
     "security-hub" = var.enable_security_hub_updates ? ["arn:${local.partition}:securityhub:*:${local.account_id}:hub/default"] : []
   }
 

@@ -123,7 +123,7 @@ output "task_definition_arn" {
 }
 
 output "worker_environment" {
-  description = "Environment of the worker container, for running it elsewhere (locally, in tests)"
+  description = "Environment of the worker container, for running it elsewhere (locally, in tests); MEMBER_ROLE_EXTERNAL_ID, sensitive, is left out"
   value       = local.worker_environment
 }
 

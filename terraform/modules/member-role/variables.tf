@@ -38,6 +38,11 @@ variable "external_id" {
   type        = string
   default     = null
   sensitive   = true
+
+  validation {
+    condition     = var.external_id == null || (can(regex("^[A-Za-z0-9_+=,.@:/-]{2,}$", var.external_id)) && try(length(var.external_id) <= 1224, false))
+    error_message = "external_id must be 2-1224 characters of A-Z a-z 0-9 _ + = , . @ : / -."
+  }
 }
 
 variable "audit_only" {
