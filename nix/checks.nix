@@ -62,7 +62,7 @@ in
       ''
         cp -r ${../terraform} terraform
         chmod -R u+w terraform
-        for dir in terraform/modules/custodian-zero terraform/examples/*/; do
+        for dir in terraform/modules/*/ terraform/examples/*/; do
           [ -n "$(find "$dir" -maxdepth 1 -name '*.tf' -print -quit)" ] || continue
           echo "validating $dir"
           tofu -chdir="$dir" init -backend=false -input=false

@@ -18,6 +18,18 @@ use std::time::{Duration, Instant};
 
 const MODULE: &str = "modules/custodian-zero";
 const TIERS_MODULE: &str = "modules/custodian-zero/modules/scaling-tiers";
+const MEMBER_ROLE_MODULE: &str = "modules/member-role";
+const FORWARDER_MODULE: &str = "modules/event-forwarder";
+
+/// Every Terraform directory of the tree: checkov must have checked resources in each.
+const TERRAFORM_DIRS: &[&str] = &[
+    MODULE,
+    MEMBER_ROLE_MODULE,
+    FORWARDER_MODULE,
+    "examples/complete",
+    "examples/local",
+    "examples/organization",
+];
 
 // ---------------------------------------------------------------------------------------
 // The seed's scaling contract and AWS's step-adjustment semantics
@@ -215,6 +227,21 @@ fn complete_example_validates() -> Result<()> {
     init_and_validate("examples/complete")
 }
 
+#[test]
+fn organization_example_validates() -> Result<()> {
+    init_and_validate("examples/organization")
+}
+
+#[test]
+fn member_role_module_validates() -> Result<()> {
+    init_and_validate(MEMBER_ROLE_MODULE)
+}
+
+#[test]
+fn event_forwarder_module_validates() -> Result<()> {
+    init_and_validate(FORWARDER_MODULE)
+}
+
 /// checkov from `CZERO_CHECKOV`, else the pinned virtualenv `cargo xtask test` installs.
 fn checkov() -> Result<PathBuf> {
     if let Some(p) = std::env::var_os("CZERO_CHECKOV") {
@@ -252,7 +279,15 @@ fn checkov_finds_no_failed_check_and_every_skip_has_a_reason() -> Result<()> {
         other => vec![other],
     };
     let mut passed = 0;
+    let mut seen: Vec<String> = Vec::new();
     for r in &reports {
+        for c in r["results"]["passed_checks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            seen.push(c["file_path"].as_str().unwrap_or_default().to_string());
+        }
         let summary = &r["summary"];
         let failed: Vec<String> = r["results"]["failed_checks"]
             .as_array()
@@ -290,6 +325,13 @@ fn checkov_finds_no_failed_check_and_every_skip_has_a_reason() -> Result<()> {
         passed > 100,
         "checkov ran only {passed} checks: did it see the module?"
     );
+    for dir in TERRAFORM_DIRS {
+        assert!(
+            seen.iter()
+                .any(|f| f.trim_start_matches('/').starts_with(&format!("{dir}/"))),
+            "checkov passed no check in terraform/{dir}"
+        );
+    }
     Ok(())
 }
 
@@ -380,6 +422,8 @@ fn local_example_applies_to_moto_reads_back_and_destroys() -> Result<()> {
                 "protected_bucket_arns",
                 format!("[\"{OPERATOR_PROTECTED}\"]"),
             ),
+            ("member_role_name", MEMBER_ROLE.into()),
+            ("enable_security_hub_updates", "true".into()),
         ],
     )?;
     let applied = started.elapsed();
@@ -408,8 +452,9 @@ async fn read_back(config: &aws_config::SdkConfig, stack: &LocalExample) -> Resu
         "invoker not created: {:?}",
         stack.outputs()["invoker_function_name"]
     );
-    let state = terraform_state(stack)?;
-    check_roles(stack, &state)?;
+    let state = terraform_state(stack.workspace(), LocalExample::DIR)?;
+    // The test applies the example with member roles and Security Hub updates on.
+    check_roles(stack, &state, true, true)?;
     check_queue_senders(config, stack).await?;
     check_invoker_failures(config, stack, &state).await?;
     check_alarm_topic(config, stack, &state).await?;
@@ -418,13 +463,17 @@ async fn read_back(config: &aws_config::SdkConfig, stack: &LocalExample) -> Resu
 }
 
 const ALARM_EMAIL: &str = "security-oncall@example.com";
+/// The role every member account gives the worker (`member_role_name`).
+const MEMBER_ROLE: &str = "custodian-zero-member";
+/// A member account of the organization, not the stack's own (123456789012).
+const MEMBER_ACCOUNT: &str = "210987654321";
 /// A bucket the operator lists in `protected_bucket_arns`.
 const OPERATOR_PROTECTED: &str = "arn:aws:s3:::org-cloudtrail-logs";
 
-/// `terraform show -json`: the applied state, every module's resources in one list.
-fn terraform_state(stack: &LocalExample) -> Result<Vec<serde_json::Value>> {
-    let raw = stack.workspace().run(
-        LocalExample::DIR,
+/// `terraform show -json` in `dir`: the applied state, every module's resources in one list.
+fn terraform_state(ws: &Workspace, dir: &str) -> Result<Vec<serde_json::Value>> {
+    let raw = ws.run(
+        dir,
         &["show", "-json", "-no-color"].map(String::from),
         Duration::from_secs(120),
     )?;
@@ -480,7 +529,15 @@ fn is_change(action: &str) -> bool {
 /// (`arn:aws:s3:::*` reaches the output bucket): the worker can change no protected bucket
 /// except by writing output and ledger markers, the actions of the default policy action
 /// types reach other buckets, and the invoker reads policies and writes only claim checks.
-fn check_roles(stack: &LocalExample, state: &[serde_json::Value]) -> Result<()> {
+/// With `member_roles` the worker may assume the member role in any account and no other
+/// role; with `security_hub` it may update findings on this account's hub only; without
+/// either, neither action is granted at all.
+fn check_roles(
+    stack: &LocalExample,
+    state: &[serde_json::Value],
+    member_roles: bool,
+    security_hub: bool,
+) -> Result<()> {
     let task = role_policy(state, "task")?;
     let invoker = role_policy(state, "invoker")?;
     let perms = permissions_json()?;
@@ -615,12 +672,64 @@ fn check_roles(stack: &LocalExample, state: &[serde_json::Value]) -> Result<()> 
             problems.push(format!("{action} on {resource} is allowed"));
         }
     }
-    // Every action the tables list for the default deployment is granted somewhere.
+    // Member roles: the configured name in every account, nothing else.
+    let member = |account: &str, name: &str| format!("arn:aws:iam::{account}:role/{name}");
+    let assume = [
+        (member(MEMBER_ACCOUNT, MEMBER_ROLE), member_roles),
+        (member("123456789012", MEMBER_ROLE), member_roles),
+        (
+            member(MEMBER_ACCOUNT, "OrganizationAccountAccessRole"),
+            false,
+        ),
+        (member(MEMBER_ACCOUNT, &format!("not-{MEMBER_ROLE}")), false),
+        (
+            member(MEMBER_ACCOUNT, &format!("{MEMBER_ROLE}-admin")),
+            false,
+        ),
+    ];
+    for (role, want) in &assume {
+        let d = decide(&task, "sts:AssumeRole", role, None)?;
+        if (d == Decision::Allow) != *want {
+            problems.push(format!("sts:AssumeRole on {role}: {d:?}"));
+        }
+    }
+    // Security Hub: this account's hub, in any region (the aggregation region's).
+    let hubs = [
+        (
+            "arn:aws:securityhub:us-east-1:123456789012:hub/default",
+            security_hub,
+        ),
+        (
+            "arn:aws:securityhub:eu-west-1:123456789012:hub/default",
+            security_hub,
+        ),
+        (
+            "arn:aws:securityhub:us-east-1:210987654321:hub/default",
+            false,
+        ),
+    ];
+    for (hub, want) in hubs {
+        let d = decide(&task, "securityhub:BatchUpdateFindings", hub, None)?;
+        if (d == Decision::Allow) != want {
+            problems.push(format!("securityhub:BatchUpdateFindings on {hub}: {d:?}"));
+        }
+    }
+    // Every action the tables list for this deployment is granted somewhere.
     let enabled = ["delete"];
+    let off_scopes: Vec<&str> = [
+        ("member-roles", member_roles),
+        ("security-hub", security_hub),
+    ]
+    .into_iter()
+    .filter_map(|(scope, on)| (!on).then_some(scope))
+    .collect();
     let mut listed: Vec<String> = Vec::new();
     for role in ["worker", "engine"] {
         for e in perms[role].as_array().into_iter().flatten() {
             if e["kind"] == "action" && enabled.contains(&e["feature"].as_str().unwrap_or("")) {
+                continue;
+            }
+            if off_scopes.contains(&e["scope"].as_str().unwrap_or("")) {
                 continue;
             }
             listed.extend(json_strings(&e["actions"]));
@@ -885,13 +994,43 @@ async fn check_ledger_expiry(config: &aws_config::SdkConfig, stack: &LocalExampl
     Ok(())
 }
 
-/// The deployed CloudTrail rule leaves out the worker's own calls and keeps everyone
-/// else's, users and root included (they have no sessionIssuer), as EventBridge's
-/// TestEventPattern says.
+/// A CloudTrail event as a member account's trail records it (forwarded to the central bus).
+fn in_member_account(mut event: serde_json::Value) -> serde_json::Value {
+    event["account"] = MEMBER_ACCOUNT.into();
+    let identity = &mut event["detail"]["userIdentity"];
+    identity["accountId"] = MEMBER_ACCOUNT.into();
+    if identity.get("sessionContext").is_some() {
+        identity["sessionContext"]["sessionIssuer"]["accountId"] = MEMBER_ACCOUNT.into();
+    }
+    if let Some(arn) = identity["arn"].as_str() {
+        identity["arn"] = arn
+            .replace(":123456789012:", &format!(":{MEMBER_ACCOUNT}:"))
+            .into();
+    }
+    event
+}
+
+/// The deployed CloudTrail rule leaves out the worker's own calls, in this account and
+/// through the member role in any other, and keeps everyone else's, users and root included
+/// (they have no sessionIssuer), as EventBridge's TestEventPattern says.
 fn check_event_patterns(moto: &czero_testkit::Moto, stack: &LocalExample) -> Result<()> {
     use czero_integration::events;
     let worker = stack.output_str("task_role_arn")?;
     let region = "us-east-1";
+    let member_role = format!("arn:aws:iam::{MEMBER_ACCOUNT}:role/{MEMBER_ROLE}");
+    let lookalike = format!("arn:aws:iam::{MEMBER_ACCOUNT}:role/not-{MEMBER_ROLE}");
+    let patterns = &stack.outputs()["event_patterns"];
+    let deployed: serde_json::Value = serde_json::from_str(
+        patterns["custodian-invoker-cloudtrail-s3"]
+            .as_str()
+            .ok_or_else(|| {
+                anyhow!("event_patterns has no custodian-invoker-cloudtrail-s3: {patterns}")
+            })?,
+    )?;
+    ensure!(
+        deployed["detail"]["eventSource"] == serde_json::json!(["s3.amazonaws.com"]),
+        "event_patterns output is not the CloudTrail rule's pattern: {deployed}"
+    );
     let cases = [
         (
             "the worker's own PutBucketEncryption",
@@ -932,6 +1071,49 @@ fn check_event_patterns(moto: &czero_testkit::Moto, stack: &LocalExample) -> Res
             "another role's GetObject (not a listed call)",
             events::s3_call("GetObject", "b", region),
             false,
+        ),
+        (
+            "the worker's PutBucketEncryption through a member account's member role",
+            in_member_account(events::s3_call_by(
+                "PutBucketEncryption",
+                "b",
+                region,
+                events::assumed_role_identity(&member_role, "czero-job-1"),
+            )),
+            false,
+        ),
+        (
+            "a member account's own role's PutBucketPolicy",
+            in_member_account(events::s3_call_by(
+                "PutBucketPolicy",
+                "b",
+                region,
+                events::assumed_role_identity(
+                    &format!("arn:aws:iam::{MEMBER_ACCOUNT}:role/Developer"),
+                    "dev",
+                ),
+            )),
+            true,
+        ),
+        (
+            "a role whose name only ends like the member role's",
+            in_member_account(events::s3_call_by(
+                "DeleteBucketEncryption",
+                "b",
+                region,
+                events::assumed_role_identity(&lookalike, "x"),
+            )),
+            true,
+        ),
+        (
+            "an IAM user's CreateBucket in a member account",
+            in_member_account(events::s3_call_by(
+                "CreateBucket",
+                "b",
+                region,
+                events::iam_user_identity("bob"),
+            )),
+            true,
         ),
     ];
     let events: Vec<serde_json::Value> = cases.iter().map(|(_, e, _)| e.clone()).collect();
@@ -1085,11 +1267,18 @@ async fn check_service(config: &aws_config::SdkConfig, stack: &LocalExample) -> 
     assert_eq!(env.get("AWS_ACCOUNT_ID").copied(), Some("123456789012"));
     assert_eq!(env.get("LEDGER_PREFIX").copied(), Some("ledger"));
     let invoker_env = &stack.outputs()["invoker_environment"];
+    let worker_role = stack.output_str("task_role_arn")?;
     assert_eq!(
         invoker_env["EXCLUDE_PRINCIPAL_ARNS"].as_str(),
-        Some(stack.output_str("task_role_arn")?),
-        "the invoker skips the worker's own calls"
+        Some(format!("{worker_role},arn:aws:iam::*:role/{MEMBER_ROLE}").as_str()),
+        "the invoker skips the worker's own calls, in this account and through member roles"
     );
+    assert_eq!(env.get("MEMBER_ROLE_NAME").copied(), Some(MEMBER_ROLE));
+    assert!(
+        !env.contains_key("MEMBER_ROLE_EXTERNAL_ID"),
+        "no external id was configured"
+    );
+    assert_eq!(stack.outputs()["member_roles_configured"], true);
     assert_eq!(env.get("JOB_TIMEOUT_SECONDS").copied(), Some("300"));
     assert_eq!(env.get("MAX_EMPTY_RECEIVES").copied(), Some("3"));
     assert_eq!(env.get("WAIT_TIME_SECONDS").copied(), Some("20"));
@@ -1382,6 +1571,265 @@ async fn check_gone(config: &aws_config::SdkConfig) -> Result<()> {
             .iter()
             .map(|a| a.alarm_name())
             .collect::<Vec<_>>()
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// The member-account modules applied to moto
+// ---------------------------------------------------------------------------------------
+
+/// A root applying the member-account modules to moto: the member role (with an external
+/// id and a protected bucket), an audit-only one, and a forwarder.
+const MEMBER_ACCOUNT_ROOT: &str = r#"
+provider "aws" {
+  region                      = "us-east-1"
+  access_key                  = "testing"
+  secret_key                  = "testing"
+  skip_credentials_validation = true
+  skip_requesting_account_id  = true
+  skip_metadata_api_check     = true
+  skip_region_validation      = true
+
+  endpoints {
+    events = var.endpoint
+    iam    = var.endpoint
+    sts    = var.endpoint
+  }
+}
+
+variable "endpoint" {
+  type = string
+}
+
+resource "aws_iam_role" "worker" {
+  name = "custodian-worker-task"
+  assume_role_policy = jsonencode({
+    Version   = "2012-10-17"
+    Statement = [{ Effect = "Allow", Action = "sts:AssumeRole", Principal = { Service = "ecs-tasks.amazonaws.com" } }]
+  })
+}
+
+module "member_role" {
+  source = "../modules/member-role"
+
+  worker_role_arn       = aws_iam_role.worker.arn
+  external_id           = "czero-ext-1"
+  protected_bucket_arns = ["arn:aws:s3:::org-cloudtrail-logs"]
+}
+
+module "audit_role" {
+  source = "../modules/member-role"
+
+  role_name       = "custodian-zero-audit"
+  worker_role_arn = aws_iam_role.worker.arn
+  audit_only      = true
+}
+
+module "forwarder" {
+  source = "../modules/event-forwarder"
+
+  event_patterns = { "custodian-invoker-cloudtrail-s3" = jsonencode({ source = ["aws.s3"] }) }
+  event_bus_arn  = "arn:aws:events:us-east-1:123456789012:event-bus/default"
+}
+
+output "worker_role_arn" {
+  value = aws_iam_role.worker.arn
+}
+
+output "forwarder_role_arn" {
+  value = module.forwarder.role_arn
+}
+"#;
+
+#[test]
+fn member_account_modules_apply_to_moto() -> Result<()> {
+    let moto = czero_testkit::Moto::start()?;
+    let ws = Workspace::new()?;
+    let dir = "test-member-account";
+    std::fs::create_dir_all(ws.path(dir))?;
+    std::fs::write(ws.path(dir).join("main.tf"), MEMBER_ACCOUNT_ROOT)?;
+    ws.init(dir)?;
+    let vars = [("endpoint", moto.endpoint())];
+    ws.apply(dir, &vars)?;
+    let checked = check_member_account(&ws, dir);
+    let destroyed = ws.destroy(dir, &vars);
+    checked?;
+    destroyed
+}
+
+/// A JSON document Terraform stored as a string attribute.
+fn document(resource: &serde_json::Value, attribute: &str) -> Result<serde_json::Value> {
+    let text = resource["values"][attribute]
+        .as_str()
+        .ok_or_else(|| anyhow!("{} has no {attribute}", resource["address"]))?;
+    Ok(serde_json::from_str(text)?)
+}
+
+/// The member roles trust only the worker's role (with the external id when one is set)
+/// and allow exactly the enabled rows of the engine's table on this account's buckets and
+/// keys, reads only when audit-only; the protected bucket is denied every remediation; the
+/// forwarder may put events on the central bus and nowhere else.
+fn check_member_account(ws: &Workspace, dir: &str) -> Result<()> {
+    let state = terraform_state(ws, dir)?;
+    let outputs = ws.outputs(dir)?;
+    let worker = outputs["worker_role_arn"]
+        .as_str()
+        .ok_or_else(|| anyhow!("no worker_role_arn output"))?;
+    let perms = permissions_json()?;
+    let role = |name: &str| {
+        of_type(&state, "aws_iam_role")
+            .into_iter()
+            .find(|r| r["values"]["name"] == name)
+            .ok_or_else(|| anyhow!("no role {name}"))
+    };
+    let policy_of = |name: &str| -> Result<serde_json::Value> {
+        let r = of_type(&state, "aws_iam_role_policy")
+            .into_iter()
+            .find(|r| r["values"]["role"] == name)
+            .ok_or_else(|| anyhow!("no role policy on {name}"))?;
+        document(r, "policy")
+    };
+    let mut problems = Vec::new();
+
+    // Trust: the worker's role alone; the external id where it was set.
+    for (name, external_id) in [
+        ("custodian-zero-member", Some("czero-ext-1")),
+        ("custodian-zero-audit", None),
+    ] {
+        let trust = document(role(name)?, "assume_role_policy")?;
+        let statements = trust["Statement"].as_array().cloned().unwrap_or_default();
+        ensure!(statements.len() == 1, "{name} trust: {trust}");
+        let st = &statements[0];
+        let principals = json_strings(&st["Principal"]["AWS"]);
+        let principal = st["Principal"]["AWS"].as_str().map(str::to_owned);
+        if principal.as_deref() != Some(worker) && principals != [worker.to_string()] {
+            problems.push(format!(
+                "{name} trusts {} instead of {worker}",
+                st["Principal"]
+            ));
+        }
+        let condition = &st["Condition"]["StringEquals"]["sts:ExternalId"];
+        let got = condition
+            .as_str()
+            .map(str::to_owned)
+            .or_else(|| json_strings(condition).first().cloned());
+        if got.as_deref() != external_id {
+            problems.push(format!("{name} external id condition: {}", st["Condition"]));
+        }
+    }
+
+    // Permissions: the engine's rows for the scopes a member account has, against a
+    // resource of each scope; enabled = every resource and filter row and the default
+    // policy action types (not `delete`).
+    let default_actions = [
+        "set-bucket-encryption",
+        "set-public-block",
+        "delete-global-grants",
+        "toggle-versioning",
+        "tag",
+        "remove-tag",
+        "unmark",
+        "mark-for-op",
+        "set-statements",
+    ];
+    let sample = |scope: &str| match scope {
+        "any" => Some("*"),
+        "buckets" => Some("arn:aws:s3:::team-bucket"),
+        "objects" => Some("arn:aws:s3:::team-bucket/some/key"),
+        "kms-keys" => Some("arn:aws:kms:eu-west-1:123456789012:key/1234abcd"),
+        _ => None,
+    };
+    let mut rows: Vec<(String, String, bool)> = Vec::new();
+    for e in perms["engine"].as_array().into_iter().flatten() {
+        let scope = e["scope"].as_str().unwrap_or_default();
+        let Some(resource) = sample(scope) else {
+            continue;
+        };
+        let enabled = e["kind"] != "action"
+            || default_actions.contains(&e["feature"].as_str().unwrap_or_default());
+        for a in json_strings(&e["actions"]) {
+            rows.push((a, resource.to_string(), enabled));
+        }
+    }
+    // An action is granted on a scope when any enabled row asks for it there.
+    let wanted = |action: &str, resource: &str| {
+        rows.iter()
+            .any(|(a, r, on)| *on && a == action && r == resource)
+    };
+    let member = policy_of("custodian-zero-member")?;
+    let audit = policy_of("custodian-zero-audit")?;
+    let mut changes_checked = 0;
+    for (action, resource, _) in &rows {
+        let want = wanted(action, resource);
+        let d = decide(&member, action, resource, None)?;
+        if (d == Decision::Allow) != want {
+            problems.push(format!("member role: {action} on {resource}: {d:?}"));
+        }
+        let want_audit = want && !is_change(action);
+        let d = decide(&audit, action, resource, None)?;
+        if (d == Decision::Allow) != want_audit {
+            problems.push(format!("audit-only role: {action} on {resource}: {d:?}"));
+        }
+        if want && is_change(action) {
+            changes_checked += 1;
+        }
+    }
+    ensure!(
+        changes_checked > 5,
+        "only {changes_checked} remediation actions checked: is the engine table empty?"
+    );
+    if decide(
+        &member,
+        "kms:DescribeKey",
+        "arn:aws:kms:eu-west-1:999999999999:key/1",
+        None,
+    )? == Decision::Allow
+    {
+        problems.push("the member role may describe another account's keys".into());
+    }
+    // The protected bucket: every remediation action and object write denied, reads not.
+    let protected = "arn:aws:s3:::org-cloudtrail-logs";
+    let mut denied = json_strings(&perms["protected_bucket_deny"]);
+    denied.extend(["s3:PutObject".to_string(), "s3:PutObjectAcl".to_string()]);
+    for resource in [protected.to_string(), format!("{protected}/AWSLogs/x")] {
+        for action in &denied {
+            let d = decide(&member, action, &resource, None)?;
+            if d != Decision::Deny {
+                problems.push(format!(
+                    "member role: {action} on protected {resource}: {d:?}"
+                ));
+            }
+        }
+    }
+    if decide(&member, "s3:GetBucketPolicy", protected, None)? != Decision::Allow {
+        problems.push("the member role may not read the protected bucket's policy".into());
+    }
+
+    // The forwarder: its rule targets the central bus with its role, which may put events
+    // there only.
+    let bus = "arn:aws:events:us-east-1:123456789012:event-bus/default";
+    let forwarder_role = outputs["forwarder_role_arn"]
+        .as_str()
+        .ok_or_else(|| anyhow!("no forwarder_role_arn output"))?;
+    let targets = of_type(&state, "aws_cloudwatch_event_target");
+    ensure!(targets.len() == 1, "{} forwarding targets", targets.len());
+    if targets[0]["values"]["arn"] != bus || targets[0]["values"]["role_arn"] != forwarder_role {
+        problems.push(format!("forwarding target: {}", targets[0]["values"]));
+    }
+    let name = forwarder_role.rsplit('/').next().unwrap_or_default();
+    let forwarder = policy_of(name)?;
+    if decide(&forwarder, "events:PutEvents", bus, None)? != Decision::Allow {
+        problems.push("the forwarder may not put events on the central bus".into());
+    }
+    let other = "arn:aws:events:us-east-1:123456789012:event-bus/other";
+    if decide(&forwarder, "events:PutEvents", other, None)? == Decision::Allow {
+        problems.push(format!("the forwarder may put events on {other}"));
+    }
+    assert!(
+        problems.is_empty(),
+        "member account:\n{}",
+        problems.join("\n")
     );
     Ok(())
 }

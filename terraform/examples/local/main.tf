@@ -87,4 +87,7 @@ module "custodian_zero" {
   alarm_email_endpoints = var.alarm_email_endpoints
   policy_actions        = var.policy_actions
   protected_bucket_arns = var.protected_bucket_arns
+
+  member_role_name            = var.member_role_name
+  enable_security_hub_updates = var.enable_security_hub_updates
 }

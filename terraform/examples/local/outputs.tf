@@ -127,6 +127,11 @@ output "event_rule_arns" {
   value       = module.custodian_zero.event_rule_arns
 }
 
+output "event_patterns" {
+  description = "The rules' patterns (JSON) by rule name"
+  value       = module.custodian_zero.event_patterns
+}
+
 output "invoker_role_arn" {
   description = "Role of the invoker (null when not created)"
   value       = module.custodian_zero.invoker_role_arn
@@ -140,4 +145,14 @@ output "task_role_arn" {
 output "protected_bucket_arns" {
   description = "Buckets the worker may never remediate"
   value       = module.custodian_zero.protected_bucket_arns
+}
+
+output "member_roles_configured" {
+  description = "Whether the worker acts in other accounts through member roles"
+  value       = module.custodian_zero.member_roles_configured
+}
+
+output "member_role_arns" {
+  description = "Role ARNs (patterns) the worker may assume"
+  value       = module.custodian_zero.member_role_arns
 }

@@ -105,3 +105,15 @@ variable "protected_bucket_arns" {
   type        = list(string)
   default     = []
 }
+
+variable "member_role_name" {
+  description = "Role the worker assumes in other accounts (worker env MEMBER_ROLE_NAME); null: none"
+  type        = string
+  default     = null
+}
+
+variable "enable_security_hub_updates" {
+  description = "Let the worker update Security Hub findings (BatchUpdateFindings)"
+  type        = bool
+  default     = false
+}

@@ -25,6 +25,15 @@ locals {
       # Per-job done markers, under this prefix in the output bucket.
       LEDGER_PREFIX = var.ledger_prefix
     },
+    # For an event from another account the worker assumes this role there.
+    var.member_role_name == null ? {} : { MEMBER_ROLE_NAME = var.member_role_name },
+  )
+
+  # The external id is sensitive, so it stays out of the worker_environment output; only
+  # the task definition carries it.
+  worker_container_environment = merge(
+    local.worker_environment,
+    nonsensitive(var.member_role_external_id == null) ? {} : { MEMBER_ROLE_EXTERNAL_ID = var.member_role_external_id },
   )
 
   worker_repository_arns = concat(
@@ -100,7 +109,7 @@ resource "aws_ecs_task_definition" "worker" {
       readonlyRootFilesystem = true
       # Fargate's maximum: a busy worker finishes its job after SIGTERM before SIGKILL.
       stopTimeout = 120
-      environment = [for k in sort(keys(local.worker_environment)) : { name = k, value = local.worker_environment[k] }]
+      environment = [for k in sort(keys(local.worker_container_environment)) : { name = k, value = local.worker_container_environment[k] }]
       mountPoints = [{ sourceVolume = "tmp", containerPath = "/tmp", readOnly = false }]
       logConfiguration = {
         logDriver = "awslogs"

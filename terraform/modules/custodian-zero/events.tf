@@ -8,9 +8,22 @@ locals {
   # fixed. An assumed role's calls carry userIdentity.sessionContext.sessionIssuer.arn (the
   # role); calls by IAM users and the root have no sessionIssuer, and `anything-but` never
   # matches a missing field, so the second branch keeps them.
+  #
+  # With member roles the worker's calls in a member account are made by that account's
+  # member role, whatever the account. The filters of one field are ORed, so excluding both
+  # needs a single `anything-but`: with a `wildcard` list (EventBridge event buses accept
+  # `anything-but` with `wildcard`, a value or a list; moto's matcher too), the worker's role
+  # exactly and the member role in any account. The worker's role has no path and its name
+  # cannot contain `*`, so as a wildcard its ARN matches only itself.
+  # (Through JSON: the two branches are of different types.)
+  exclude_worker_arns = jsondecode(
+    local.member_role_pattern == null
+    ? jsonencode({ "anything-but" = [aws_iam_role.task.arn] })
+    : jsonencode({ "anything-but" = { wildcard = [aws_iam_role.task.arn, local.member_role_pattern] } })
+  )
   exclude_worker_calls = {
     "$or" = [
-      { userIdentity = { sessionContext = { sessionIssuer = { arn = [{ "anything-but" = [aws_iam_role.task.arn] }] } } } },
+      { userIdentity = { sessionContext = { sessionIssuer = { arn = [local.exclude_worker_arns] } } } },
       { userIdentity = { sessionContext = { sessionIssuer = { arn = [{ exists = false }] } } } },
     ]
   }

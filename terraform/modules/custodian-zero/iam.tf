@@ -22,6 +22,11 @@ locals {
 
   remediated_bucket_arns = coalesce(var.policy_permission_resources, ["arn:${local.partition}:s3:::*"])
 
+  # The same role name in every account of the organization (the worker builds the ARN from
+  # the event's account), plus the roles policies name in mode.member-role.
+  member_role_pattern = var.member_role_name == null ? null : "arn:${local.partition}:iam::*:role/${var.member_role_name}"
+  member_role_arns    = concat(var.member_role_name == null ? [] : [local.member_role_pattern], var.member_role_arns)
+
   permission_scopes = {
     "any"               = ["*"]
     "job-queue"         = [aws_sqs_queue.this.arn]
@@ -39,7 +44,11 @@ locals {
     "buckets"           = local.remediated_bucket_arns
     "objects"           = [for a in local.remediated_bucket_arns : "${a}/*"]
     # DescribeKey on the account's own keys (an alias is authorized against its key).
-    "kms-keys" = ["arn:${local.partition}:kms:*:${local.account_id}:key/*"]
+    "kms-keys"     = ["arn:${local.partition}:kms:*:${local.account_id}:key/*"]
+    "member-roles" = local.member_role_arns
+    # BatchUpdateFindings on this account's hub, from any region (aggregated findings are
+    # updated from the aggregation region).
+    "security-hub" = var.enable_security_hub_updates ? ["arn:${local.partition}:securityhub:*:${local.account_id}:hub/default"] : []
   }
 
   permission_sids = {
@@ -59,6 +68,8 @@ locals {
     "buckets"           = "RemediatedBuckets"
     "objects"           = "RemediatedObjects"
     "kms-keys"          = "ResolveKmsKeys"
+    "member-roles"      = "MemberRoles"
+    "security-hub"      = "SecurityHubFindings"
   }
 
   # Scope -> sorted actions, for the scopes that resolve to at least one ARN.

@@ -19,8 +19,9 @@ locals {
       DEFAULT_POLICY_KEY = var.default_policy_key
       CLAIM_CHECK_BUCKET = aws_s3_bucket.policy.id
       # The worker's own API calls come back as CloudTrail events; the rules already leave
-      # them out, and the invoker skips any that still arrive.
-      EXCLUDE_PRINCIPAL_ARNS = aws_iam_role.task.arn
+      # them out, and the invoker skips any that still arrive. The member role's entry has
+      # `*` for the account, which the invoker reads as any account.
+      EXCLUDE_PRINCIPAL_ARNS = join(",", concat([aws_iam_role.task.arn], var.member_role_name == null ? [] : [local.member_role_pattern]))
     },
     var.enable_fast_wake ? {
       WAKE_CLUSTER = var.cluster_name

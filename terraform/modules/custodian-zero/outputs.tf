@@ -88,6 +88,11 @@ output "event_rule_arns" {
   value       = { for k, r in aws_cloudwatch_event_rule.this : k => r.arn }
 }
 
+output "event_patterns" {
+  description = "Event pattern (JSON) of each EventBridge rule, by rule name: member accounts forward the events these match to this account's default bus (the event-forwarder module)"
+  value       = { for k, r in local.event_rules : "${var.invoker_name}-${k}" => jsonencode(r.pattern) }
+}
+
 ################################################################################
 # Worker
 ################################################################################
@@ -118,7 +123,7 @@ output "task_definition_arn" {
 }
 
 output "worker_environment" {
-  description = "Environment of the worker container, for running it elsewhere (locally, in tests)"
+  description = "Environment of the worker container, for running it elsewhere (locally, in tests); MEMBER_ROLE_EXTERNAL_ID, sensitive, is left out"
   value       = local.worker_environment
 }
 
@@ -222,6 +227,16 @@ output "task_execution_role_arn" {
 output "task_role_arn" {
   description = "Role of the worker tasks (its own CloudTrail events never trigger the invoker)"
   value       = aws_iam_role.task.arn
+}
+
+output "member_roles_configured" {
+  description = "Whether the worker acts in other accounts through member roles (member_role_name is set: worker env MEMBER_ROLE_NAME, sts:AssumeRole on that role in every account)"
+  value       = var.member_role_name != null
+}
+
+output "member_role_arns" {
+  description = "Role ARNs (patterns) the worker may assume: the member role in every account and member_role_arns; empty when none"
+  value       = local.member_role_arns
 }
 
 output "protected_bucket_arns" {

@@ -641,3 +641,44 @@ variable "permissions_boundary_arn" {
   type        = string
   default     = null
 }
+
+variable "member_role_name" {
+  description = "Name (no path) of the role every member account of the organization gives the worker (the member-role module), worker env MEMBER_ROLE_NAME: for an event from another account the worker assumes arn:<partition>:iam::<account>:role/<name> and acts there. Null: the worker acts only in this account"
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.member_role_name == null || can(regex("^[A-Za-z0-9+=,.@_-]{1,64}$", var.member_role_name))
+    error_message = "member_role_name must be an IAM role name (1-64 of A-Z a-z 0-9 + = , . @ _ -), without a path."
+  }
+}
+
+variable "member_role_external_id" {
+  description = "External id the worker passes when it assumes a member role (worker env MEMBER_ROLE_EXTERNAL_ID); the member roles' trust policies must require the same value. Null: none"
+  type        = string
+  default     = null
+  sensitive   = true
+
+  validation {
+    condition     = var.member_role_external_id == null || (can(regex("^[A-Za-z0-9_+=,.@:/-]{2,}$", var.member_role_external_id)) && try(length(var.member_role_external_id) <= 1224, false))
+    error_message = "member_role_external_id must be 2-1224 characters of A-Z a-z 0-9 _ + = , . @ : / -."
+  }
+}
+
+variable "member_role_arns" {
+  description = "Further role ARNs (wildcards allowed, e.g. \"arn:aws:iam::*:role/custodian-audit\") the worker may assume: the roles policies name in mode.member-role"
+  type        = list(string)
+  nullable    = false
+  default     = []
+
+  validation {
+    condition     = alltrue([for a in var.member_role_arns : can(regex("^arn:[a-z-]+:iam::[0-9*]*:role/.+$", a))])
+    error_message = "member_role_arns must be IAM role ARNs (arn:<partition>:iam::<account or *>:role/<name>)."
+  }
+}
+
+variable "enable_security_hub_updates" {
+  description = "Let the worker call securityhub:BatchUpdateFindings on this account's hub (mapping rules with update_finding set a finding's workflow status after its job). Off by default: the same call can also suppress findings, so a deployment opts in"
+  type        = bool
+  default     = false
+}
