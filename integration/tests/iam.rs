@@ -207,18 +207,29 @@ async fn the_roles_terraform_created_run_the_scenarios_with_iam_enforced() -> Re
         "s3-unencrypted-mark did not mark {cfg}: {cfg_state:?}"
     );
 
-    // s3-policy-statements adds a statement to every bucket without it, the module's own
-    // included (the local stack has no TLS-only policy on them). The role's explicit deny
-    // keeps those unchanged: the job fails with AccessDenied on them, every time, and ends
-    // in the DLQ, while the other buckets get the statement.
+    // A finding names an exposed bucket and the module's own two: s3-hub-require-secure-
+    // transport adds its statement to each (the local stack has no TLS-only policy on them).
+    // The role's explicit deny keeps the module's buckets unchanged: the job fails with
+    // AccessDenied on them, every time, and ends in the DLQ, while the exposed bucket gets
+    // the statement.
     let exposed = format!("exposed-{sfx}");
     stack.create_buckets(std::slice::from_ref(&exposed)).await?;
-    let finding = [events::security_hub_finding(
-        &exposed,
-        REGION,
-        "HIGH",
-        &["Effects/Data Exposure"],
-    )];
+    let mut finding =
+        events::security_hub_finding(&exposed, REGION, "HIGH", &["Effects/Data Exposure"]);
+    if let Some(resources) = finding
+        .pointer_mut("/detail/findings/0/Resources")
+        .and_then(serde_json::Value::as_array_mut)
+    {
+        for own in [&stack.out.policy_bucket, &stack.out.output_bucket] {
+            resources.push(serde_json::json!({
+                "Type": "AwsS3Bucket",
+                "Id": format!("arn:aws:s3:::{own}"),
+                "Partition": "aws",
+                "Region": REGION
+            }));
+        }
+    }
+    let finding = [finding];
     let run = play_events(&stack, "protected-buckets", &finding, &cp, work.path()).await?;
     assert!(
         bucket_policy(&stack, &exposed)
