@@ -75,6 +75,8 @@ pub struct StackOptions {
     /// IAM actions taken out of every entry of `permissions.json` before applying, so a
     /// negative test can show that the scenario needs them.
     pub remove_actions: Vec<String>,
+    /// Terraform `member_role_name`: workers act in other accounts through this role.
+    pub member_role_name: Option<String>,
 }
 
 impl Default for StackOptions {
@@ -84,6 +86,7 @@ impl Default for StackOptions {
             enable_fast_wake: true,
             create_invoker: false,
             remove_actions: Vec::new(),
+            member_role_name: None,
         }
     }
 }
@@ -129,6 +132,9 @@ impl Stack {
             let zip = crate::terraform::stub_invoker_zip(scratch.path())?;
             vars.push(("create_invoker", "true".into()));
             vars.push(("invoker_zip_path", zip.display().to_string()));
+        }
+        if let Some(name) = &opts.member_role_name {
+            vars.push(("member_role_name", name.clone()));
         }
         let remove = opts.remove_actions.clone();
         let example = tokio::task::spawn_blocking(move || {
