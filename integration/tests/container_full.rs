@@ -286,6 +286,9 @@ async fn full_image_container_remediates_an_open_security_group_against_moto() {
         .envs(moto.env())
         .env("SQS_QUEUE_URL", &queue_url)
         .env("POLICY_BUCKET", POLICY_BUCKET)
+        // This deployment holds one policy: the invoker checks every policy it can route
+        // to, the default included, so the default is that policy too.
+        .env("DEFAULT_POLICY_KEY", POLICY_KEY)
         .output()
         .unwrap();
     assert!(
