@@ -15,6 +15,11 @@ use std::time::{Duration, Instant};
 /// The region the local stack lives in (moto's default).
 pub const REGION: &str = "us-east-1";
 
+/// `czero invoke`'s exit code for a failure the invoker calls retryable (`EX_TEMPFAIL`).
+const INVOKE_RETRYABLE_EXIT: i32 = 75;
+/// Attempts per event, as Lambda makes for an asynchronous invocation (one and two retries).
+const INVOKE_ATTEMPTS: u32 = 3;
+
 /// `czero local` gives its tasks `CZERO_TASK_AWS_ACCESS_KEY_ID` (and the secret and session
 /// token) as their `AWS_*` credentials when set.
 pub const TASK_CREDENTIALS_PREFIX: &str = "CZERO_TASK_";
@@ -250,6 +255,18 @@ impl Stack {
         dir: &Path,
     ) -> Result<Vec<String>> {
         let czero = bin("czero")?;
+        let invoke = |file: &Path| {
+            let mut cmd = tokio::process::Command::new(&czero);
+            cmd.arg("invoke")
+                .arg("--event")
+                .arg(file)
+                .envs(self.aws_env())
+                .envs(self.out.invoker_env.clone())
+                .envs(self.identities.iter().flat_map(|i| i.invoker.env()))
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            cmd
+        };
         let mut outputs = Vec::new();
         for chunk in events.chunks(parallel.max(1)) {
             let mut children = Vec::new();
@@ -257,19 +274,26 @@ impl Stack {
                 let id = event["id"].as_str().unwrap_or("event");
                 let file = dir.join(format!("{id}.json"));
                 std::fs::write(&file, serde_json::to_vec_pretty(event)?)?;
-                let mut cmd = tokio::process::Command::new(&czero);
-                cmd.arg("invoke")
-                    .arg("--event")
-                    .arg(&file)
-                    .envs(self.aws_env())
-                    .envs(self.out.invoker_env.clone())
-                    .envs(self.identities.iter().flat_map(|i| i.invoker.env()))
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped());
-                children.push(cmd.spawn().context("starting czero invoke")?);
+                let child = invoke(&file).spawn().context("starting czero invoke")?;
+                children.push((file, child));
             }
-            for child in children {
-                let out = child.wait_with_output().await?;
+            for (file, child) in children {
+                let mut out = child.wait_with_output().await?;
+                // Lambda retries an asynchronous invocation that failed twice; the invoker
+                // says which failures are worth it (an emulator too busy to accept a
+                // connection in time, say) by exiting 75.
+                let mut attempt = 1;
+                while out.status.code() == Some(INVOKE_RETRYABLE_EXIT) && attempt < INVOKE_ATTEMPTS
+                {
+                    eprintln!(
+                        "[invoke] {}: retryable failure, retried as Lambda would: {}",
+                        file.display(),
+                        String::from_utf8_lossy(&out.stderr).trim()
+                    );
+                    tokio::time::sleep(Duration::from_secs(attempt.into())).await;
+                    out = invoke(&file).output().await?;
+                    attempt += 1;
+                }
                 if !out.status.success() {
                     bail!(
                         "czero invoke failed ({}): {}",

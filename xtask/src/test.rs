@@ -28,8 +28,10 @@ pub fn run(args: Args) -> Result<()> {
         ]))?;
     }
     // The end-to-end tests run the workspace's binaries (czero, custodian-worker); nextest
-    // builds test harnesses only, so build the binaries first.
-    run_cmd(Command::new("cargo").args(["build", "--workspace", "--bins", "--locked"]))?;
+    // builds test harnesses only, so build the binaries first. With the test targets too:
+    // the dev-dependencies then take part in feature resolution as they do in nextest's
+    // build, which reuses every unit instead of rebuilding the AWS SDK with other features.
+    run_cmd(Command::new("cargo").args(["build", "--workspace", "--bins", "--tests", "--locked"]))?;
     run_cmd(
         Command::new("cargo")
             .args([

@@ -72,22 +72,7 @@ impl Stack {
 
     /// [`Self::invoke`] with more of the Lambda's environment variables.
     async fn invoke_with(&self, event: &Path, env: &[(&str, &str)]) -> Run {
-        let home = self.home.path();
-        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_czero"))
-            .args(["invoke", "--event"])
-            .arg(event)
-            .env_clear()
-            .envs(self.moto.env())
-            .env("HOME", home)
-            .env("AWS_CONFIG_FILE", home.join("config"))
-            .env("AWS_SHARED_CREDENTIALS_FILE", home.join("credentials"))
-            .env("SQS_QUEUE_URL", &self.queue_url)
-            .env("POLICY_BUCKET", BUCKET)
-            .env("RUST_LOG", "info")
-            .envs(env.iter().copied())
-            .output()
-            .await
-            .unwrap();
+        let out = self.invoke_output(event, env).await;
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         assert!(
             out.status.success(),
@@ -102,6 +87,26 @@ impl Stack {
             )
         });
         Run { stdout, stderr }
+    }
+
+    /// `czero invoke` as it ended, whatever its exit status.
+    async fn invoke_output(&self, event: &Path, env: &[(&str, &str)]) -> std::process::Output {
+        let home = self.home.path();
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_czero"))
+            .args(["invoke", "--event"])
+            .arg(event)
+            .env_clear()
+            .envs(self.moto.env())
+            .env("HOME", home)
+            .env("AWS_CONFIG_FILE", home.join("config"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", home.join("credentials"))
+            .env("SQS_QUEUE_URL", &self.queue_url)
+            .env("POLICY_BUCKET", BUCKET)
+            .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
+            .output()
+            .await
+            .unwrap()
     }
 
     /// Every message on the queue (received, then deleted), until a receive comes back
@@ -604,4 +609,33 @@ async fn a_bucket_name_that_is_a_path_queues_nothing() {
         run.stdout
     );
     assert!(st.drain().await.is_empty());
+}
+
+/// A failure Lambda would retry (here: the default policy not uploaded yet, as during a
+/// deployment) exits 75, so a script playing EventBridge can retry it; anything else that
+/// fails exits 1, and nothing is queued either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retryable_failures_exit_75_and_the_rest_exit_1() {
+    let stack = stack().await;
+    let missing = stack
+        .invoke_output(
+            &fixture("cloudtrail-createbucket.json"),
+            &[("DEFAULT_POLICY_KEY", "policies/not-uploaded-yet.yml")],
+        )
+        .await;
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert_eq!(missing.status.code(), Some(75), "{stderr}");
+    assert!(stderr.contains("policies/not-uploaded-yet.yml"), "{stderr}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.json");
+    std::fs::write(&junk, b"{ not an event").unwrap();
+    let bad = stack.invoke_output(&junk, &[]).await;
+    assert_eq!(
+        bad.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    assert!(stack.drain().await.is_empty(), "nothing is queued");
 }

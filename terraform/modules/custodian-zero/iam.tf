@@ -7,8 +7,8 @@
 # account's buckets that policies remediate.
 #
 # What the invoker and the worker call comes from permissions.json, which
-# `cargo xtask permissions` generates from the code's own tables (each crate's
-# src/permissions.rs): every entry names a scope, turned into ARNs here. A scope that
+# `cargo xtask permissions` generates from the code's own tables (crates/permissions,
+# one per component): every entry names a scope, turned into ARNs here. A scope that
 # resolves to no ARN (fast wake off, no customer-managed key) grants nothing.
 
 locals {
@@ -118,7 +118,7 @@ data "aws_iam_policy_document" "invoker_assume" {
 data "aws_iam_policy_document" "invoker" {
   count = var.create_invoker ? 1 : 0
 
-  # What the invoker's code calls (permissions.json, from crates/invoker/src/permissions.rs).
+  # What the invoker's code calls (permissions.json, from crates/permissions/src/invoker.rs).
   dynamic "statement" {
     for_each = local.invoker_grants
 
@@ -231,8 +231,8 @@ resource "aws_iam_role_policy" "task_execution" {
 }
 
 data "aws_iam_policy_document" "task" {
-  # What the worker and the engine call (permissions.json, from crates/worker and
-  # crates/engine src/permissions.rs).
+  # What the worker and the engine call (permissions.json, from crates/permissions
+  # src/worker.rs and src/engine.rs).
   dynamic "statement" {
     for_each = local.worker_grants
 

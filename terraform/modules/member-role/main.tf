@@ -98,7 +98,7 @@ data "aws_iam_policy_document" "assume" {
 }
 
 data "aws_iam_policy_document" "this" {
-  # What the engine calls (permissions.json, from crates/engine/src/permissions.rs).
+  # What the engine calls (permissions.json, from crates/permissions/src/engine.rs).
   dynamic "statement" {
     for_each = { for k, v in local.grants : k => v if length(v) > 0 }
 

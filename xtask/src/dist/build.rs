@@ -24,6 +24,11 @@ pub const REMAPPED_CARGO_HOME: &str = "/cargo";
 #[derive(Debug, Clone)]
 pub struct BuildPlan {
     pub root: PathBuf,
+    /// Every checkout path mapped to `/build` (`root` alone for one build). Two builds of two
+    /// checkouts that list both, in the same order, pass identical flags to rustc, so they
+    /// can share one target directory's dependencies: only the workspace's own crates, whose
+    /// sources are the paths that differ, are compiled twice.
+    pub remap_roots: Vec<PathBuf>,
     pub target_dir: PathBuf,
     pub cargo_home: PathBuf,
     pub source_date_epoch: u64,
@@ -57,6 +62,7 @@ impl BuildPlan {
             std::env::var_os("PYTHON").map_or_else(|| "python3".into(), PathBuf::from)
         };
         Ok(Self {
+            remap_roots: vec![root.clone()],
             target_dir: root.join("target").join("dist-build"),
             cache_dir: root.join("target").join("dist-cache"),
             pip_python,
@@ -71,13 +77,13 @@ impl BuildPlan {
     /// matching prefix, so a target dir or cargo home inside the checkout still maps to its own
     /// name.
     pub fn rustflags(&self) -> Vec<String> {
-        vec![
-            "-C".to_owned(),
-            "target-feature=+crt-static".to_owned(),
-            format!(
-                "--remap-path-prefix={}={REMAPPED_ROOT}",
-                self.root.display()
-            ),
+        let mut flags = vec!["-C".to_owned(), "target-feature=+crt-static".to_owned()];
+        flags.extend(
+            self.remap_roots
+                .iter()
+                .map(|r| format!("--remap-path-prefix={}={REMAPPED_ROOT}", r.display())),
+        );
+        flags.extend([
             format!(
                 "--remap-path-prefix={}={REMAPPED_TARGET}",
                 self.target_dir.display()
@@ -86,7 +92,8 @@ impl BuildPlan {
                 "--remap-path-prefix={}={REMAPPED_CARGO_HOME}",
                 self.cargo_home.display()
             ),
-        ]
+        ]);
+        flags
     }
 
     /// Runs `cargo build` for `bootstrap` and `custodian-worker` and returns their paths.
@@ -154,11 +161,12 @@ pub fn source_date_epoch() -> Result<u64> {
 
 /// Absolute build paths that must not appear in a shipped binary.
 pub fn leaked_paths(plan: &BuildPlan, binary: &[u8]) -> Vec<String> {
-    let mut needles = vec![
-        plan.root.display().to_string(),
-        plan.target_dir.display().to_string(),
-        plan.cargo_home.display().to_string(),
-    ];
+    let mut needles: Vec<String> = plan
+        .remap_roots
+        .iter()
+        .chain([&plan.root, &plan.target_dir, &plan.cargo_home])
+        .map(|p| p.display().to_string())
+        .collect();
     if let Some(home) = std::env::var_os("HOME") {
         needles.push(PathBuf::from(home).join(".cargo").display().to_string());
     }

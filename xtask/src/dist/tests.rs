@@ -382,8 +382,12 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-fn plan(root: &Path) -> BuildPlan {
+/// The plan for `root`, one of `roots`: every plan maps all of them and builds into
+/// `target_dir`, so the dependencies are compiled once for all.
+fn plan(root: &Path, roots: &[&Path], target_dir: &Path) -> BuildPlan {
     let mut plan = BuildPlan::for_root(root).unwrap();
+    plan.remap_roots = roots.iter().map(|r| r.canonicalize().unwrap()).collect();
+    plan.target_dir = target_dir.to_path_buf();
     plan.source_date_epoch = 0;
     plan.offline = true;
     // One download of the packages and wheels for both checkouts (each file is checked
@@ -392,9 +396,12 @@ fn plan(root: &Path) -> BuildPlan {
     plan
 }
 
-/// Two checkouts at different paths, each with its own target directory, must give the
-/// same zip and the same image. A shared target directory would compile the dependencies
-/// once and so could not catch a path that leaks through them.
+/// Two checkouts at different paths must give the same zip and the same images. The
+/// dependencies never see a checkout path (only their registry sources, remapped, and the
+/// target directory), so both builds share one target directory outside the checkouts and
+/// compile the dependencies once; the workspace's crates, where the checkout path is, are
+/// compiled from each. That the target directory does not leak is checked on the bytes:
+/// `produce` refuses a binary that contains it, a checkout or the cargo home.
 #[test]
 #[ignore = "two cold release builds; run by `cargo xtask test`"]
 fn artifacts_are_identical_from_two_checkouts() {
@@ -410,9 +417,11 @@ fn artifacts_are_identical_from_two_checkouts() {
     // B is copied from A, so both see the same sources even while the tree is being edited.
     copy_tree(&a, &b);
 
-    let first = produce(&plan(&a), &a.join("target/dist")).unwrap();
-    let second = produce(&plan(&b), &b.join("target/dist")).unwrap();
+    let target = work.path().join("target");
+    let roots = [a.as_path(), b.as_path()];
+    let first = produce(&plan(&a, &roots, &target), &a.join("target/dist")).unwrap();
     report(&first);
+    let second = produce(&plan(&b, &roots, &target), &b.join("target/dist")).unwrap();
     assert_eq!(first.zip_sha256, second.zip_sha256, "invoker.zip differs");
     for (one, two) in [(&first.slim, &second.slim), (&first.full, &second.full)] {
         let name = &one.reference;
@@ -443,15 +452,23 @@ fn artifacts_are_identical_from_two_checkouts() {
     }
 
     // Static, and no build path in the shipped binaries (produce() refuses both; check the
-    // bytes here too).
-    for bin in [&first.binaries.bootstrap, &first.binaries.worker] {
+    // bytes here too). The second build wrote its binaries over the first's, in the same
+    // place; the images hold the first's.
+    for bin in [&second.binaries.bootstrap, &second.binaries.worker] {
         let bytes = std::fs::read(bin).unwrap();
         assert!(
             !build::needs_loader(&bytes).unwrap(),
             "{} needs a loader",
             bin.display()
         );
-        for needle in [a.to_str().unwrap(), "/root/", "/home/"] {
+        let target = target.to_str().unwrap();
+        for needle in [
+            a.to_str().unwrap(),
+            b.to_str().unwrap(),
+            target,
+            "/root/",
+            "/home/",
+        ] {
             assert!(
                 !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
                 "{} contains {needle}",

@@ -1,12 +1,20 @@
 //! `czero invoke --event FILE.json`: exactly what the invoker Lambda does with one
 //! EventBridge event (same configuration variables, same handler), printing the outcome —
 //! the job it queued, or why the event was skipped — as JSON on stdout.
+//!
+//! Exit codes: 0 done (queued or skipped), 2 bad configuration, 75 a failure Lambda would
+//! retry (a throttled or failed AWS call, a policy not uploaded yet: the Lambda reports
+//! these as `czero.Retryable.*`), 1 any other failure.
 
 use anyhow::Context;
 use aws_config::BehaviorVersion;
-use czero_invoker::{Config, Invoker, SdkAws, event};
+use czero_invoker::{Config, InvokeError, Invoker, SdkAws, event};
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+/// The exit code of a failure the invoker calls retryable (`EX_TEMPFAIL`): a script that
+/// plays EventBridge retries these and gives up on the rest.
+pub const EXIT_RETRYABLE: u8 = 75;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -36,7 +44,14 @@ pub fn run(args: Args) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("czero invoke: {e:#}");
-            ExitCode::FAILURE
+            // The handler's error survives the context added on the way up.
+            if e.downcast_ref::<InvokeError>()
+                .is_some_and(InvokeError::retryable)
+            {
+                ExitCode::from(EXIT_RETRYABLE)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
