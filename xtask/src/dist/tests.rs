@@ -369,6 +369,24 @@ fn snapshot(dest: &Path) {
     }
 }
 
+/// Sets every file's modification time under `dir` to now.
+fn touch_tree(dir: &Path) {
+    let now = std::time::SystemTime::now();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_dir() {
+            touch_tree(&entry.path());
+        } else {
+            std::fs::File::options()
+                .write(true)
+                .open(entry.path())
+                .unwrap()
+                .set_modified(now)
+                .unwrap();
+        }
+    }
+}
+
 fn copy_tree(from: &Path, to: &Path) {
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
@@ -402,6 +420,11 @@ fn plan(root: &Path, roots: &[&Path], target_dir: &Path) -> BuildPlan {
 /// compile the dependencies once; the workspace's crates, where the checkout path is, are
 /// compiled from each. That the target directory does not leak is checked on the bytes:
 /// `produce` refuses a binary that contains it, a checkout or the cargo home.
+///
+/// Cargo names a workspace crate's artifacts by its path relative to the workspace, so the
+/// second checkout's crates map onto the first's files; the second checkout's sources are
+/// touched after the first build, which makes cargo compile them again, and the test
+/// requires both binaries to have been written again by the second build.
 #[test]
 #[ignore = "two cold release builds; run by `cargo xtask test`"]
 fn artifacts_are_identical_from_two_checkouts() {
@@ -421,7 +444,20 @@ fn artifacts_are_identical_from_two_checkouts() {
     let roots = [a.as_path(), b.as_path()];
     let first = produce(&plan(&a, &roots, &target), &a.join("target/dist")).unwrap();
     report(&first);
+    let written = |bin: &Path| std::fs::metadata(bin).unwrap().modified().unwrap();
+    let first_written = [&first.binaries.bootstrap, &first.binaries.worker].map(|b| written(b));
+    touch_tree(&b);
     let second = produce(&plan(&b, &roots, &target), &b.join("target/dist")).unwrap();
+    for (bin, before) in [&second.binaries.bootstrap, &second.binaries.worker]
+        .into_iter()
+        .zip(first_written)
+    {
+        assert!(
+            written(bin) > before,
+            "{} was not built again from the second checkout",
+            bin.display()
+        );
+    }
     assert_eq!(first.zip_sha256, second.zip_sha256, "invoker.zip differs");
     for (one, two) in [(&first.slim, &second.slim), (&first.full, &second.full)] {
         let name = &one.reference;
