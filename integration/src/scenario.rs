@@ -310,6 +310,11 @@ pub async fn play(
     })
 }
 
+/// At most this many `czero invoke` at once: moto's server queues 128 connections waiting to
+/// be accepted, and 200 invocations at once (each with its S3 and SQS connections) overflow
+/// it on a busy machine, so connects time out.
+const MAX_PARALLEL_INVOCATIONS: usize = 50;
+
 /// What happened when a list of events ran ([`play_events`]).
 #[derive(Debug)]
 pub struct EventsRun {
@@ -338,7 +343,20 @@ pub async fn play_events(
     cp.task_log_dir = Some(dir.join("tasks"));
     let mut control = stack.control_plane(&cp)?;
     let driven = async {
-        stack.invoke_all(events, events.len().max(1), &dir).await?;
+        stack
+            .invoke_all(events, events.len().clamp(1, MAX_PARALLEL_INVOCATIONS), &dir)
+            .await?;
+        // `--until-idle` ends the control plane at the first idle moment after activity; one
+        // that came while invocations were still queueing jobs would leave them unprocessed.
+        if let Some(status) = control.try_wait()? {
+            let (visible, in_flight) = stack.queue_depth(&stack.out.queue_url).await?;
+            if visible + in_flight > 0 {
+                bail!(
+                    "czero local went idle and exited ({status}) while invocations were still queueing jobs ({} left on the queue)",
+                    visible + in_flight
+                );
+            }
+        }
         let status = wait_for("the control plane to finish", cp.max_duration, || {
             let exited = control.try_wait();
             async move { Ok(exited?) }
