@@ -4,7 +4,7 @@
 
 use crate::events;
 use crate::stack::{BucketState, ControlPlane, REGION, Stack, wait_for};
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -325,9 +325,13 @@ pub struct EventsRun {
     pub elapsed: Duration,
 }
 
-/// Invokes `events` (any kind: CloudTrail, Security Hub, Config) with `czero invoke` while
-/// the control plane runs workers, and waits until it is idle again. The caller checks the
-/// resources; nothing is asserted here.
+/// Invokes `events` (any kind: CloudTrail, Security Hub, Config) with `czero invoke`, then
+/// runs the control plane until the service is idle again. The jobs are all queued before
+/// the control plane starts, so they arrive as one burst however long the invocations take
+/// (on a busy machine 200 of them can take minutes, which a time-scaled control plane would
+/// see as separate bursts with idle moments between them, and `--until-idle` would end at
+/// the first). When no event queued a job there is nothing to run and no control plane
+/// starts. The caller checks the resources; nothing is asserted here.
 pub async fn play_events(
     stack: &Stack,
     name: &str,
@@ -341,40 +345,35 @@ pub async fn play_events(
     let mut cp = cp.clone();
     cp.timeline = dir.join("timeline.jsonl");
     cp.task_log_dir = Some(dir.join("tasks"));
-    let mut control = stack.control_plane(&cp)?;
-    let driven = async {
-        stack
-            .invoke_all(events, events.len().clamp(1, MAX_PARALLEL_INVOCATIONS), &dir)
-            .await?;
-        // `--until-idle` ends the control plane at the first idle moment after activity; one
-        // that came while invocations were still queueing jobs would leave them unprocessed.
-        if let Some(status) = control.try_wait()? {
-            let (visible, in_flight) = stack.queue_depth(&stack.out.queue_url).await?;
-            if visible + in_flight > 0 {
-                bail!(
-                    "czero local went idle and exited ({status}) while invocations were still queueing jobs ({} left on the queue)",
-                    visible + in_flight
-                );
-            }
-        }
+    stack
+        .invoke_all(
+            events,
+            events.len().clamp(1, MAX_PARALLEL_INVOCATIONS),
+            &dir,
+        )
+        .await
+        .with_context(|| format!("events {name}"))?;
+    let (visible, in_flight) = stack.queue_depth(&stack.out.queue_url).await?;
+    if visible + in_flight > 0 {
+        let mut control = stack.control_plane(&cp)?;
         let status = wait_for("the control plane to finish", cp.max_duration, || {
             let exited = control.try_wait();
             async move { Ok(exited?) }
         })
-        .await?;
-        if !status.success() {
-            bail!("czero local exited with {status}");
+        .await;
+        let failed = match status {
+            Ok(status) if status.success() => None,
+            Ok(status) => Some(anyhow!("czero local exited with {status}")),
+            Err(e) => Some(e),
+        };
+        if let Some(e) = failed {
+            let _ = control.kill();
+            let workers = Workers::of(&cp, control.id());
+            for c in workers.containers(true) {
+                workers.kill9(&c);
+            }
+            return Err(e.context(format!("events {name}")));
         }
-        anyhow::Ok(())
-    }
-    .await;
-    if let Err(e) = driven {
-        let _ = control.kill();
-        let workers = Workers::of(&cp, control.id());
-        for c in workers.containers(true) {
-            workers.kill9(&c);
-        }
-        return Err(e.context(format!("events {name}")));
     }
     let mut task_logs = String::new();
     if let Ok(entries) = std::fs::read_dir(dir.join("tasks")) {
