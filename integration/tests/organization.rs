@@ -117,7 +117,7 @@ async fn fifty_accounts_in_four_regions_each_job_acts_in_its_own() -> Result<()>
     let cp = ControlPlane {
         time_scale: 5.0,
         timeline: "timeline.jsonl".into(),
-        max_duration: Duration::from_secs(600),
+        max_duration: Duration::from_secs(900),
         image: None,
         wait_time_seconds: 1,
         live: false,
