@@ -11,3 +11,28 @@
 pub mod engine;
 pub mod invoker;
 pub mod worker;
+
+/// One API operation, the IAM actions it needs, where its resources are (`S`: the worker's
+/// or the invoker's scopes) and why the component makes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Call<S> {
+    /// `service.Operation`, with what distinguishes a variant in parentheses.
+    pub operation: &'static str,
+    pub actions: &'static [&'static str],
+    pub scope: S,
+    pub why: &'static str,
+}
+
+const fn call<S>(
+    operation: &'static str,
+    actions: &'static [&'static str],
+    scope: S,
+    why: &'static str,
+) -> Call<S> {
+    Call {
+        operation,
+        actions,
+        scope,
+        why,
+    }
+}

@@ -53,29 +53,9 @@ impl Scope {
     }
 }
 
-/// One API operation, the IAM actions it needs and why the worker makes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Call {
-    /// `service.Operation`, with what distinguishes a variant in parentheses.
-    pub operation: &'static str,
-    pub actions: &'static [&'static str],
-    pub scope: Scope,
-    pub why: &'static str,
-}
-
-const fn call(
-    operation: &'static str,
-    actions: &'static [&'static str],
-    scope: Scope,
-    why: &'static str,
-) -> Call {
-    Call {
-        operation,
-        actions,
-        scope,
-        why,
-    }
-}
+/// One call the worker makes (`crate::Call`), scoped by this table's [`Scope`].
+pub type Call = crate::Call<Scope>;
+use crate::call;
 
 use Scope::*;
 
